@@ -1,0 +1,170 @@
+"""Schema analysis: walk a construct tree once and infer how its frames are delimited.
+
+The answer is a :class:`~codec._framing.Framing`, from cheapest to most general:
+
+1. ``FixedLength`` - ``schema.sizeof()`` is known without a context;
+2. ``LengthField`` / ``VarIntLength`` - the schema is a length prefix around its body
+   (``Prefixed``, ``PascalString``, ``PrefixedArray`` of fixed-size items, with any integer
+   width/endianness, ``VarInt``, ``includelength=True``);
+3. ``Delimiter`` - a terminator (``CString``, ``NullTerminated``);
+4. ``SizedStruct`` - a ``Struct``/``Sequence`` measured field by field: fixed fields and
+   self-delimiting fields (``VarInt``, prefixes) are read, fields sized by ``this``
+   expressions (``Bytes(this.length)``, ``Array(this.count, ...)``) are skipped by size;
+5. ``TrialParse`` - anything else (``Switch`` on a body field, nested dynamic fields):
+   the schema itself is run on the bytes so far, and not re-run before the bytes it lacked
+   have arrived.
+
+Schemas that read "to the end of the stream" (``GreedyBytes``, ``GreedyRange``,
+``GreedyString``, ``Terminated``) cannot delimit frames at all: :func:`infer_framing`
+refuses them with a message suggesting an explicit framing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import construct as cs
+
+from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
+
+__all__ = ["SchemaError", "infer_framing", "static_size"]
+
+
+class SchemaError(ValueError):
+    """The schema cannot be used as given (for example it cannot delimit its frames)."""
+
+
+def static_size(node: cs.Construct) -> int | None:
+    """``node.sizeof()`` when it needs no context, else ``None``."""
+    try:
+        size = node.sizeof()
+    except Exception:
+        return None
+    return size if isinstance(size, int) and size >= 0 else None
+
+
+def unwrap(node: cs.Construct) -> cs.Construct:
+    """Strip wrappers that consume exactly the bytes of what they wrap."""
+    while True:
+        if isinstance(node, cs.Renamed | cs.Adapter | cs.Rebuild | cs.Default | cs.Const):
+            node = node.subcon
+        elif isinstance(node, cs.Transformed | cs.Restreamed):
+            return node
+        elif type(node) is cs.Subconstruct:  # pragma: no cover - bare Subconstruct
+            node = node.subcon
+        else:
+            return node
+
+
+def int_field(node: cs.Construct) -> tuple[int, str, bool] | None:
+    """``(width, byteorder, signed)`` when ``node`` is a plain integer field."""
+    node = _strip_names(node)
+    if isinstance(node, cs.FormatField):
+        fmt = node.fmtstr
+        order, code = fmt[0], fmt[1:]
+        if code in ("B", "H", "L", "I", "Q", "b", "h", "l", "i", "q"):
+            byteorder = "little" if order == "<" else "big"
+            if order in ("=", "@"):
+                import sys
+
+                byteorder = sys.byteorder
+            return node.length, byteorder, code.islower()
+    if isinstance(node, cs.BytesInteger) and isinstance(node.length, int) and node.length <= 8:
+        swapped = node.swapped
+        if callable(swapped):
+            return None
+        return node.length, "little" if swapped else "big", bool(node.signed)
+    return None
+
+
+def _strip_names(node: cs.Construct) -> cs.Construct:
+    while isinstance(node, cs.Renamed | cs.Rebuild | cs.Default):
+        node = node.subcon
+    return node
+
+
+def is_varint(node: cs.Construct) -> bool:
+    return type(_strip_names(node)) is type(cs.VarInt)
+
+
+GREEDY = (cs.GreedyBytes.__class__, cs.GreedyRange, cs.Terminated.__class__)
+
+
+def reads_to_end(node: cs.Construct) -> bool:
+    """True when parsing ``node`` from a stream would read to the stream's end."""
+    node = unwrap(node)
+    if isinstance(node, GREEDY):
+        return True
+    if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
+        return any(reads_to_end(sc) for sc in node.subcons)
+    if isinstance(node, cs.Array):
+        return reads_to_end(node.subcon)
+    if isinstance(node, cs.IfThenElse):
+        return reads_to_end(node.thensubcon) or reads_to_end(node.elsesubcon)
+    if isinstance(node, cs.Switch):
+        cases: list[Any] = [*node.cases.values(), node.default]
+        return any(reads_to_end(sc) for sc in cases)
+    return False
+
+
+def infer_framing(schema: cs.Construct) -> Framing:
+    """The cheapest framing that delimits ``schema``'s frames in a stream."""
+    if reads_to_end(schema):
+        raise SchemaError(
+            f"{schema!r} reads to the end of the stream (GreedyBytes, GreedyRange, "
+            "Terminated...), so a stream of them has no frame boundaries; wrap it in "
+            "Prefixed/FixedSized, or give Codec(framing=LengthField(...)/Delimiter(...))"
+        )
+    size = static_size(schema)
+    if size is not None:
+        if size == 0:
+            raise SchemaError(f"{schema!r} consumes no bytes: it cannot delimit frames")
+        framing: Framing = FixedLength(size)
+        framing.origin = "sizeof()"
+        return framing
+    node = unwrap(schema)
+    framing_or_none = _prefix_framing(node)
+    if framing_or_none is not None:
+        return framing_or_none
+    trial = TrialParse()
+    trial.origin = type(node).__name__
+    return trial
+
+
+def _prefix_framing(node: cs.Construct) -> Framing | None:
+    """A top-level ``Prefixed`` (``PascalString``...) becomes a length field."""
+    if isinstance(node, cs.Prefixed):
+        field = int_field(node.lengthfield)
+        what = f"Prefixed({_name(node.lengthfield)}, includelength={node.includelength})"
+        if field is not None:
+            width, byteorder, signed = field
+            lf = LengthField(
+                0,
+                width,
+                adjustment=-width if node.includelength else 0,
+                byteorder=byteorder,  # type: ignore[arg-type]
+                signed=signed,
+            )
+            lf.origin = what
+            return lf
+        if is_varint(node.lengthfield) and not node.includelength:
+            vl = VarIntLength()
+            vl.origin = what
+            return vl
+    if (
+        isinstance(node, cs.NullTerminated)
+        and node.consume
+        and len(node.term) == 1  # longer terms are matched aligned to their width
+        and (reads_to_end(node.subcon) or static_size(node.subcon) is None)
+    ):
+        d = Delimiter(node.term, strip=False)
+        d.origin = f"NullTerminated(term={node.term!r})"
+        return d
+    return None
+
+
+def _name(node: cs.Construct) -> str:
+    node = _strip_names(node)
+    if isinstance(node, cs.FormatField):
+        return f"FormatField({node.fmtstr!r})"
+    return type(node).__name__

@@ -1,0 +1,200 @@
+"""``Codec``: a construct schema analysed once, then used as an incremental decoder/encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+import construct as cs
+
+from ._analysis import infer_framing
+from ._buffer import Buffer, BytesLike
+from ._errors import (
+    FOREIGN_DECODE_ERRORS,
+    DecodeError,
+    EncodeError,
+    IncompleteFrame,
+    as_decode_error,
+    mapped_encode_errors,
+)
+from ._framing import Framing, TrialParse
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "Codec", "Decoder"]
+
+T = TypeVar("T")
+
+#: default upper bound on one frame, header and body (1 MiB)
+DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+
+
+class Codec(Generic[T]):
+    """A construct schema compiled into an incremental decoder and an encoder.
+
+    Args:
+        schema: the wire format of one message, as a construct ``Construct``.
+        max_frame_size: largest frame accepted, header included; a longer one raises
+            :class:`FrameTooLarge` as soon as its length is known, before it is buffered.
+        framing: how frames are delimited. ``None`` (the default) infers it from the schema;
+            pass a :class:`~codec.LengthField`, :class:`~codec.Delimiter` or
+            :class:`~codec.FixedLength` when the frame boundary is not part of the schema
+            (the schema then parses the frame's payload).
+
+    ``decode`` returns exactly what ``schema.parse(frame)`` returns for each frame; the codec
+    is a faster, incremental way to run the schema, never a different parser.
+    """
+
+    def __init__(
+        self,
+        schema: cs.Construct,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        framing: Framing | None = None,
+    ) -> None:
+        if not isinstance(schema, cs.Construct):
+            raise TypeError(f"schema must be a construct.Construct, not {type(schema).__name__}")
+        if max_frame_size <= 0:
+            raise ValueError("max_frame_size must be positive")
+        self.schema = schema
+        self.max_frame_size = max_frame_size
+        explicit = framing is not None
+        self.framing: Framing = framing if framing is not None else infer_framing(schema)
+        self.framing.check(max_frame_size)
+        self._explicit = explicit
+        self._parse = schema.parse
+        self._build = schema.build
+
+    def __repr__(self) -> str:
+        return (
+            f"Codec({self.schema!r}, framing={self.framing!r}, "
+            f"max_frame_size={self.max_frame_size})"
+        )
+
+    # -- decoding -----------------------------------------------------------------------
+    def decode(self, buf: Buffer) -> T | None:
+        """Return the next message in ``buf`` and consume its bytes, or ``None``.
+
+        ``None`` means a half packet: nothing is consumed. Each call returns at most one
+        message (sticky packets come out one per call). Malformed bytes raise
+        :class:`DecodeError` and leave the buffer untouched; when the bad frame's extent is
+        known, the error's ``frame_size`` says how many bytes to consume to skip it.
+        """
+        start = buf._start
+        end = buf._end
+        if start == end:
+            return None
+        framing = self.framing
+        data = buf._data
+        if isinstance(framing, TrialParse):
+            value, size = framing.trial(self, buf, self._parse)
+            if size < 0:
+                return None
+            buf._batch = None
+            buf._advance(start + size)
+            return value  # type: ignore[no-any-return]
+        size = framing.measure(data, start, end, self.max_frame_size, buf)
+        if size < 0 or size > end - start:
+            return None
+        lo, hi = framing.payload(data, start, size)
+        frame = bytes(data[lo:hi])
+        try:
+            value = self._parse(frame)
+        except FOREIGN_DECODE_ERRORS as exc:
+            err = as_decode_error(exc, offset=buf._base + start, data=data[start : start + size])
+            err.frame_size = size
+            raise err from exc
+        buf._batch = None
+        buf._advance(start + size)
+        return value  # type: ignore[no-any-return]
+
+    def decode_all(self, data: BytesLike) -> list[T]:
+        """Decode a whole byte string into its messages.
+
+        Raises :class:`IncompleteFrame` when the data ends inside a frame, and
+        :class:`DecodeError` on malformed bytes (the messages decoded before it are on the
+        error's ``messages`` attribute).
+        """
+        buf = Buffer(data)
+        out: list[T] = []
+        decode = self.decode
+        try:
+            while True:
+                msg = decode(buf)
+                if msg is None:
+                    break
+                out.append(msg)
+        except DecodeError as exc:
+            exc.messages = out
+            raise
+        if buf:
+            tail = IncompleteFrame(
+                f"data ends inside a frame ({len(buf)} bytes left over)",
+                offset=buf.offset,
+                data=buf.peek(64),
+            )
+            tail.messages = out
+            raise tail
+        return out
+
+    def decoder(self) -> Decoder[T]:
+        """A stateful decoder over its own :class:`Buffer`: ``feed`` bytes, get messages."""
+        return Decoder(self)
+
+    # -- encoding -----------------------------------------------------------------------
+    def encode(self, msg: T) -> bytes:
+        """The bytes of one message: ``schema.build(msg)`` (framed, for explicit framings).
+
+        Raises :class:`EncodeError` on a value the schema cannot build, naming the field.
+        """
+        with mapped_encode_errors():
+            payload: bytes = self._build(msg)
+        if self._explicit:
+            return self.framing.frame(payload, self.max_frame_size)
+        if len(payload) > self.max_frame_size:
+            limit = self.max_frame_size
+            raise EncodeError(f"encoded frame of {len(payload)} bytes exceeds {limit=}")
+        return payload
+
+    def encode_into(self, msg: T, out: bytearray) -> None:
+        """Append the bytes of one message to ``out``."""
+        out += self.encode(msg)
+
+
+class Decoder(Generic[T]):
+    """Feed bytes as they arrive; iterate over the complete messages.
+
+    ``feed`` appends at once and returns an iterator that decodes lazily: messages not
+    iterated stay buffered and come out of the next ``feed``. A malformed frame raises
+    :class:`DecodeError` from the iterator after every good message before it came out.
+    """
+
+    def __init__(self, codec: Codec[T]) -> None:
+        self.codec = codec
+        self.buffer = Buffer()
+
+    def feed(self, data: BytesLike) -> Iterator[T]:
+        """Append ``data`` and iterate over every complete message buffered so far."""
+        self.buffer.extend(data)
+        return self._drain()
+
+    def _drain(self) -> Iterator[T]:
+        decode = self.codec.decode
+        buf = self.buffer
+        while True:
+            msg = decode(buf)
+            if msg is None:
+                return
+            yield msg
+
+    def __len__(self) -> int:
+        """Bytes buffered but not yet decoded."""
+        return len(self.buffer)
+
+    def close(self) -> None:
+        """Declare the end of the stream: :class:`IncompleteFrame` if a frame is cut off."""
+        buf = self.buffer
+        if buf:
+            raise IncompleteFrame(
+                f"stream ended inside a frame ({len(buf)} bytes buffered)",
+                offset=buf.offset,
+                data=buf.peek(64),
+            )
