@@ -105,7 +105,7 @@ class Codec(Generic[T]):
             raise err from exc
         buf._batch = None
         buf._advance(start + size)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _parse_exact(self, frame: bytes) -> T:
         """``schema.parse(frame)``, checking that the schema consumed the whole frame.
