@@ -47,7 +47,7 @@ MAX_UDP_FLOWS = 1 << 16
 class _Side:
     """Decoding state of one direction of one flow."""
 
-    __slots__ = ("buf", "dead", "skip", "stream")
+    __slots__ = ("buf", "dead", "shift", "skip", "stream")
 
     def __init__(self, window: int) -> None:
         self.stream = HalfStream(window)
@@ -55,6 +55,8 @@ class _Side:
         self.dead = False
         #: bytes still to drop (the rest of a skipped oversized frame)
         self.skip = 0
+        #: bytes dropped without entering ``buf``: stream offset = buf.offset + shift
+        self.shift = 0
 
 
 class _Conn:
@@ -280,6 +282,7 @@ class CaptureParser:
                     continue
                 if side.skip >= item.size:  # lost bytes of a frame being skipped anyway
                     side.skip -= item.size
+                    side.shift += item.size
                     continue
                 self._failed(
                     StreamGap(
@@ -310,6 +313,7 @@ class CaptureParser:
         if side.skip:
             n = min(side.skip, len(data))
             side.skip -= n
+            side.shift += n
             data = data[n:]
             if not data:
                 return
@@ -317,11 +321,11 @@ class CaptureParser:
         buf.extend(data)
         decode = self.protocol.decode
         while buf:
-            start = buf.offset
+            start = buf.offset + side.shift
             try:
                 msg = decode(buf)
             except DecodeError as exc:
-                err = CaptureDecodeError.wrap(exc, flow, direction, ts)
+                err = CaptureDecodeError.wrap(exc, flow, direction, ts, side.shift)
                 size = exc.frame_size
                 if isinstance(exc, FrameTooLarge) and exc.size is not None:
                     size = exc.size
@@ -350,7 +354,7 @@ class CaptureParser:
                 return
             if msg is None:
                 return
-            if buf.offset == start:
+            if buf.offset + side.shift == start:
                 self._failed(
                     CaptureDecodeError(
                         "the protocol returned a message without consuming any byte",

@@ -134,13 +134,15 @@ class CaptureDecodeError(DecodeError):
         flow: Flow | None,
         direction: Direction | None,
         timestamp: float | None,
+        shift: int = 0,
     ) -> CaptureDecodeError:
+        """``err`` with where it happened; ``shift`` is added to its stream offset."""
         new = cls(
             err.reason,
             flow=flow,
             direction=direction,
             timestamp=timestamp,
-            offset=err.offset,
+            offset=None if err.offset is None else err.offset + shift,
             data=err.data,
             path=err.path,
         )
