@@ -9,8 +9,10 @@ Accepted, line by line (``#`` starts a comment line, blank lines are ignored):
   ``hexdump -C``: ``0000  0c 73 6d 61 ...   .sma`` - an offset column, hex pairs (an extra
   space in the middle is fine), then an optional ASCII column (``|...|`` too).
 
-The ASCII column is told apart from the bytes by its length: it holds exactly one character
-per byte on the line, so a column that happens to look like hex (``ab``) is not misread.
+Text lines before the first dump line and between offset lines (Wireshark's dissection
+text in "Export Packet Dissections") are skipped. The ASCII column is told apart from the
+bytes by the next line's offset, or on a last line by its length (one character per byte),
+so a column that happens to look like hex (``ab``) is not misread.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
     with_offsets: bool | None = None
     has_ascii: bool | None = None
     held: tuple[int, int, str] | None = None  # (line number, offset, text after offset)
+    first_text: tuple[int, str] | None = None
     for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
@@ -115,6 +118,9 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
             continue
         if with_offsets is None:
             m = _OFFSET_RE.match(line)
+            if m is None and not all(_is_hex(_clean(t)) for t in stripped.split()):
+                first_text = first_text or (lineno, stripped)
+                continue  # text before the first dump line (Wireshark's frame summary)
             with_offsets = m is not None and (
                 m.group(2).startswith(":") or int(m.group(1), 16) == 0
             )
@@ -153,6 +159,8 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
         data, _ = _last_line(held[2], has_ascii)
         if data:
             yield data
+    elif with_offsets is None and first_text is not None:
+        raise HexDumpError(f"line {first_text[0]}: not a hex dump: {first_text[1][:40]!r}")
 
 
 def looks_like_hexdump(sample: bytes) -> bool:
