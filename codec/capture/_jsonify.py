@@ -21,6 +21,21 @@ def to_jsonable(value: Any) -> Any:
     ``EnumInteger`` -> its number, Python enums -> their name, non-finite floats -> strings,
     anything else unknown -> ``str(value)``.
     """
+    t = type(value)
+    if t is int or t is str or value is None or t is bool:  # the common cases, first
+        return value
+    if t is bytes:
+        return value.hex()
+    if t is cs.Container:
+        return {
+            k: v if type(v) is int else to_jsonable(v)
+            for k, v in value.items()
+            if not (type(k) is str and k[:1] == "_")
+        }
+    return _slow(value)
+
+
+def _slow(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, cs.EnumIntegerString):
