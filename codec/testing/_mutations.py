@@ -72,28 +72,28 @@ def _replace(draw: Any, data: bytes) -> tuple[bytes, str]:
 _EDITS = (_truncate, _flip, _huge, _insert, _delete, _replace)
 
 
+@st.composite
+def _mutated(draw: Any, frame: bytes, max_edits: int) -> Mutation:
+    data = frame
+    edits = []
+    for _ in range(draw(st.integers(1, max_edits))):
+        edit = _EDITS[draw(st.integers(0, len(_EDITS) - 1))]
+        data, what = edit(draw, data)
+        edits.append(what)
+    return Mutation(data, tuple(edits))
+
+
+@st.composite
+def _huge_lengths(draw: Any, frame: bytes) -> Mutation:
+    data, what = _huge(draw, frame)
+    return Mutation(data, (what,))
+
+
 def mutated(frame: bytes, max_edits: int = 3) -> st.SearchStrategy[Mutation]:
     """A strategy of ``frame`` with 1 to ``max_edits`` edits; shrinks toward one edit."""
-
-    @st.composite
-    def build(draw: Any) -> Mutation:
-        data = bytes(frame)
-        edits = []
-        for _ in range(draw(st.integers(1, max_edits))):
-            edit = _EDITS[draw(st.integers(0, len(_EDITS) - 1))]
-            data, what = edit(draw, data)
-            edits.append(what)
-        return Mutation(data, tuple(edits))
-
-    return build()
+    return _mutated(bytes(frame), max_edits)
 
 
 def huge_lengths(frame: bytes) -> st.SearchStrategy[Mutation]:
     """``frame`` with a run of header bytes set high: any length field there becomes huge."""
-
-    @st.composite
-    def build(draw: Any) -> Mutation:
-        data, what = _huge(draw, bytes(frame))
-        return Mutation(data, (what,))
-
-    return build()
+    return _huge_lengths(bytes(frame))
