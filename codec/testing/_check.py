@@ -426,7 +426,7 @@ class _Checker:
         frame = self.encode(prop, proto, value)
         m = data.draw(huge_lengths(frame), label="mutation")
         fill = data.draw(st.sampled_from([0xFF, 0x00, 0x41, 0x80]), label="flood byte")
-        step = self.limit // 4 + 1
+        step = self.limit // 2 + 1
         buf = Buffer(m.data)
         fed = len(m.data)
         messages = 0
@@ -543,7 +543,7 @@ def check_codec(
         # failure message already says what matters
         phases=[p for p in base.phases if p is not hypothesis.Phase.explain],
     )
-    few = hypothesis.settings(conf, max_examples=max(1, n // 5))
+    few = hypothesis.settings(conf, max_examples=max(1, n // 10))
     several = st.lists(strategy, min_size=1, max_size=4)
 
     runs: dict[str, Callable[[], None]] = {

@@ -62,8 +62,8 @@ def strict_difference(expected: Any, got: Any, path: str = "message") -> str | N
         if _float_bits(expected) != _float_bits(got):
             return f"{path} is {got!r}, expected {expected!r} (compared bit for bit)"
         return None
-    if isinstance(expected, cs.EnumIntegerString) and expected.int != got.int:
-        return f"{path} has integer {got.int}, expected {expected.int}"
+    if isinstance(expected, cs.EnumIntegerString) and int(expected) != int(got):
+        return f"{path} has integer {int(got)}, expected {int(expected)}"
     if expected != got:
         return f"{path} is {_show(got)}, expected {_show(expected)}"
     return None
