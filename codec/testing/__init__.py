@@ -16,11 +16,15 @@ Needs hypothesis (``pip install wirekit[testing]``); ``import codec`` does not.
 
 from __future__ import annotations
 
-from ._check import PROPERTIES, CheckFailure, check_codec
-from ._chunking import chunked, feed_chunks, split_at
-from ._compare import strict_difference, value_difference
-from ._mutations import Mutation, huge_lengths, mutated
-from ._strategies import UnsupportedConstruct, from_schema
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._check import PROPERTIES, CheckFailure, check_codec
+    from ._chunking import chunked, feed_chunks, split_at
+    from ._compare import strict_difference, value_difference
+    from ._mutations import Mutation, huge_lengths, mutated
+    from ._strategies import UnsupportedConstruct, from_schema
 
 __all__ = [
     "PROPERTIES",
@@ -37,3 +41,35 @@ __all__ = [
     "strict_difference",
     "value_difference",
 ]
+
+# Names are imported on first use (PEP 562), so that importing the pytest plugin module
+# ``codec.testing.pytest_plugin`` - which pytest does at start-up through the entry
+# point - does not import hypothesis.
+_HOMES = {
+    "PROPERTIES": "_check",
+    "CheckFailure": "_check",
+    "check_codec": "_check",
+    "chunked": "_chunking",
+    "feed_chunks": "_chunking",
+    "split_at": "_chunking",
+    "strict_difference": "_compare",
+    "value_difference": "_compare",
+    "Mutation": "_mutations",
+    "huge_lengths": "_mutations",
+    "mutated": "_mutations",
+    "UnsupportedConstruct": "_strategies",
+    "from_schema": "_strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -539,6 +539,7 @@ def check_codec(
         deadline=None,
         suppress_health_check=suppressed,
         report_multiple_bugs=False,  # one CheckFailure (an AssertionError), not a group
+        print_blob=False,  # @reproduce_failure cannot decorate check_codec's inner tests
         # the "explain" phase re-runs a failure hundreds of times to annotate it; the
         # failure message already says what matters
         phases=[p for p in base.phases if p is not hypothesis.Phase.explain],

@@ -43,9 +43,17 @@ def chunked(data: bytes) -> st.SearchStrategy[list[bytes]]:
     n = len(data)
     if n <= 1:
         return st.just([data] if data else [])
-    cuts = st.lists(st.integers(1, n - 1), unique=True, max_size=n - 1)
-    every_byte = st.just(list(range(1, n)))
-    return st.one_of(cuts, every_byte).map(lambda c: split_at(data, c))
+    return _chunked(data)
+
+
+@st.composite
+def _chunked(draw: Any, data: bytes) -> list[bytes]:
+    n = len(data)
+    # a regular step first (shrinks toward one chunk; reaches one byte at a time), then
+    # arbitrary extra cuts (shrink toward none)
+    step = n - draw(st.integers(0, n - 1))
+    extra = draw(st.lists(st.integers(1, n - 1), unique=True, max_size=n - 1))
+    return split_at(data, [*range(step, n, step), *extra])
 
 
 def feed_chunks(
