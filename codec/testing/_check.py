@@ -79,6 +79,13 @@ def _hex(data: bytes) -> str:
     return f"({len(data)} bytes) {text or '<empty>'}"
 
 
+def _exc_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
 def _show(x: Any) -> str:
     text = repr(x)
     return text if len(text) <= 300 else text[:300] + "..."
@@ -150,7 +157,7 @@ class _Checker:
         except Exception as exc:
             self.fail(
                 prop,
-                f"decode raised {type(exc).__name__}: {exc} "
+                f"decode raised {_exc_name(exc)}: {exc} "
                 "(only DecodeError and its subclasses may escape decode)",
                 **details,
             )

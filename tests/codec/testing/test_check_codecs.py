@@ -152,7 +152,7 @@ def test_not_a_protocol_is_refused() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="codec bug: a TrialParse frame ending in Optional waits for a byte that never "
+    reason="codec bug: a trial-parsed frame ending in Optional waits for a byte that never "
     "comes: decode(Buffer(b'\\x00')) is None for Struct(a=Int8ub, b=Optional(Int8ub)) although "
     "schema.parse(b'\\x00') == Container(a=0, b=None); the schema is not self-delimiting and "
     "Codec accepts it silently",
