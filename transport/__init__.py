@@ -12,6 +12,7 @@ from ._processor import Plugin, Processor
 from ._server import Server, ServerStatistics
 from ._session import Session, SessionStatistics
 from ._state import SessionState, StateEvent
+from ._udp import UdpClient, UdpServer
 
 __all__ = [
     "DEFAULT_HIGH_WATER",
@@ -26,4 +27,6 @@ __all__ = [
     "SessionState",
     "SessionStatistics",
     "StateEvent",
+    "UdpClient",
+    "UdpServer",
 ]

@@ -168,6 +168,15 @@ class SessionCore(Generic[T]):
         self._queued = 0
         return data
 
+    def parts_to_send(self) -> list[bytes]:
+        """Everything queued, one encoded message per item (for datagram engines, which must
+        not split a message); it counts as pending until :meth:`sent`."""
+        parts = self._out
+        self._out = []
+        self._inflight += self._queued
+        self._queued = 0
+        return parts
+
     def sent(self, nbytes: int) -> None:
         """The engine wrote ``nbytes`` handed out by :meth:`data_to_send`."""
         self._inflight -= nbytes
