@@ -62,7 +62,8 @@ class Plugin(Generic[T]):
         """``nbytes`` were just read into the session's receive buffer."""
 
     def before_process(self, session: Session[T], msg: T) -> bool:
-        """A message was decoded; ``False`` drops it instead of processing it."""
+        """A message was decoded; ``False`` drops it instead of processing it (the plugins
+        after this one are not asked)."""
         return True
 
     def after_write(self, session: Session[T], nbytes: int) -> None:
