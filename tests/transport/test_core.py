@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import construct as cs
 import pytest
 
@@ -16,7 +18,11 @@ STRING8 = cs.PascalString(cs.Int8ub, "utf8")
 
 
 def test_all_matches_exports() -> None:
-    names = {n for n in dir(transport) if n.isidentifier() and not n.startswith("_")}
+    names = {
+        n
+        for n, v in vars(transport).items()
+        if n.isidentifier() and not n.startswith("_") and not isinstance(v, types.ModuleType)
+    }
     public = names - {"annotations"}
     assert set(transport.__all__) == public
     for name in ("Server", "Client", "Session", "Processor", "StateEvent", "Plugin"):
