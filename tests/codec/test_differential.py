@@ -15,8 +15,12 @@ from .catalog import CASE_IDS, CASES, Case
 from .helpers import assert_same, decode_chunks, split
 
 
-def make_codec(case: Case) -> Codec[Any]:
-    return Codec(case.schema, framing=case.explicit, max_frame_size=case.max_frame_size)
+def make_codec(case: Case, fast: bool = True) -> Codec[Any]:
+    return Codec(case.schema, framing=case.explicit, max_frame_size=case.max_frame_size, fast=fast)
+
+
+#: every test runs on the generated parser and on construct's own (the reference path)
+PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 
 
 def frames_of(case: Case, codec: Codec[Any], values: list[Any]) -> list[bytes]:
@@ -35,9 +39,10 @@ def expected(case: Case, codec: Codec[Any], frame: bytes) -> Any:
     return case.schema.parse(frame[lo:hi])
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_inferred_framing_kind(case: Case) -> None:
-    codec = make_codec(case)
+def test_inferred_framing_kind(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
     assert type(codec.framing).__name__ == case.framing, repr(codec.framing)
     assert repr(codec.framing)  # readable, never raises
 
@@ -54,9 +59,10 @@ def test_encode_is_schema_build(case: Case) -> None:
     check()
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_differential_any_values_any_chunking(case: Case) -> None:
-    codec = make_codec(case)
+def test_differential_any_values_any_chunking(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
 
     @given(st.lists(case.values, min_size=1, max_size=5), st.data())
     def check(values: list[Any], data: st.DataObject) -> None:
@@ -95,9 +101,10 @@ def test_byte_by_byte_none_until_last_byte(case: Case) -> None:
     check()
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_every_proper_prefix_is_a_half_packet(case: Case) -> None:
-    codec = make_codec(case)
+def test_every_proper_prefix_is_a_half_packet(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
 
     @given(case.values)
     def check(value: Any) -> None:
@@ -110,9 +117,10 @@ def test_every_proper_prefix_is_a_half_packet(case: Case) -> None:
     check()
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_decoder_feed_and_decode_all(case: Case) -> None:
-    codec = make_codec(case)
+def test_decoder_feed_and_decode_all(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
 
     @given(st.lists(case.values, min_size=1, max_size=4))
     def check(values: list[Any]) -> None:
@@ -131,9 +139,10 @@ def test_decoder_feed_and_decode_all(case: Case) -> None:
     check()
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_garbage_raises_only_decode_error(case: Case) -> None:
-    codec = make_codec(case)
+def test_garbage_raises_only_decode_error(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
 
     @given(st.binary(max_size=300))
     def check(garbage: bytes) -> None:
@@ -154,9 +163,10 @@ def test_garbage_raises_only_decode_error(case: Case) -> None:
     check()
 
 
+@PATHS
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_mutated_frames_raise_only_decode_error(case: Case) -> None:
-    codec = make_codec(case)
+def test_mutated_frames_raise_only_decode_error(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
 
     @given(st.lists(case.values, min_size=1, max_size=3), st.data())
     def check(values: list[Any], data: st.DataObject) -> None:
