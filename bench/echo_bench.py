@@ -12,10 +12,11 @@ to another core. Frames are a 4-byte big-endian length + body (16 B and 4 KiB). 
 Servers: wirekit (anyio engine) on asyncio, uvloop and trio, with the schema compiled by
 ``codec.Codec`` (``wirekit-*``) and with a hand-written length-prefix ``codec.Protocol``
 (``wirekit-hand-*``: the transport's own cost without construct's parse/build); raw echo
-servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and ``asyncio.Protocol`` on the
-default loop and on uvloop, and a raw trio socket server. Each run is bounded in time; the
-servers are interleaved within each repeat; figures are medians over the repeats. Server CPU
-per frame comes from the server process's utime+stime (``/proc/PID/stat``).
+servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and
+``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server. Each
+run is bounded in time; the servers are interleaved within each repeat; figures are medians
+over the repeats. Server CPU per frame comes from the server process's utime+stime
+(``/proc/PID/stat``).
 
     python bench/echo_bench.py            # 3 repeats x 1.0 s per measurement
     python bench/echo_bench.py --quick    # 1 repeat x 0.3 s (a smoke run)
