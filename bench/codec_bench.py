@@ -870,7 +870,7 @@ def call_overheads() -> dict[str, float]:
     half = Buffer(b"\x0csmart")
     one = b"\x05hello"
     decode = codec.decode
-    n = 200_000
+    n = 50_000
 
     def loop_empty() -> None:
         for _ in range(n):
@@ -892,13 +892,13 @@ def call_overheads() -> dict[str, float]:
             pass
 
     out = {}
-    base = min(_timeit(loop_base) for _ in range(5))
+    base = min(_timeit(loop_base) for _ in range(3))
     for label, fn in [
         ("decode(empty Buffer) -> None", loop_empty),
         ("decode(half frame) -> None", loop_half),
         ("extend(6-byte frame) + decode() -> str", loop_one),
     ]:
-        out[label] = (min(_timeit(fn) for _ in range(5)) - base) / n * 1e9
+        out[label] = (min(_timeit(fn) for _ in range(3)) - base) / n * 1e9
     return out
 
 
