@@ -26,6 +26,7 @@ from typing import Any
 import construct as cs
 
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
+from ._measure import Measured, TrialField, build_step, is_positional
 
 __all__ = ["SchemaError", "infer_framing", "static_size"]
 
@@ -123,12 +124,20 @@ def infer_framing(schema: cs.Construct) -> Framing:
         framing.origin = "sizeof()"
         return framing
     node = unwrap(schema)
+    if is_positional(schema):
+        trial = TrialParse("the schema seeks in the stream")
+        trial.origin = type(node).__name__
+        return trial
     framing_or_none = _prefix_framing(node)
     if framing_or_none is not None:
         return framing_or_none
-    trial = TrialParse()
-    trial.origin = type(node).__name__
-    return trial
+    root = build_step(schema)
+    if isinstance(root, TrialField):
+        trial = TrialParse()
+        trial.origin = type(node).__name__
+        return trial
+    measured = Measured(schema, root)
+    return measured
 
 
 def _prefix_framing(node: cs.Construct) -> Framing | None:

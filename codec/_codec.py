@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -17,7 +18,7 @@ from ._errors import (
     as_decode_error,
     mapped_encode_errors,
 )
-from ._framing import Framing, TrialParse
+from ._framing import Framing, TrialParse, parse_context
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Codec", "Decoder"]
 
@@ -97,14 +98,32 @@ class Codec(Generic[T]):
         lo, hi = framing.payload(data, start, size)
         frame = bytes(data[lo:hi])
         try:
-            value = self._parse(frame)
+            value = self._parse(frame) if self._explicit else self._parse_exact(frame)
         except FOREIGN_DECODE_ERRORS as exc:
             err = as_decode_error(exc, offset=buf._base + start, data=data[start : start + size])
             err.frame_size = size
             raise err from exc
         buf._batch = None
         buf._advance(start + size)
-        return value  # type: ignore[no-any-return]
+        return value
+
+    def _parse_exact(self, frame: bytes) -> T:
+        """``schema.parse(frame)``, checking that the schema consumed the whole frame.
+
+        The framing measured the frame; the schema must agree, or the stream would lose
+        sync silently. A disagreement is reported as a :class:`DecodeError`.
+        """
+        stream = io.BytesIO(frame)
+        try:
+            value: T = self.schema._parsereport(stream, parse_context(), "(parsing)")
+        except cs.CancelParsing:
+            return None  # type: ignore[return-value]
+        used = stream.tell()
+        if used != len(frame):
+            raise DecodeError(
+                f"the framing measured a {len(frame)}-byte frame but the schema consumed {used}"
+            )
+        return value
 
     def decode_all(self, data: BytesLike) -> list[T]:
         """Decode a whole byte string into its messages.

@@ -1,0 +1,474 @@
+"""Measuring a frame without parsing it: a resumable walk over the schema.
+
+For a schema that is neither fixed-size nor a plain length prefix, the framing still only
+needs to know where the frame *ends*. :class:`Measured` builds, once per schema, a tree of
+steps mirroring the construct tree, and runs it as a generator over the bytes received so
+far:
+
+* fixed-size fields are parsed (their values may size later fields through ``this``);
+* ``VarInt`` fields, length prefixes and single-byte terminators are read just enough to
+  know their extent;
+* fields sized by an expression (``Bytes(this.length)``, ``Array(this.count, Int16ub)``,
+  ``FixedSized``...) are skipped by size: their bodies are never looked at;
+* ``Struct``/``Sequence``/``Array``/``Switch``/``If`` recurse;
+* anything else is trial-parsed on its own, from its own start.
+
+When a step needs bytes that have not arrived, the generator yields the total it needs and
+is kept (in the buffer) until they arrive: the walk resumes where it stopped, at any depth,
+so measuring costs O(frame) however the frame is chunked. The complete frame is then parsed
+once by the schema's own parser, so the value is exactly ``schema.parse(frame)``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import construct as cs
+
+from ._errors import FOREIGN_DECODE_ERRORS, DecodeError, FrameTooLarge, as_decode_error
+from ._framing import Framing, parse_context
+from ._trial import GreedySchemaError, NeedMore, TrialStream
+
+if TYPE_CHECKING:
+    from ._buffer import Buffer
+
+__all__ = ["Measured", "TrialField", "Window", "build_step", "is_positional"]
+
+#: a step's generator: yields byte counts it needs (from the frame start), returns its end
+Walk = Generator[int, None, int]
+
+
+class Window:
+    """The bytes a running walk may read: ``data[start:end]`` is the frame so far."""
+
+    __slots__ = ("base", "data", "end", "max", "start")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.start = 0
+        self.end = 0
+        self.base = 0
+        self.max = 0
+
+    def need(self, upto: int) -> bool:
+        """True when fewer than ``upto`` bytes of the frame are available."""
+        if upto > self.max:
+            raise FrameTooLarge(
+                upto if upto < (1 << 62) else None,
+                self.max,
+                offset=self.base + self.start,
+                data=self.data[self.start : min(self.end, self.start + 64)],
+            )
+        return self.end - self.start < upto
+
+    def bytes(self, lo: int, hi: int) -> bytes:
+        return bytes(self.data[self.start + lo : self.start + hi])
+
+
+class Step:
+    """One node of the measuring tree."""
+
+    name: str | None = None
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        raise NotImplementedError
+
+    def store(self, ctx: Any, value: Any) -> None:
+        if self.name:
+            ctx[self.name] = value
+
+
+def _parse_bytes(node: cs.Construct, data: bytes, ctx: Any, path: str) -> Any:
+    return node._parsereport(io.BytesIO(data), ctx, path)
+
+
+class Static(Step):
+    """A field of known size; parsed when named (later fields may depend on its value).
+
+    Parsing it here is only an aid to sizing: a field that cannot be parsed on its own
+    (a ``Checksum`` over a body not parsed yet) is left out of the context, and the frame's
+    real parse reports any error in it.
+    """
+
+    def __init__(self, node: cs.Construct, size: int) -> None:
+        self.node = node
+        self.size = size
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        end = pos + self.size
+        if self.name:
+            while w.need(end):
+                yield end
+            try:
+                value = _parse_bytes(self.node, w.bytes(pos, end), ctx, "(measuring)")
+            except FOREIGN_DECODE_ERRORS:
+                return end
+            self.store(ctx, value)
+        return end
+
+
+class VarIntStep(Step):
+    """A base-128 VarInt: read until the byte without the continuation bit."""
+
+    def __init__(self, node: cs.Construct) -> None:
+        self.node = node
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        p = pos
+        while True:
+            while w.need(p + 1):
+                yield p + 1
+            b = w.data[w.start + p]
+            p += 1
+            if not b & 0x80:
+                break
+            if p - pos >= 10:
+                raise DecodeError(
+                    "VarInt longer than 10 bytes",
+                    offset=w.base + w.start + pos,
+                    data=w.bytes(pos, p),
+                )
+        if self.name:
+            self.store(ctx, _parse_bytes(self.node, w.bytes(pos, p), ctx, "(measuring)"))
+        return p
+
+
+class PrefixStep(Step):
+    """``Prefixed``/``PascalString``: read the length field, skip the body."""
+
+    def __init__(self, node: cs.Construct, prefixed: Any, length_step: Step) -> None:
+        self.node = node
+        self.prefixed = prefixed
+        self.length_step = length_step
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        inner = cs.Container()
+        after = yield from self.length_step.walk(w, pos, inner)
+        while w.need(after):
+            yield after
+        length = _parse_bytes(self.prefixed.lengthfield, w.bytes(pos, after), ctx, "(measuring)")
+        if not isinstance(length, int) or length < 0:
+            raise DecodeError(
+                f"length prefix {length!r} is not a non-negative integer",
+                offset=w.base + w.start + pos,
+                data=w.bytes(pos, after),
+            )
+        end = pos + length if self.prefixed.includelength else after + length
+        if end < after:
+            raise DecodeError(
+                f"length prefix {length} is shorter than the prefix itself",
+                offset=w.base + w.start + pos,
+                data=w.bytes(pos, after),
+            )
+        w.need(end)  # FrameTooLarge as soon as the length is known
+        return end
+
+
+class DelimStep(Step):
+    """``CString``/``NullTerminated`` with a one-byte terminator: find it, resuming."""
+
+    def __init__(self, node: cs.Construct, term: bytes) -> None:
+        self.node = node
+        self.term = term
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        scan = pos
+        term = self.term
+        while True:
+            i = w.data.find(term, w.start + scan, w.end)
+            if i >= 0:
+                return i - w.start + 1
+            scan = w.end - w.start
+            while w.need(scan + 1):
+                yield scan + 1
+
+
+class Sized(Step):
+    """A field whose size an expression gives from the fields before it."""
+
+    def __init__(self, node: cs.Construct, fallback: Step) -> None:
+        self.node = node
+        self.fallback = fallback
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        try:
+            size = self.node._sizeof(ctx, "(measuring)")
+        except Exception:
+            return (yield from self.fallback.walk(w, pos, ctx))
+        if not isinstance(size, int) or size < 0:
+            return (yield from self.fallback.walk(w, pos, ctx))
+        end: int = pos + size
+        w.need(end)
+        return end
+
+
+class Fields(Step):
+    """``Struct``/``Sequence``/``FocusedSeq``: the fields in order, in a fresh context."""
+
+    def __init__(self, node: cs.Construct, inner: Any, steps: list[Step]) -> None:
+        self.node = node
+        self.inner = inner
+        self.steps = steps
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        sub = cs.Container(
+            _=ctx,
+            _params=ctx.get("_params"),
+            _root=None,
+            _parsing=True,
+            _building=False,
+            _sizing=False,
+            _subcons=getattr(self.inner, "_subcons", None),
+            _io=None,
+            _index=ctx.get("_index"),
+        )
+        sub._root = ctx.get("_root", sub)
+        for step in self.steps:
+            pos = yield from step.walk(w, pos, sub)
+        return pos
+
+
+class ArrayStep(Step):
+    """``Array(count, item)`` whose items must be walked one by one."""
+
+    def __init__(self, node: cs.Construct, inner: Any, item: Step) -> None:
+        self.node = node
+        self.inner = inner
+        self.item = item
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        count = self.inner.count
+        if callable(count):
+            count = count(ctx)
+        if not isinstance(count, int) or not count >= 0:
+            raise DecodeError(
+                f"invalid array count {count!r}", offset=w.base + w.start + pos, data=b""
+            )
+        for i in range(count):
+            ctx._index = i
+            pos = yield from self.item.walk(w, pos, ctx)
+        return pos
+
+
+class SwitchStep(Step):
+    """``Switch``: pick the case from the context, walk it."""
+
+    def __init__(self, node: cs.Construct, inner: Any, cases: dict[Any, Step], default: Step):
+        self.node = node
+        self.inner = inner
+        self.cases = cases
+        self.default = default
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        key = self.inner.keyfunc
+        if callable(key):
+            key = key(ctx)
+        step = self.cases.get(key, self.default)
+        return (yield from step.walk(w, pos, ctx))
+
+
+class IfStep(Step):
+    """``If``/``IfThenElse``."""
+
+    def __init__(self, node: cs.Construct, inner: Any, then: Step, other: Step) -> None:
+        self.node = node
+        self.inner = inner
+        self.then = then
+        self.other = other
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        cond = self.inner.condfunc
+        if callable(cond):
+            cond = cond(ctx)
+        step = self.then if cond else self.other
+        return (yield from step.walk(w, pos, ctx))
+
+
+class TrialField(Step):
+    """Anything else: parse just this field from its own start, retrying when it lacked
+    bytes (after they arrive). Its value enters the context when the field is named."""
+
+    def __init__(self, node: cs.Construct) -> None:
+        self.node = node
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        while True:
+            stream = TrialStream(bytes(w.data[w.start + pos : min(w.end, w.start + w.max)]))
+            try:
+                value = self.node._parsereport(stream, ctx, "(measuring)")
+            except NeedMore as more:
+                need = pos + more.need
+                while w.need(need):
+                    yield need
+                continue
+            except GreedySchemaError:
+                raise DecodeError(
+                    "a field reads to the end of the stream, so frames cannot be delimited",
+                    offset=w.base + w.start + pos,
+                    data=w.bytes(pos, pos + 32),
+                ) from None
+            self.store(ctx, value)
+            return pos + stream.tell()
+
+
+# -- building the tree ---------------------------------------------------------------------
+def _static_size(node: cs.Construct) -> int | None:
+    try:
+        size = node.sizeof()
+    except Exception:
+        return None
+    return size if isinstance(size, int) and size >= 0 else None
+
+
+def _core(node: cs.Construct) -> cs.Construct:
+    """Strip wrappers that consume exactly what they wrap (names, adapters, rebuilds)."""
+    while isinstance(node, cs.Renamed | cs.Adapter | cs.Rebuild | cs.Default | cs.Const):
+        node = node.subcon
+    return node
+
+
+#: constructs that move the stream position or read elsewhere: only a whole trial parse
+#: of the frame sees them as construct does
+POSITIONAL: tuple[type, ...] = (cs.Seek, cs.Pointer, cs.Union, cs.Lazy, cs.LazyStruct)
+
+
+def is_positional(node: cs.Construct, _seen: set[int] | None = None) -> bool:
+    """True when ``node`` contains a construct that seeks in the stream."""
+    seen = _seen if _seen is not None else set()
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, POSITIONAL):
+        return True
+    children: list[Any] = []
+    for attr in ("subcon", "thensubcon", "elsesubcon", "default", "lengthfield"):
+        child = getattr(node, attr, None)
+        if isinstance(child, cs.Construct):
+            children.append(child)
+    children.extend(getattr(node, "subcons", ()) or ())
+    cases = getattr(node, "cases", None)
+    if isinstance(cases, dict):
+        children.extend(cases.values())
+    return any(is_positional(c, seen) for c in children if isinstance(c, cs.Construct))
+
+
+def build_step(node: cs.Construct) -> Step:
+    """The measuring step for ``node``."""
+    size = _static_size(node)
+    if size is not None:
+        return Static(node, size)
+    core = _core(node)
+    if type(core) is type(cs.VarInt):
+        return VarIntStep(node)
+    if isinstance(core, cs.Prefixed):
+        length_step = build_step(core.lengthfield)
+        if isinstance(length_step, Static | VarIntStep):
+            return PrefixStep(node, core, length_step)
+    if isinstance(core, cs.NullTerminated) and core.consume and len(core.term) == 1:
+        return DelimStep(node, core.term)
+    if isinstance(core, cs.Struct | cs.Sequence | cs.FocusedSeq):
+        if any(isinstance(_core(sc), cs.StopIf) for sc in core.subcons):
+            return TrialField(node)
+        return Fields(node, core, [build_step(sc) for sc in core.subcons])
+    if isinstance(core, cs.Array) and not core.discard:
+        item = build_step(core.subcon)
+        if isinstance(item, Static):
+            return Sized(node, TrialField(node))
+        return ArrayStep(node, core, item)
+    if isinstance(core, cs.Switch):
+        cases = {k: build_step(v) for k, v in core.cases.items()}
+        return SwitchStep(node, core, cases, build_step(core.default))
+    if isinstance(core, cs.IfThenElse):
+        return IfStep(
+            node,
+            core,
+            build_step(core.thensubcon),
+            build_step(core.elsesubcon),
+        )
+    if isinstance(core, cs.Bytes | cs.FixedSized | cs.Padded | cs.BytesInteger):
+        return Sized(node, TrialField(node))
+    return TrialField(node)
+
+
+class Measured(Framing):
+    """Frames measured by walking the schema (see the module docstring)."""
+
+    def __init__(self, schema: cs.Construct, root: Step) -> None:
+        self.schema = schema
+        self.root = root
+
+    def __repr__(self) -> str:
+        return self._with_origin(f"Measured({_describe(self.root)})")
+
+    def measure(
+        self, data: bytearray, start: int, end: int, max_frame_size: int, buf: Buffer
+    ) -> int:
+        origin = buf._base + start
+        hint = buf._hint
+        if hint is not None and hint[0] is self and hint[1] == origin:
+            _, _, walk, w, need = hint
+            if walk is None:  # size already known, body still arriving
+                return int(need)
+            if end - start < need:
+                return -int(need)
+        else:
+            w = Window()
+            w.max = max_frame_size
+            walk = self.root.walk(w, 0, parse_context())
+        w.data = data
+        w.start = start
+        w.end = end
+        w.base = buf._base
+        try:
+            need = next(walk)
+        except StopIteration as stop:
+            size = int(stop.value)
+            if size == 0:
+                buf._hint = None
+                raise DecodeError(
+                    "the schema consumed no bytes: it cannot delimit frames", offset=origin
+                ) from None
+            buf._hint = (self, origin, None, None, size) if size > end - start else None
+            return size
+        except DecodeError:
+            buf._hint = None
+            raise
+        except FOREIGN_DECODE_ERRORS as exc:
+            buf._hint = None
+            raise as_decode_error(exc, offset=origin, data=data[start:end]) from exc
+        buf._hint = (self, origin, walk, w, need)
+        return -int(need)
+
+
+def _describe(step: Step) -> str:
+    if isinstance(step, Fields):
+        inner = ", ".join(_describe(s) for s in step.steps)
+        return f"{type(step.inner).__name__}[{inner}]"
+    label = {
+        Static: "fixed",
+        VarIntStep: "varint",
+        PrefixStep: "prefixed",
+        DelimStep: "terminated",
+        Sized: "sized",
+        ArrayStep: "array",
+        SwitchStep: "switch",
+        IfStep: "if",
+        TrialField: "trial",
+    }[type(step)]
+    if isinstance(step, ArrayStep):
+        label = f"array[{_describe(step.item)}]"
+    if isinstance(step, Static):
+        label = f"fixed {step.size}"
+    return f"{step.name}: {label}" if step.name else label
