@@ -49,6 +49,7 @@ import datetime as _dt
 import gc
 import inspect
 import json
+import math
 import os
 import platform
 import random
@@ -516,8 +517,8 @@ WORKLOADS = [
         frames=frames_cmdlen,
         hand_encode=enc_cmdlen,
         count=50_000,
-        quick_count=5_000,
-        verify_count=2_000,
+        quick_count=3_000,
+        verify_count=1_500,
     ),
     Workload(
         name="fixed13",
@@ -553,8 +554,8 @@ WORKLOADS = [
         frames=frames_varint_array,
         hand_encode=enc_varint_array,
         count=15_000,
-        quick_count=2_000,
-        verify_count=1_000,
+        quick_count=1_000,
+        verify_count=500,
     ),
     Workload(
         name="frame64k",
@@ -811,32 +812,49 @@ def verify(w: Workload, c: Contenders, seed: int) -> None:
 # =========================================================================================
 
 
+#: a timed sample of a fast contender repeats its pass until it lasts at least this long
+#: (full run; a quarter of it with --quick), so that one preemption on a shared machine
+#: cannot dominate it
+MIN_SAMPLE_S = 0.05
+
+
+def _one_sample(run: Callable[[Any, bool], Any], arg: Any, loops: int, expected: int) -> float:
+    """Seconds per pass, averaged over ``loops`` passes, GC disabled (collected before)."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            n = run(arg, False)
+        dt = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    if n != expected:
+        raise Mismatch(f"a contender handled {n} messages instead of {expected}")
+    return dt / loops
+
+
 def time_row(
     runs: dict[str, Callable[[Any, bool], Any] | None],
     args: dict[str, Any],
     expected: int,
     repeats: int,
+    min_sample: float = MIN_SAMPLE_S,
 ) -> dict[str, list[float]]:
-    """Interleaved passes (rotating order), GC disabled during each: pass times per name."""
+    """Pass times per contender: one untimed calibration pass each (also a warm-up), then
+    ``repeats`` interleaved samples in rotating order."""
     names = [k for k, v in runs.items() if v is not None]
+    loops = {}
+    for name in names:
+        once = _one_sample(runs[name], args[name], 1, expected)  # type: ignore[arg-type]
+        loops[name] = max(1, math.ceil(min_sample / max(once, 1e-9)))
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             run = runs[name]
             assert run is not None
-            arg = args[name]
-            gc.collect()
-            gc.disable()
-            try:
-                t0 = time.perf_counter()
-                n = run(arg, False)
-                dt = time.perf_counter() - t0
-            finally:
-                gc.enable()
-            if n != expected:
-                raise Mismatch(f"{name} decoded {n} messages instead of {expected}")
-            times[name].append(dt)
+            times[name].append(_one_sample(run, args[name], loops[name], expected))
     return times
 
 
@@ -853,6 +871,11 @@ class Result:
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def spread(self) -> float:
+        """(slowest - fastest pass) / median: how noisy this figure is."""
+        return (max(self.times) - min(self.times)) / self.median
 
     @property
     def msgs_per_s(self) -> float:
@@ -1033,6 +1056,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workloads = select(args.only)
     repeats = args.repeats or (3 if args.quick else 5)
+    min_sample = MIN_SAMPLE_S / 4 if args.quick else MIN_SAMPLE_S
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_cpu(args.cpu)
     size = "verify" if args.verify_only else "quick" if args.quick else "full"
     prepare(workloads, size, args.seed)
@@ -1062,15 +1086,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         c = contenders_for(w)
         stream = b"".join(w.wire)
+        n = len(w.values)
         for how in CHUNKINGS:
             chunks = chunked(stream, how, args.seed)
-            times = time_row(c.decode, dict.fromkeys(c.decode, chunks), len(w.values), repeats)
+            times = time_row(c.decode, dict.fromkeys(c.decode, chunks), n, repeats, min_sample)
             for name, ts in times.items():
                 results.append(Result("decode", w.name, how, name, len(w.values), len(stream), ts))
             print(f"  timed decode {w.name}/{how}", file=sys.stderr, flush=True)
         hand_values = [w.to_hand(v) for v in w.values]
         enc_args = {k: hand_values if k == "hand" else w.values for k in c.encode}
-        times = time_row(c.encode, enc_args, len(w.values), repeats)
+        times = time_row(c.encode, enc_args, n, repeats, min_sample)
         for name, ts in times.items():
             results.append(Result("encode", w.name, "-", name, len(w.values), len(stream), ts))
         print(f"  timed encode {w.name}", file=sys.stderr, flush=True)
@@ -1091,6 +1116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("codec call overheads (pascal8, ns per call):")
     for label, ns in overheads.items():
         print(f"  {label:42s} {ns:7.0f}")
+    noisy = sorted(results, key=lambda r: r.spread, reverse=True)[:3]
+    print("\nnoisiest figures ((slowest - fastest pass) / median):")
+    for r in noisy:
+        print(f"  {r.direction} {r.workload}/{r.chunking} {r.contender}: {r.spread:.0%}")
     print(f"\ntimed in {elapsed:.0f} s; GC disabled during each timed pass, for every contender")
 
     if args.json:
@@ -1119,6 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "messages": r.messages,
                     "bytes": r.nbytes,
                     "median_s": r.median,
+                    "spread": r.spread,
                     "times_s": r.times,
                     "msgs_per_s": r.msgs_per_s,
                     "mb_per_s": r.mb_per_s,
