@@ -1,0 +1,739 @@
+"""Code generation: a construct schema becomes specialised Python parse/build functions.
+
+The generated parser reads one *complete* frame out of a ``bytes`` object with a position
+and a limit; the framing has already established where the frame ends, so the parser never
+sees a half packet. It is nevertheless safe on hostile bytes: every read is checked against
+the limit of the innermost ``Prefixed``/``FixedSized`` (or the frame), exactly where
+construct's stream would run short, and raises construct's own error types, which the codec
+maps to :class:`DecodeError` with the offset and the bytes.
+
+What is compiled (everything else falls back to construct's own parser *for that field
+only*, with a real context, so one exotic field does not slow the whole message):
+
+* integers and floats (``FormatField``), runs of them merged into one precompiled
+  ``struct.Struct.unpack_from`` (``Padding`` becomes pad bytes in the format);
+* ``BytesInteger``, ``VarInt``, ``Flag``-free ``BitStruct``s of ``BitsInteger``/``Flag``;
+* ``Bytes`` (fixed or ``this``-sized), ``GreedyBytes`` inside a bounded region;
+* ``PascalString``/``CString``/``PaddedString``/``GreedyString`` and ``Prefixed``;
+* ``Array``/``PrefixedArray`` (one ``unpack_from`` with a repeat count for numbers);
+* ``Struct``/``Sequence``/``FocusedSeq``, ``Const``, ``Enum``, ``FlagsEnum``, ``Computed``,
+  ``Rebuild``/``Default``/``Renamed``, ``Switch`` and ``If``/``IfThenElse`` on fields.
+
+``this`` expressions (``this.length``, ``this._.header.count``, arithmetic on them) are
+compiled to local variables; lambdas and other callables get a construct ``Container``
+context built on demand, as construct itself would pass.
+
+Results are the types construct returns (``Container``, ``ListContainer``,
+``EnumIntegerString``...), without construct's private ``_io`` key.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import operator
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import construct as cs
+from construct import expr as cx
+
+__all__ = ["CompileError", "compile_parser"]
+
+_FMT_CODES = set("bBhHiIlLqQfde?")
+_OPS = {
+    operator.add: "+",
+    operator.sub: "-",
+    operator.mul: "*",
+    operator.floordiv: "//",
+    operator.truediv: "/",
+    operator.mod: "%",
+    operator.pow: "**",
+    operator.lshift: "<<",
+    operator.rshift: ">>",
+    operator.and_: "&",
+    operator.or_: "|",
+    operator.xor: "^",
+    operator.eq: "==",
+    operator.ne: "!=",
+    operator.lt: "<",
+    operator.le: "<=",
+    operator.gt: ">",
+    operator.ge: ">=",
+}
+
+
+class CompileError(Exception):
+    """The generator cannot express this node; the caller falls back to construct."""
+
+
+def _short(path: str, want: int, have: int) -> cs.StreamError:
+    return cs.StreamError(
+        f"stream read less than specified amount, expected {want}, found {max(have, 0)}",
+        path=path,
+    )
+
+
+def _top_context() -> Any:
+    context = cs.Container()
+    context._parsing = True
+    context._building = False
+    context._sizing = False
+    context._params = context
+    return context
+
+
+def _make_context(parent: Any, index: Any, subcons: Any, items: tuple[Any, ...]) -> Any:
+    """The context construct's Struct passes to its fields, rebuilt from compiled locals."""
+    ctx = cs.Container(
+        _=parent,
+        _params=parent.get("_params"),
+        _root=None,
+        _parsing=True,
+        _building=False,
+        _sizing=False,
+        _subcons=subcons,
+        _io=None,
+        _index=index,
+    )
+    ctx._root = parent.get("_root", ctx)
+    for k, v in items:
+        ctx[k] = v
+    return ctx
+
+
+class _Region(io.BytesIO):
+    """``data[base:limit]`` as a stream, without copying ``data`` (BytesIO shares a bytes
+    object until written): positions are relative to ``base``, as in construct's parse of
+    the frame, and reads stop at ``limit``."""
+
+    def __init__(self, data: bytes, base: int, limit: int) -> None:
+        super().__init__(data)
+        self._base = base
+        self._limit = limit
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        here = super().tell()
+        room = self._limit - here
+        if size is None or size < 0 or size > room:
+            size = max(room, 0)
+        return super().read(size)
+
+    def tell(self) -> int:
+        return super().tell() - self._base
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        if whence == 0:
+            return super().seek(offset + self._base) - self._base
+        if whence == 2:
+            return super().seek(self._limit + offset) - self._base
+        return super().seek(offset, whence) - self._base
+
+
+def _fallback(
+    node: cs.Construct, data: bytes, base: int, pos: int, limit: int, ctx: Any
+) -> tuple[Any, int]:
+    """Parse one field with construct itself, over the region it may read."""
+    stream = _Region(data, base, limit)
+    stream.seek(pos - base)
+    value = node._parsereport(stream, ctx, "(parsing)")
+    return value, base + stream.tell()
+
+
+class Scope:
+    """Names visible to ``this`` at one level of Struct nesting."""
+
+    def __init__(self, parent: Scope | None, node: Any, index_var: str | None) -> None:
+        self.parent = parent
+        self.node = node
+        self.vars: dict[str, str] = {}
+        self.order: list[str] = []
+        self.index_var = index_var
+
+    def bind(self, name: str, var: str) -> None:
+        if name not in self.vars:
+            self.order.append(name)
+        self.vars[name] = var
+
+
+class Emitter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self.consts: dict[str, Any] = {
+            "Container": cs.Container,
+            "ListContainer": cs.ListContainer,
+            "_short": _short,
+            "_fallback": _fallback,
+            "_make_context": _make_context,
+            "_top_context": _top_context,
+            "StreamError": cs.StreamError,
+            "ConstError": cs.ConstError,
+            "EnumInteger": cs.EnumInteger,
+            "_unpack_from": struct.unpack_from,
+        }
+        self._ids = itertools.count()
+        self._const_ids: dict[int, str] = {}
+
+    def var(self, prefix: str = "v") -> str:
+        return f"{prefix}{next(self._ids)}"
+
+    def const(self, obj: Any, prefix: str = "K") -> str:
+        key = id(obj)
+        name = self._const_ids.get(key)
+        if name is None:
+            name = f"{prefix}{next(self._ids)}"
+            self._const_ids[key] = name
+            self.consts[name] = obj
+        return name
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def non_negative(self, n: str, path: str) -> None:
+        self.line(f"if {n} < 0:")
+        self.line(
+            f"    raise StreamError('length must be non-negative, found %s' % {n}, path={path!r})"
+        )
+
+    def need(self, n: str, limit: str, path: str) -> None:
+        self.line(f"if pos + {n} > {limit}:")
+        self.line(f"    raise _short({path!r}, {n}, {limit} - pos)")
+
+
+def _strip_renamed(node: Any) -> tuple[Any, str | None]:
+    name = None
+    while isinstance(node, cs.Renamed):
+        name = name or node.name
+        node = node.subcon
+    return node, name
+
+
+def _fmt(node: Any) -> tuple[str, str] | None:
+    """``(byteorder char, code)`` of a plain struct-format field."""
+    if isinstance(node, cs.FormatField):
+        fmt = node.fmtstr
+        if len(fmt) == 2 and fmt[0] in "<>" and fmt[1] in _FMT_CODES:
+            return fmt[0], fmt[1]
+    return None
+
+
+class Compiler:
+    """Generates the parse function for one schema (see the module docstring)."""
+
+    def __init__(self, schema: cs.Construct) -> None:
+        self.schema = schema
+        self.e = Emitter()
+        self.fallbacks = 0
+        #: the variable holding the start of the region each limit variable bounds
+        self.bases: dict[str, str] = {"limit": "start"}
+
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, ex: Any, scope: Scope) -> str:
+        """Python source computing ``ex`` (a constant or a ``this`` expression)."""
+        if isinstance(ex, bool | int | float | str | bytes) or ex is None:
+            return repr(ex)
+        if isinstance(ex, cx.Path):
+            parts: list[Any] = []
+            node: Any = ex
+            while getattr(node, "_Path__parent", None) is not None:
+                parts.append(node._Path__field)
+                node = node._Path__parent
+            if node._Path__name != "this":
+                return self.call_with_context(ex, scope)
+            parts.reverse()
+            s: Scope | None = scope
+            while parts and parts[0] == "_" and s is not None:
+                parts.pop(0)
+                s = s.parent
+            if s is None or not parts:
+                return self.call_with_context(ex, scope)
+            head = parts[0]
+            if head == "_index" and s.index_var is not None:
+                base = s.index_var
+            elif head in s.vars:
+                base = s.vars[head]
+            else:
+                return self.call_with_context(ex, scope)
+            for p in parts[1:]:
+                base = f"{base}[{p!r}]"
+            return base
+        if isinstance(ex, cx.BinExpr):
+            lhs = self.expr(ex.lhs, scope)
+            rhs = self.expr(ex.rhs, scope)
+            sym = _OPS.get(ex.op)
+            if sym is not None:
+                return f"({lhs} {sym} {rhs})"
+            return f"{self.e.const(ex.op, 'OP')}({lhs}, {rhs})"
+        if isinstance(ex, cx.UniExpr):
+            operand = self.expr(ex.operand, scope)
+            return f"{self.e.const(ex.op, 'OP')}({operand})"
+        if callable(ex):
+            return self.call_with_context(ex, scope)
+        return self.e.const(ex)
+
+    def context(self, scope: Scope | None) -> str:
+        if scope is None or scope.node is None:
+            return "_top_context()"
+        parent = self.context(scope.parent)
+        items = ", ".join(f"({k!r}, {scope.vars[k]})" for k in scope.order)
+        subcons = self.e.const(getattr(scope.node, "_subcons", None))
+        index = scope.index_var or "None"
+        return f"_make_context({parent}, {index}, {subcons}, ({items}{',' if items else ''}))"
+
+    def call_with_context(self, fn: Any, scope: Scope) -> str:
+        return f"{self.e.const(fn, 'F')}({self.context(scope)})"
+
+    # -- nodes ----------------------------------------------------------------------------
+    def parse(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        """Emit code parsing ``node`` at ``pos``; return the variable holding its value."""
+        e = self.e
+        node, _ = _strip_renamed(node)
+        fmt = _fmt(node)
+        if fmt is not None:
+            size = struct.calcsize(fmt[0] + fmt[1])
+            v = e.var()
+            e.need(str(size), limit, path)
+            s = e.const(struct.Struct(fmt[0] + fmt[1]), "S")
+            e.line(f"{v}, = {s}.unpack_from(data, pos)")
+            e.line(f"pos += {size}")
+            return v
+        if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
+            return self.fields(node, limit, scope, path)
+        if isinstance(node, cs.Bytes):
+            n = self.expr(node.length, scope)
+            v = e.var()
+            nv = e.var("n")
+            e.line(f"{nv} = {n}")
+            e.non_negative(nv, path)
+            e.need(nv, limit, path)
+            e.line(f"{v} = data[pos:pos + {nv}]")
+            e.line(f"pos += {nv}")
+            return v
+        if node is cs.GreedyBytes:
+            v = e.var()
+            e.line(f"{v} = data[pos:{limit}]")
+            e.line(f"pos = {limit}")
+            return v
+        if isinstance(node, cs.StringEncoded):
+            return self.string(node, limit, scope, path)
+        if isinstance(node, cs.Prefixed):
+            return self.prefixed(node, limit, scope, path)
+        if isinstance(node, cs.Array) and not node.discard:
+            return self.array(node, limit, scope, path)
+        if isinstance(node, cs.Const):
+            v = self.parse(node.subcon, limit, scope, path)
+            k = e.const(node.value)
+            e.line(f"if {v} != {k}:")
+            e.line(
+                f"    raise ConstError('parsing expected %r but parsed %r' % ({k}, {v}), "
+                f"path={path!r})"
+            )
+            return v
+        if isinstance(node, cs.Enum):
+            raw = self.parse(node.subcon, limit, scope, path)
+            m = e.const(node.decmapping, "M")
+            v = e.var()
+            e.line(f"{v} = {m}.get({raw})")
+            e.line(f"if {v} is None:")
+            e.line(f"    {v} = EnumInteger({raw})")
+            return v
+        if isinstance(node, cs.FlagsEnum):
+            raw = self.parse(node.subcon, limit, scope, path)
+            v = e.var()
+            e.line(f"{v} = {e.const(node, 'A')}._decode({raw}, None, {path!r})")
+            return v
+        if isinstance(node, cs.Rebuild | cs.Default):
+            return self.parse(node.subcon, limit, scope, path)
+        if isinstance(node, cs.Computed):
+            v = e.var()
+            e.line(f"{v} = {self.expr(node.func, scope)}")
+            return v
+        if isinstance(node, cs.Padded) and node.subcon is cs.Pass:
+            n = self.expr(node.length, scope)
+            e.need(n, limit, path)
+            e.line(f"pos += {n}")
+            return "None"
+        if type(node) is type(cs.VarInt):
+            return self.varint(limit, path)
+        if isinstance(node, cs.BytesInteger) and not callable(node.swapped):
+            n = self.expr(node.length, scope)
+            v = e.var()
+            nv = e.var("n")
+            e.line(f"{nv} = {n}")
+            e.need(nv, limit, path)
+            order = "little" if node.swapped else "big"
+            e.line(
+                f"{v} = int.from_bytes(data[pos:pos + {nv}], {order!r}, signed={bool(node.signed)})"
+            )
+            e.line(f"pos += {nv}")
+            return v
+        if isinstance(node, cs.Switch):
+            return self.switch(node, limit, scope, path)
+        if isinstance(node, cs.IfThenElse):
+            cond = self.expr(node.condfunc, scope)
+            v = e.var()
+            e.line(f"if {cond}:")
+            e.depth += 1
+            t = self.parse(node.thensubcon, limit, scope, path)
+            e.line(f"{v} = {t}")
+            e.depth -= 1
+            e.line("else:")
+            e.depth += 1
+            f = self.parse(node.elsesubcon, limit, scope, path)
+            e.line(f"{v} = {f}")
+            e.depth -= 1
+            return v
+        if node is cs.Pass:
+            return "None"
+        if isinstance(node, cs.FixedSized):
+            n = self.expr(node.length, scope)
+            nv = e.var("n")
+            lim = e.var("lim")
+            e.line(f"{nv} = {n}")
+            e.non_negative(nv, path)
+            e.need(nv, limit, path)
+            e.line(f"{lim} = pos + {nv}")
+            base = e.var("base")
+            e.line(f"{base} = pos")
+            self.bases[lim] = base
+            v = self.parse(node.subcon, lim, scope, path)
+            e.line(f"pos = {lim}")
+            return v
+        if (
+            isinstance(node, cs.NullStripped)
+            and _strip_renamed(node.subcon)[0] is cs.GreedyBytes
+            and len(node.pad) == 1
+        ):
+            v = e.var()
+            e.line(f"{v} = data[pos:{limit}].rstrip({node.pad!r})")
+            e.line(f"pos = {limit}")
+            return v
+        if (
+            isinstance(node, cs.NullTerminated)
+            and _strip_renamed(node.subcon)[0] is cs.GreedyBytes
+            and len(node.term) == 1
+            and node.consume
+            and node.require
+        ):
+            v = e.var()
+            i = e.var("i")
+            e.line(f"{i} = data.find({node.term!r}, pos, {limit})")
+            e.line(f"if {i} < 0:")
+            e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
+            keep = f"{i} + 1" if node.include else i
+            e.line(f"{v} = data[pos:{keep}]")
+            e.line(f"pos = {i} + 1")
+            return v
+        bits = self.bitstruct(node, limit, path)
+        if bits is not None:
+            return bits
+        return self.fallback(node, limit, scope)
+
+    def fallback(self, node: Any, limit: str, scope: Scope) -> str:
+        self.fallbacks += 1
+        v = self.e.var()
+        k = self.e.const(node, "N")
+        base = self.bases.get(limit, "start")
+        ctx = self.context(scope)
+        self.e.line(f"{v}, pos = _fallback({k}, data, {base}, pos, {limit}, {ctx})")
+        return v
+
+    def fields(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        e = self.e
+        inner = Scope(scope, node, scope.index_var)
+        subcons = list(node.subcons)
+        values: list[tuple[str | None, str]] = []
+        i = 0
+        while i < len(subcons):
+            run = self._fixed_run(subcons, i)
+            if len(run) > 1:
+                fmt = "".join(code for _, code in run)
+                order = next((o for o in self._orders(run) if o), ">")
+                st_ = struct.Struct(order + fmt)
+                names = []
+                targets = []
+                for sc, code in run:
+                    if code.endswith("x"):
+                        names.append(sc.name)
+                        continue
+                    v = e.var()
+                    targets.append(v)
+                    names.append(sc.name)
+                e.need(str(st_.size), limit, path)
+                tgt = ", ".join(targets) + ("," if len(targets) == 1 else "")
+                e.line(f"{tgt} = {e.const(st_, 'S')}.unpack_from(data, pos)")
+                e.line(f"pos += {st_.size}")
+                it = iter(targets)
+                for (_, code), name in zip(run, names, strict=True):
+                    v = "None" if code.endswith("x") else next(it)
+                    values.append((name, v))
+                    if name:
+                        inner.bind(name, v)
+                i += len(run)
+                continue
+            sc = subcons[i]
+            v = self.parse(sc, limit, inner, f"{path} -> {sc.name}" if sc.name else path)
+            values.append((sc.name, v))
+            if sc.name:
+                inner.bind(sc.name, v)
+            i += 1
+        out = e.var("obj")
+        if isinstance(node, cs.Struct):
+            e.line(f"{out} = Container()")
+            for name, v in values:
+                if name:
+                    e.line(f"{out}[{name!r}] = {v}")
+            return out
+        if isinstance(node, cs.Sequence):
+            items = ", ".join(v for _, v in values)
+            e.line(f"{out} = ListContainer(({items}{',' if len(values) == 1 else ''}))")
+            return out
+        # FocusedSeq: the value of the parsesubcon
+        focus = node.parsebuildfrom
+        if callable(focus):
+            focus = focus(cs.Container())
+        if isinstance(focus, int):
+            return values[focus][1]
+        for name, v in values:
+            if name == focus:
+                return v
+        raise CompileError(f"FocusedSeq focus {focus!r} not found")
+
+    def _orders(self, run: list[tuple[Any, str]]) -> list[str]:
+        out = []
+        for sc, _ in run:
+            core, _name = _strip_renamed(sc)
+            if isinstance(core, cs.Rebuild | cs.Default):
+                core = _strip_renamed(core.subcon)[0]
+            f = _fmt(core)
+            out.append(f[0] if f else "")
+        return out
+
+    def _fixed_run(self, subcons: list[Any], i: int) -> list[tuple[Any, str]]:
+        """The longest run of plain-format fields (and fixed Padding) with one byte order."""
+        run: list[tuple[Any, str]] = []
+        order = None
+        for sc in subcons[i:]:
+            core, _ = _strip_renamed(sc)
+            if isinstance(core, cs.Rebuild | cs.Default):
+                core, _ = _strip_renamed(core.subcon)
+            f = _fmt(core)
+            if f is not None:
+                if order is not None and f[0] != order:
+                    break
+                order = f[0]
+                run.append((sc, f[1]))
+                continue
+            if (
+                isinstance(core, cs.Padded)
+                and core.subcon is cs.Pass
+                and isinstance(core.length, int)
+            ):
+                run.append((sc, f"{core.length}x"))
+                continue
+            break
+        while run and run[-1][1].endswith("x"):
+            run.pop()
+        return run
+
+    def string(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        e = self.e
+        sub = node.subcon
+        enc = node.encoding
+        raw = self.parse(sub, limit, scope, path)
+        v = e.var()
+        if enc.replace("-", "").replace("_", "").lower() in ("utf8",):
+            e.line(f"{v} = {raw}.decode()")
+        else:
+            e.line(f"{v} = {raw}.decode({enc!r})")
+        return v
+
+    def prefixed(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        e = self.e
+        n = self.parse(node.lengthfield, limit, scope, path)
+        lim = e.var("lim")
+        e.non_negative(n, path)
+        if node.includelength:
+            size = e.var("n")
+            e.line(f"{size} = {n} - ({e.const(node.lengthfield, 'L')}.sizeof())")
+            n = size
+        e.need(n, limit, path)
+        e.line(f"{lim} = pos + {n}")
+        base = e.var("base")
+        e.line(f"{base} = pos")
+        self.bases[lim] = base
+        sub, _ = _strip_renamed(node.subcon)
+        if sub is cs.GreedyBytes:
+            v = e.var()
+            e.line(f"{v} = data[pos:{lim}]")
+            e.line(f"pos = {lim}")
+            return v
+        if isinstance(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
+            v = e.var()
+            enc = sub.encoding
+            if enc.replace("-", "").replace("_", "").lower() == "utf8":
+                e.line(f"{v} = data[pos:{lim}].decode()")
+            else:
+                e.line(f"{v} = data[pos:{lim}].decode({enc!r})")
+            e.line(f"pos = {lim}")
+            return v
+        v = self.parse(node.subcon, lim, scope, path)
+        # construct parses the sub-stream and ignores what the subcon left unread
+        e.line(f"pos = {lim}")
+        return v
+
+    def array(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        e = self.e
+        count = self.expr(node.count, scope)
+        c = e.var("c")
+        e.line(f"{c} = {count}")
+        e.line(f"if not 0 <= {c}:")
+        e.line(f"    raise cs.RangeError('invalid count %s' % ({c},))")
+        e.consts["cs"] = cs
+        item, _ = _strip_renamed(node.subcon)
+        f = _fmt(item)
+        v = e.var()
+        if f is not None:
+            size = struct.calcsize(f[0] + f[1])
+            total = e.var("n")
+            e.line(f"{total} = {c} * {size}")
+            e.need(total, limit, path)
+            e.line(f"{v} = ListContainer(_unpack_from('{f[0]}%d{f[1]}' % {c}, data, pos))")
+            e.line(f"pos += {total}")
+            return v
+        idx = e.var("i")
+        e.line(f"{v} = ListContainer()")
+        e.line(f"for {idx} in range({c}):")
+        e.depth += 1
+        inner = Scope(scope.parent, scope.node, idx)
+        inner.vars = scope.vars
+        inner.order = scope.order
+        x = self.parse(node.subcon, limit, inner, path)
+        e.line(f"{v}.append({x})")
+        e.depth -= 1
+        return v
+
+    def switch(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        e = self.e
+        key = self.expr(node.keyfunc, scope)
+        keys = list(node.cases)
+        index = {k: i for i, k in enumerate(keys)}
+        idx = e.var("k")
+        v = e.var()
+        e.line(f"{idx} = {e.const(index, 'M')}.get({key}, -1)")
+        for i, k in enumerate(keys):
+            e.line(f"{'if' if i == 0 else 'elif'} {idx} == {i}:")
+            e.depth += 1
+            x = self.parse(node.cases[k], limit, scope, path)
+            e.line(f"{v} = {x}")
+            e.depth -= 1
+        e.line("else:" if keys else "if True:")
+        e.depth += 1
+        x = self.parse(node.default, limit, scope, path)
+        e.line(f"{v} = {x}")
+        e.depth -= 1
+        return v
+
+    def varint(self, limit: str, path: str) -> str:
+        e = self.e
+        v = e.var()
+        b = e.var("b")
+        sh = e.var("s")
+        e.line(f"{v} = 0")
+        e.line(f"{sh} = 0")
+        e.line("while True:")
+        e.line(f"    if pos >= {limit}:")
+        e.line(f"        raise _short({path!r}, 1, 0)")
+        e.line(f"    {b} = data[pos]")
+        e.line("    pos += 1")
+        e.line(f"    {v} |= ({b} & 0x7F) << {sh}")
+        e.line(f"    if not {b} & 0x80:")
+        e.line("        break")
+        e.line(f"    {sh} += 7")
+        return v
+
+    def bitstruct(self, node: Any, limit: str, path: str) -> str | None:
+        """A byte-aligned ``BitStruct`` of unsigned ``BitsInteger``/``Flag``/padding."""
+        if not isinstance(node, cs.Transformed | cs.Restreamed):
+            return None
+        inner, _ = _strip_renamed(node.subcon)
+        if not isinstance(inner, cs.Struct):
+            return None
+        fields: list[tuple[str | None, int, str]] = []
+        for sc in inner.subcons:
+            core, _ = _strip_renamed(sc)
+            if core is cs.Flag:
+                fields.append((sc.name, 1, "flag"))
+            elif (
+                isinstance(core, cs.BitsInteger)
+                and isinstance(core.length, int)
+                and not core.signed
+                and not core.swapped
+            ):
+                fields.append((sc.name, core.length, "int"))
+            elif (
+                isinstance(core, cs.Padded)
+                and core.subcon is cs.Pass
+                and isinstance(core.length, int)
+            ):
+                fields.append((None, core.length, "pad"))
+            else:
+                return None
+        nbits = sum(n for _, n, _ in fields)
+        if nbits == 0 or nbits % 8:
+            return None
+        nbytes = nbits // 8
+        try:
+            if node.sizeof() != nbytes:
+                return None
+        except Exception:
+            return None
+        e = self.e
+        word = e.var("w")
+        e.need(str(nbytes), limit, path)
+        e.line(f"{word} = int.from_bytes(data[pos:pos + {nbytes}], 'big')")
+        e.line(f"pos += {nbytes}")
+        out = e.var("obj")
+        e.line(f"{out} = Container()")
+        shift = nbits
+        for name, n, kind in fields:
+            shift -= n
+            if kind == "pad" or not name:
+                continue
+            val = f"({word} >> {shift}) & {(1 << n) - 1}" if shift else f"{word} & {(1 << n) - 1}"
+            if kind == "flag":
+                val = f"bool({val})"
+            e.line(f"{out}[{name!r}] = {val}")
+        return out
+
+    # -- entry point ----------------------------------------------------------------------
+    def build(self, exact: bool) -> Callable[[bytes, int, int], Any]:
+        e = self.e
+        top = Scope(None, None, None)
+        v = self.parse(self.schema, "limit", top, "(parsing)")
+        if exact:
+            e.line("if pos != limit:")
+            e.line(
+                "    raise StreamError('the framing measured %d bytes but the schema consumed %d'"
+                " % (limit - start, pos - start))"
+            )
+        e.line(f"return {v}")
+        src = "def parse(data, pos, limit):\n    start = pos\n" + "\n".join(e.lines) + "\n"
+        namespace = dict(e.consts)
+        code = compile(src, f"<wirekit parser for {type(self.schema).__name__}>", "exec")
+        exec(code, namespace)
+        fn: Callable[[bytes, int, int], Any] = namespace["parse"]
+        fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+        fn.__wirekit_fallbacks__ = self.fallbacks  # type: ignore[attr-defined]
+        return fn
+
+
+def compile_parser(schema: cs.Construct, *, exact: bool = True) -> Callable[[bytes, int, int], Any]:
+    """A function ``parse(data, pos, limit) -> value`` for one complete frame of ``schema``.
+
+    With ``exact`` the frame must be consumed entirely (inferred framings); otherwise, like
+    ``schema.parse``, trailing bytes are ignored (explicit framings' payloads).
+    """
+    return Compiler(schema).build(exact)

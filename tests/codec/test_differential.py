@@ -1,0 +1,188 @@
+"""The codec against construct: for every catalog schema, any values, any chunking, the
+decoded messages are exactly (types included) what ``schema.parse`` returns per frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codec import Buffer, Codec, DecodeError
+
+from .catalog import CASE_IDS, CASES, Case
+from .helpers import assert_same, decode_chunks, split
+
+
+def make_codec(case: Case, fast: bool = True) -> Codec[Any]:
+    return Codec(case.schema, framing=case.explicit, max_frame_size=case.max_frame_size, fast=fast)
+
+
+#: every test runs on the generated parser and on construct's own (the reference path)
+PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+
+
+def frames_of(case: Case, codec: Codec[Any], values: list[Any]) -> list[bytes]:
+    return [codec.encode(v) for v in values]
+
+
+def expected(case: Case, codec: Codec[Any], frame: bytes) -> Any:
+    """What construct itself returns for one frame (its payload, for explicit framings)."""
+    if case.explicit is None:
+        return case.schema.parse(frame)
+    # explicit framings: the schema parses the payload the framing cuts out
+    buf = Buffer(frame)
+    size = codec.framing.measure(buf._data, 0, len(frame), codec.max_frame_size, buf)
+    assert size == len(frame)
+    lo, hi = codec.framing.payload(buf._data, 0, size)
+    return case.schema.parse(frame[lo:hi])
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_inferred_framing_kind(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+    assert type(codec.framing).__name__ == case.framing, repr(codec.framing)
+    assert repr(codec.framing)  # readable, never raises
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_encode_is_schema_build(case: Case) -> None:
+    if case.explicit is not None:
+        pytest.skip("explicit framings add their own header")
+
+    @given(case.values)
+    def check(value: Any) -> None:
+        assert make_codec(case).encode(value) == case.schema.build(value)
+
+    check()
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_differential_any_values_any_chunking(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+
+    @given(st.lists(case.values, min_size=1, max_size=5), st.data())
+    def check(values: list[Any], data: st.DataObject) -> None:
+        frames = frames_of(case, codec, values)
+        stream = b"".join(frames)
+        cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12), label="cuts")
+        got, buf = decode_chunks(codec, split(stream, cuts))
+        assert len(buf) == 0
+        assert len(got) == len(frames)
+        for g, f in zip(got, frames, strict=True):
+            assert_same(g, expected(case, codec, f))
+
+    check()
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_byte_by_byte_none_until_last_byte(case: Case) -> None:
+    """h11-style: feed every frame one byte at a time; None until its last byte."""
+    codec = make_codec(case)
+
+    @given(st.lists(case.values, min_size=1, max_size=3))
+    def check(values: list[Any]) -> None:
+        buf = Buffer()
+        for frame in frames_of(case, codec, values):
+            for i, byte in enumerate(frame):
+                buf.extend(bytes([byte]))
+                msg = codec.decode(buf)
+                if i < len(frame) - 1:
+                    assert msg is None, f"message after {i + 1} of {len(frame)} bytes"
+                    assert len(buf) == i + 1
+                else:
+                    assert msg is not None
+                    assert_same(msg, expected(case, codec, frame))
+                    assert len(buf) == 0
+
+    check()
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_every_proper_prefix_is_a_half_packet(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+
+    @given(case.values)
+    def check(value: Any) -> None:
+        frame = codec.encode(value)
+        for n in range(len(frame)):
+            buf = Buffer(frame[:n])
+            assert codec.decode(buf) is None, f"prefix of {n}/{len(frame)} bytes decoded"
+            assert bytes(buf) == frame[:n]
+
+    check()
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_decoder_feed_and_decode_all(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+
+    @given(st.lists(case.values, min_size=1, max_size=4))
+    def check(values: list[Any]) -> None:
+        frames = frames_of(case, codec, values)
+        stream = b"".join(frames)
+        d = codec.decoder()
+        got = list(d.feed(stream[:1])) + list(d.feed(stream[1:]))
+        d.close()
+        assert len(got) == len(frames)
+        all_at_once = codec.decode_all(stream)
+        for g, a, f in zip(got, all_at_once, frames, strict=True):
+            want = expected(case, codec, f)
+            assert_same(g, want)
+            assert_same(a, want)
+
+    check()
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_garbage_raises_only_decode_error(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+
+    @given(st.binary(max_size=300))
+    def check(garbage: bytes) -> None:
+        buf = Buffer(garbage)
+        errors: list[DecodeError] = []
+        for _ in range(len(garbage) + 1):
+            try:
+                msg = codec.decode(buf)
+            except DecodeError as exc:
+                errors.append(exc)
+                break
+            if msg is None:
+                break
+        else:  # pragma: no cover
+            raise AssertionError("decode never stopped")
+        assert all(str(e) for e in errors)
+
+    check()
+
+
+@PATHS
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_mutated_frames_raise_only_decode_error(case: Case, fast: bool) -> None:
+    codec = make_codec(case, fast)
+
+    @given(st.lists(case.values, min_size=1, max_size=3), st.data())
+    def check(values: list[Any], data: st.DataObject) -> None:
+        stream = bytearray(b"".join(frames_of(case, codec, values)))
+        flips = data.draw(
+            st.lists(st.tuples(st.integers(0, len(stream) - 1), st.integers(1, 255)), max_size=4)
+        )
+        for pos, mask in flips:
+            stream[pos] ^= mask
+        cut = data.draw(st.integers(0, len(stream)))
+        buf = Buffer(bytes(stream[:cut]))
+        for _ in range(len(stream) + 1):
+            try:
+                if codec.decode(buf) is None:
+                    return
+            except DecodeError:
+                return
+
+    check()
