@@ -818,8 +818,14 @@ def verify(w: Workload, c: Contenders, seed: int) -> None:
 MIN_SAMPLE_S = 0.05
 
 
-def _one_sample(run: Callable[[Any, bool], Any], arg: Any, loops: int, expected: int) -> float:
-    """Seconds per pass, averaged over ``loops`` passes, GC disabled (collected before)."""
+#: seconds one contender may spend on one row (samples and probe); a contender whose full
+#: pass would not fit is timed on a prefix of the stream instead, and flagged
+BUDGET_S = 20.0
+
+
+def _one_sample(run: Callable[[Any, bool], Any], arg: Any, loops: int) -> tuple[float, int]:
+    """(seconds per pass averaged over ``loops`` passes, messages per pass); GC disabled
+    during the passes, collected before."""
     gc.collect()
     gc.disable()
     try:
@@ -829,33 +835,61 @@ def _one_sample(run: Callable[[Any, bool], Any], arg: Any, loops: int, expected:
         dt = time.perf_counter() - t0
     finally:
         gc.enable()
-    if n != expected:
-        raise Mismatch(f"a contender handled {n} messages instead of {expected}")
-    return dt / loops
+    return dt / loops, n
+
+
+@dataclass
+class Timing:
+    times: list[float]  # seconds per pass, one per sample
+    messages: int  # messages per pass
+    fraction: float  # share of the stream (or message list) each pass covered
 
 
 def time_row(
     runs: dict[str, Callable[[Any, bool], Any] | None],
-    args: dict[str, Any],
+    args: dict[str, Sequence[Any]],
     expected: int,
     repeats: int,
     min_sample: float = MIN_SAMPLE_S,
-) -> dict[str, list[float]]:
-    """Pass times per contender: one untimed calibration pass each (also a warm-up), then
-    ``repeats`` interleaved samples in rotating order."""
+    budget: float = BUDGET_S,
+) -> dict[str, Timing]:
+    """Time each contender on its argument (chunks to decode, messages to encode).
+
+    First an untimed probe pass over a tenth of the argument (warm-up, and an estimate of
+    a full pass). A contender whose ``repeats`` full passes fit in ``budget`` seconds runs
+    whole passes, repeated within a sample until it lasts ``min_sample`` seconds; a slower
+    one runs on a prefix that fits (a pathological contender cannot stall the run). Then
+    ``repeats`` samples, the contenders interleaved in rotating order.
+    """
     names = [k for k, v in runs.items() if v is not None]
-    loops = {}
+    plan: dict[str, tuple[Sequence[Any], int]] = {}
     for name in names:
-        once = _one_sample(runs[name], args[name], 1, expected)  # type: ignore[arg-type]
-        loops[name] = max(1, math.ceil(min_sample / max(once, 1e-9)))
-    times: dict[str, list[float]] = {k: [] for k in names}
+        run = runs[name]
+        assert run is not None
+        arg = args[name]
+        probe_len = max(1, len(arg) // 10)
+        t_probe, _ = _one_sample(run, arg[:probe_len], 1)
+        est = max(t_probe * len(arg) / probe_len, 1e-9)
+        if est * (repeats + 1) <= budget:
+            plan[name] = (arg, max(1, math.ceil(min_sample / est)))
+        else:
+            keep = max(probe_len, int(len(arg) * budget / (repeats + 1) / est))
+            plan[name] = (arg[:keep], 1)
+    out: dict[str, Timing] = {}
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             run = runs[name]
             assert run is not None
-            times[name].append(_one_sample(run, args[name], loops[name], expected))
-    return times
+            arg, loops = plan[name]
+            dt, n = _one_sample(run, arg, loops)
+            whole = len(arg) == len(args[name])
+            if whole and n != expected:
+                raise Mismatch(f"{name} handled {n} messages instead of {expected}")
+            if name not in out:
+                out[name] = Timing([], n, len(arg) / len(args[name]))
+            out[name].times.append(dt)
+    return out
 
 
 @dataclass
@@ -864,9 +898,10 @@ class Result:
     workload: str
     chunking: str
     contender: str
-    messages: int
-    nbytes: int
+    messages: int  # per pass
+    nbytes: int  # per pass (a prefix's share of the stream when partial)
     times: list[float]
+    partial: bool = False  # timed on a prefix: a full pass would not fit the budget
 
     @property
     def median(self) -> float:
@@ -884,6 +919,24 @@ class Result:
     @property
     def mb_per_s(self) -> float:
         return self.nbytes / self.median / 1e6
+
+
+def as_results(
+    direction: str, workload: str, chunking: str, timings: dict[str, Timing], nbytes: int
+) -> list[Result]:
+    return [
+        Result(
+            direction,
+            workload,
+            chunking,
+            name,
+            t.messages,
+            round(nbytes * t.fraction),
+            t.times,
+            t.fraction < 1,
+        )
+        for name, t in timings.items()
+    ]
 
 
 def call_overheads() -> dict[str, float]:
@@ -970,7 +1023,11 @@ def table(results: list[Result], direction: str, columns: list[str]) -> str:
         line = [wl, ch]
         for col in columns:
             r = by.get((wl, ch, col))
-            line.append("n/a" if r is None else f"{fmt_rate(r.msgs_per_s)} {fmt_mb(r.mb_per_s)}")
+            if r is None:
+                line.append("n/a")
+            else:
+                flag = "*" if r.partial else ""
+                line.append(f"{flag}{fmt_rate(r.msgs_per_s)} {fmt_mb(r.mb_per_s)}")
 
         def ratio(a: str, b: str, wl: str = wl, ch: str = ch) -> str:
             ra, rb = by.get((wl, ch, a)), by.get((wl, ch, b))
@@ -1057,6 +1114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workloads = select(args.only)
     repeats = args.repeats or (3 if args.quick else 5)
     min_sample = MIN_SAMPLE_S / 4 if args.quick else MIN_SAMPLE_S
+    budget = BUDGET_S / 10 if args.quick else BUDGET_S
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_cpu(args.cpu)
     size = "verify" if args.verify_only else "quick" if args.quick else "full"
     prepare(workloads, size, args.seed)
@@ -1089,15 +1147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = len(w.values)
         for how in CHUNKINGS:
             chunks = chunked(stream, how, args.seed)
-            times = time_row(c.decode, dict.fromkeys(c.decode, chunks), n, repeats, min_sample)
-            for name, ts in times.items():
-                results.append(Result("decode", w.name, how, name, len(w.values), len(stream), ts))
+            timings = time_row(
+                c.decode, dict.fromkeys(c.decode, chunks), n, repeats, min_sample, budget
+            )
+            results += as_results("decode", w.name, how, timings, len(stream))
             print(f"  timed decode {w.name}/{how}", file=sys.stderr, flush=True)
         hand_values = [w.to_hand(v) for v in w.values]
         enc_args = {k: hand_values if k == "hand" else w.values for k in c.encode}
-        times = time_row(c.encode, enc_args, n, repeats, min_sample)
-        for name, ts in times.items():
-            results.append(Result("encode", w.name, "-", name, len(w.values), len(stream), ts))
+        timings = time_row(c.encode, enc_args, n, repeats, min_sample, budget)
+        results += as_results("encode", w.name, "-", timings, len(stream))
         print(f"  timed encode {w.name}", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - t_start
     overheads = call_overheads()
@@ -1116,6 +1174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("codec call overheads (pascal8, ns per call):")
     for label, ns in overheads.items():
         print(f"  {label:42s} {ns:7.0f}")
+    if any(r.partial for r in results):
+        print(
+            f"* timed on a prefix of the stream: a full pass would exceed the {budget:.0f} s "
+            "budget (MB/s approximate)"
+        )
     noisy = sorted(results, key=lambda r: r.spread, reverse=True)[:3]
     print("\nnoisiest figures ((slowest - fastest pass) / median):")
     for r in noisy:
@@ -1134,6 +1197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pinning": pinned,
             "quick": args.quick,
             "repeats": repeats,
+            "budget_s": budget,
             "seed": args.seed,
             "gc": "disabled during each timed pass, for every contender",
             "codec_fast_flag": fast,
@@ -1149,6 +1213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "bytes": r.nbytes,
                     "median_s": r.median,
                     "spread": r.spread,
+                    "partial": r.partial,
                     "times_s": r.times,
                     "msgs_per_s": r.msgs_per_s,
                     "mb_per_s": r.mb_per_s,
