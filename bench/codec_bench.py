@@ -504,7 +504,7 @@ WORKLOADS = [
         hand_encode=enc_pascal8,
         count=100_000,
         quick_count=10_000,
-        verify_count=3_000,
+        verify_count=1_000,
     ),
     Workload(
         name="cmdlen",
@@ -518,7 +518,7 @@ WORKLOADS = [
         hand_encode=enc_cmdlen,
         count=50_000,
         quick_count=3_000,
-        verify_count=1_500,
+        verify_count=600,
     ),
     Workload(
         name="fixed13",
@@ -532,7 +532,7 @@ WORKLOADS = [
         hand_encode=enc_fixed13,
         count=100_000,
         quick_count=10_000,
-        verify_count=3_000,
+        verify_count=1_000,
     ),
     Workload(
         name="varint_array",
@@ -555,7 +555,7 @@ WORKLOADS = [
         hand_encode=enc_varint_array,
         count=15_000,
         quick_count=1_000,
-        verify_count=500,
+        verify_count=400,
     ),
     Workload(
         name="frame64k",
@@ -1105,6 +1105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--only", metavar="NAMES", help="comma-separated workloads to run")
     ap.add_argument("--json", metavar="PATH", type=Path, help="also write results as JSON")
     ap.add_argument("--repeats", type=int, help="timed passes per contender (median)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        help=f"seconds per contender and row before it is timed on a prefix only "
+        f"(default {BUDGET_S:.0f}, {BUDGET_S / 10:.0f} with --quick)",
+    )
     ap.add_argument("--seed", type=int, default=4, help="seed of values and random chunks")
     ap.add_argument("--cpu", type=int, help="CPU to pin to (default: the last allowed one)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
@@ -1114,7 +1120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workloads = select(args.only)
     repeats = args.repeats or (3 if args.quick else 5)
     min_sample = MIN_SAMPLE_S / 4 if args.quick else MIN_SAMPLE_S
-    budget = BUDGET_S / 10 if args.quick else BUDGET_S
+    budget = args.budget or (BUDGET_S / 10 if args.quick else BUDGET_S)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_cpu(args.cpu)
     size = "verify" if args.verify_only else "quick" if args.quick else "full"
     prepare(workloads, size, args.seed)

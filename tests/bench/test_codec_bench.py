@@ -46,7 +46,12 @@ def test_verification_catches_a_wrong_decoder(bench: ModuleType) -> None:
 
 def test_tables_print(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     # a tiny timed run: proves the timing and table code paths, asserts nothing about speed
-    assert bench.main(["--quick", "--only", "pascal8", "--repeats", "1", "--no-pin"]) == 0
+    assert (
+        bench.main(
+            ["--quick", "--only", "pascal8", "--repeats", "1", "--budget", "0.3", "--no-pin"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "codec/hand" in out
     assert "| pascal8" in out
