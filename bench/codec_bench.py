@@ -35,9 +35,11 @@ get plain dicts (what a user typically builds); every encoder must give the same
 ``schema.build``.
 
 Method: one process, pinned to one CPU when the OS allows it; for each row the contenders
-run interleaved (rotating order) for ``--repeats`` passes and the median pass time is
-reported. The cyclic garbage collector is disabled during every timed pass, for every
-contender alike (``gc.collect()`` runs before each pass). Before anything is timed, every
+run interleaved (rotating order) for ``--repeats`` samples and the median is reported. A
+fast contender repeats its pass within a sample (>= 50 ms per sample); one too slow for the
+``--budget`` is timed on a prefix of the stream and flagged ``*`` (see ``time_row``).
+The cyclic garbage collector is disabled during every timed pass, for every contender
+alike (``gc.collect()`` runs before each pass). Before anything is timed, every
 contender is checked against ``schema.parse`` on a sample of each stream and each chunking,
 and the script exits with an error if any disagrees.
 """
