@@ -133,10 +133,11 @@ class Codec(Generic[T]):
         discards it).
         """
         fill = self._fill
+        owner = self
 
         def decode(buf: Buffer) -> T | None:
             b = buf._batch
-            if b is not None and b[0] is fill and b[1] == buf._start:
+            if b is not None and b[0] is owner and b[1] == buf._start:
                 i = b[2]
                 end = b[4][i]
                 value: T = b[3][i]
@@ -199,7 +200,7 @@ class Codec(Generic[T]):
         n = len(values)
         first = ends[0]
         if n > 1:
-            buf._batch = [self._fill, first, 1, values, ends, n]
+            buf._batch = [self, first, 1, values, ends, n]
         else:
             buf._batch = None
         buf._start = first

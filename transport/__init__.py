@@ -1,5 +1,32 @@
-"""wirekit transport: servers, clients and sessions on anyio (asyncio and trio)."""
+"""wirekit transport: servers, clients and sessions on anyio (asyncio, uvloop and trio).
+
+A sans-I/O session core (``_core``, ``_state``) is driven by an I/O engine (``_anyio_engine``)
+behind the public names below; see ``docs/transport.md``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._client import Client
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
+from ._processor import Plugin, Processor
+from ._server import Server, ServerStatistics
+from ._session import Session, SessionStatistics
+from ._state import SessionState, StateEvent
+from ._udp import UdpClient, UdpServer
+
+__all__ = [
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_LOW_WATER",
+    "Client",
+    "Plugin",
+    "Processor",
+    "Server",
+    "ServerStatistics",
+    "Session",
+    "SessionCore",
+    "SessionState",
+    "SessionStatistics",
+    "StateEvent",
+    "UdpClient",
+    "UdpServer",
+]

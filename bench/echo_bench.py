@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Echo benchmark: wirekit's transport against raw echo servers, loopback only.
+
+The server under test runs in its own process pinned to one core; this process is the one
+fixed load generator (non-blocking sockets and ``selectors``, no event loop library), pinned
+to another core. Frames are a 4-byte big-endian length + body (16 B and 4 KiB). Loads:
+
+* ``pipelined``: 1 connection keeping 100 frames in flight;
+* ``10x10``: 10 connections with 10 frames in flight each (the server is CPU-bound);
+* ``pingpong``: 1 connection, one frame at a time (latency p50/p99).
+
+Servers: wirekit (anyio engine) on asyncio, uvloop and trio, with the schema compiled by
+``codec.Codec`` (``wirekit-*``) and with a hand-written length-prefix ``codec.Protocol``
+(``wirekit-hand-*``: the transport's own cost without construct's parse/build); raw echo
+servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and
+``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server. Each
+run is bounded in time; the servers are interleaved within each repeat; figures are medians
+over the repeats. Server CPU per frame comes from the server process's utime+stime
+(``/proc/PID/stat``).
+
+    python bench/echo_bench.py            # 3 repeats x 1.0 s per measurement
+    python bench/echo_bench.py --quick    # 1 repeat x 0.3 s (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SERVERS = [
+    "wirekit-asyncio",
+    "wirekit-hand-asyncio",
+    "raw-buffered-asyncio",
+    "raw-protocol-asyncio",
+    "wirekit-uvloop",
+    "wirekit-hand-uvloop",
+    "raw-buffered-uvloop",
+    "raw-protocol-uvloop",
+    "wirekit-trio",
+    "wirekit-hand-trio",
+    "raw-trio",
+]
+#: wirekit server -> the raw baseline on the same loop
+BASELINE = {
+    "wirekit-asyncio": "raw-buffered-asyncio",
+    "wirekit-uvloop": "raw-buffered-uvloop",
+    "wirekit-trio": "raw-trio",
+    "wirekit-hand-asyncio": "raw-buffered-asyncio",
+    "wirekit-hand-uvloop": "raw-buffered-uvloop",
+    "wirekit-hand-trio": "raw-trio",
+}
+LOADS = {"pipelined": (1, 100), "10x10": (10, 10), "pingpong": (1, 1)}
+BODIES = {"16B": 16, "4KiB": 4096}
+
+
+# -- servers (run in the child process) ----------------------------------------------------
+def split_frames(buf: bytearray | memoryview, start: int, end: int) -> int:
+    """End of the last complete frame in ``buf[start:end]`` (hand framing)."""
+    while end - start >= 4:
+        size = 4 + int.from_bytes(buf[start : start + 4], "big")
+        if end - start < size:
+            break
+        start += size
+    return start
+
+
+def serve_raw_asyncio(kind: str, ready: Callable[[int], None]) -> None:
+    import asyncio
+
+    class Buffered(asyncio.BufferedProtocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buf = bytearray(256 * 1024)
+            self.view = memoryview(self.buf)
+            self.start = self.end = 0
+
+        def get_buffer(self, sizehint: int) -> memoryview:
+            if self.start == self.end:
+                self.start = self.end = 0
+            elif len(self.buf) - self.end < 65536:
+                n = self.end - self.start
+                self.buf[:n] = self.buf[self.start : self.end]
+                self.start, self.end = 0, n
+            return self.view[self.end :]
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.end += nbytes
+            done = split_frames(self.buf, self.start, self.end)
+            if done > self.start:
+                self.transport.write(self.buf[self.start : done])  # one write per read
+                self.start = done
+
+    class Plain(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buf = bytearray()
+
+        def data_received(self, data: bytes) -> None:
+            buf = self.buf
+            buf += data
+            done = split_frames(buf, 0, len(buf))
+            if done:
+                self.transport.write(bytes(buf[:done]))
+                del buf[:done]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        factory = Buffered if "buffered" in kind else Plain
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        ready(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    if "uvloop" in kind:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def serve_raw_trio(ready: Callable[[int], None]) -> None:
+    import trio
+
+    async def handler(stream: Any) -> None:
+        buf = bytearray()
+        try:
+            while data := await stream.receive_some(65536):
+                buf += data
+                done = split_frames(buf, 0, len(buf))
+                if done:
+                    await stream.send_all(bytes(buf[:done]))
+                    del buf[:done]
+        except trio.BrokenResourceError:
+            pass
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, handler, 0)
+            ready(listeners[0].socket.getsockname()[1])
+
+    trio.run(main)
+
+
+def serve_wirekit(kind: str, ready: Callable[[int], None]) -> None:
+    import anyio
+    import construct as cs
+
+    from codec import Buffer, Codec
+    from transport import Processor, Server, Session
+
+    class LengthPrefixed:
+        """The same wire format decoded by hand (the seed's "do it yourself")."""
+
+        def decode(self, buf: Buffer) -> bytes | None:
+            n = len(buf)
+            if n < 4:
+                return None
+            size = int.from_bytes(buf.peek(4), "big")
+            if n < 4 + size:
+                return None
+            buf.consume(4)
+            return buf.take(size)
+
+        def encode(self, msg: bytes) -> bytes:
+            return len(msg).to_bytes(4, "big") + msg
+
+    schema = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+    codec: Any = LengthPrefixed() if "-hand-" in kind else Codec(schema, max_frame_size=1 << 20)
+
+    class Echo(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            await session.send(msg)
+
+    async def main() -> None:
+        async with Server(codec, Echo(), host="127.0.0.1", port=0) as server:
+            ready(server.port)
+            await server.serve_forever()
+
+    backend = "trio" if kind.endswith("trio") else "asyncio"
+    options = {"use_uvloop": True} if kind.endswith("uvloop") else {}
+    anyio.run(main, backend=backend, backend_options=options)
+
+
+def serve(kind: str) -> None:
+    def ready(port: int) -> None:
+        print(port, flush=True)
+
+    if kind.startswith("wirekit"):
+        serve_wirekit(kind, ready)
+    elif kind == "raw-trio":
+        serve_raw_trio(ready)
+    else:
+        serve_raw_asyncio(kind, ready)
+
+
+# -- load generator (this process) ---------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Conn:
+    def __init__(self, port: int, frame: bytes, inflight: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.frame = frame
+        self.inflight = inflight
+        self.out = bytearray()
+        self.received = 0
+        self.sent_frames = 0
+        self.sent_at: collections.deque[float] = collections.deque()
+
+    def top_up(self, now: float) -> None:
+        done = self.received // len(self.frame)
+        need = done + self.inflight - self.sent_frames
+        if need > 0:
+            self.out += self.frame * need
+            self.sent_frames += need
+            self.sent_at.extend([now] * need)
+
+
+def run_load(
+    port: int, pid: int, conns: int, inflight: int, body: int, duration: float
+) -> dict[str, float]:
+    frame = (body).to_bytes(4, "big") + b"x" * body
+    flen = len(frame)
+    sel = selectors.DefaultSelector()
+    cs = [Conn(port, frame, inflight) for _ in range(conns)]
+    now = time.perf_counter()
+    for c in cs:
+        c.top_up(now)
+        sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+    warmup_end = now + min(0.2, duration / 3)
+    end = warmup_end + duration
+    measuring = False
+    frames = 0
+    latencies: list[float] = []
+    cpu0 = 0.0
+    while True:
+        now = time.perf_counter()
+        if not measuring and now >= warmup_end:
+            measuring = True
+            cpu0 = cpu_seconds(pid)
+            t0 = now
+        if now >= end:
+            break
+        for key, events in sel.select(0.5):
+            c = key.data
+            if events & selectors.EVENT_READ:
+                data = c.sock.recv(262144)
+                if not data:
+                    raise RuntimeError("server closed the connection")
+                before = c.received // flen
+                c.received += len(data)
+                after = c.received // flen
+                t = time.perf_counter()
+                for _ in range(after - before):
+                    sent = c.sent_at.popleft()
+                    if measuring:
+                        frames += 1
+                        latencies.append(t - sent)
+                c.top_up(t)
+            if events & selectors.EVENT_WRITE and c.out:
+                n = c.sock.send(c.out)
+                del c.out[:n]
+            want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+            if key.events != want:
+                sel.modify(c.sock, want, c)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
+    for c in cs:
+        sel.unregister(c.sock)
+        c.sock.close()
+    sel.close()
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "fps": frames / elapsed,
+        "cpu_us": cpu / frames * 1e6 if frames else float("nan"),
+        "p50_us": latencies[n // 2] * 1e6 if n else float("nan"),
+        "p99_us": latencies[min(n - 1, int(n * 0.99))] * 1e6 if n else float("nan"),
+    }
+
+
+def start_server(kind: str, core: int) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--core", str(core)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"server {kind} did not start")
+    return proc, int(line)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="1 repeat of 0.3 s per measurement")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
+    ap.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.serve:
+        if args.core is not None:
+            os.sched_setaffinity(0, {args.core})
+        serve(args.serve)
+        return 0
+    repeats = args.repeats or (1 if args.quick else 3)
+    duration = args.duration or (0.3 if args.quick else 1.0)
+    servers = args.servers.split(",")
+    server_core, client_core = cpus[0], cpus[-1]
+    os.sched_setaffinity(0, {client_core})
+    print(
+        f"# python {sys.version.split()[0]}, server on cpu {server_core}, load on cpu "
+        f"{client_core}, {repeats} repeat(s) x {duration} s, medians"
+    )
+    results: dict[tuple[str, str, str], list[dict[str, float]]] = collections.defaultdict(list)
+    for r in range(repeats):
+        order = servers if r % 2 == 0 else servers[::-1]  # interleaved, alternating order
+        for kind in order:
+            proc, port = start_server(kind, server_core)
+            try:
+                for load, (conns, inflight) in LOADS.items():
+                    for bname, body in BODIES.items():
+                        res = run_load(port, proc.pid, conns, inflight, body, duration)
+                        results[(kind, load, bname)].append(res)
+            finally:
+                proc.kill()
+                proc.wait()
+            print(f"# repeat {r + 1}: {kind} done", file=sys.stderr, flush=True)
+
+    def med(kind: str, load: str, bname: str, key: str) -> float:
+        return statistics.median(x[key] for x in results[(kind, load, bname)])
+
+    print()
+    print("| load | frame | server | frames/s | server CPU us/frame | p50 us | p99 us | vs raw |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for load in LOADS:
+        for bname in BODIES:
+            for kind in servers:
+                fps = med(kind, load, bname, "fps")
+                ratio = ""
+                base = BASELINE.get(kind)
+                if base in servers:
+                    ratio = f"{fps / med(base, load, bname, 'fps'):.2f}x"
+                cpu = med(kind, load, bname, "cpu_us")
+                p50 = med(kind, load, bname, "p50_us")
+                p99 = med(kind, load, bname, "p99_us")
+                print(
+                    f"| {load} | {bname} | {kind} | {fps:,.0f} | {cpu:.1f} | {p50:.0f} | "
+                    f"{p99:.0f} | {ratio} |"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

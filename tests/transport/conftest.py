@@ -1,0 +1,94 @@
+"""Transport test fixtures: every test runs on asyncio, asyncio+uvloop and trio, and on
+every session engine (one so far; the asyncio-native one slots in as a second param)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import construct as cs
+import pytest
+
+from codec import Codec
+from transport import Processor, Session, StateEvent
+
+STRING8 = cs.PascalString(cs.Int8ub, "utf8")
+BYTES32 = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param(("trio", {}), id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["anyio"])
+def engine(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Extra keyword arguments selecting the engine under test for Server and Client."""
+    assert request.param == "anyio"
+    return {}
+
+
+@pytest.fixture
+def string_codec() -> Codec[str]:
+    return Codec(STRING8, max_frame_size=256)
+
+
+@pytest.fixture
+def bytes_codec() -> Codec[bytes]:
+    return Codec(BYTES32, max_frame_size=1 << 20)
+
+
+FINAL = (StateEvent.SESSION_CLOSED, StateEvent.REJECT_ACCEPT, StateEvent.ACCEPT_EXCEPTION)
+
+
+E = StateEvent
+
+
+class Recorder(Processor[Any]):
+    """Echoes (unless ``echo=False``) and records every event and message per session."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.echo = echo
+        self.events: dict[Session[Any], list[StateEvent]] = {}
+        self.errors: dict[Session[Any], list[BaseException | None]] = {}
+        self.messages: dict[Session[Any], list[Any]] = {}
+        self.closed: list[Session[Any]] = []
+        self._taken = 0
+        self._wake: anyio.Event | None = None
+
+    async def process(self, session: Session[Any], msg: Any) -> None:
+        self.messages.setdefault(session, []).append(msg)
+        if msg == "boom":
+            raise RuntimeError("boom")
+        if self.echo:
+            await session.send(msg)
+
+    async def state_event(
+        self, session: Session[Any], event: StateEvent, exc: BaseException | None
+    ) -> None:
+        self.events.setdefault(session, []).append(event)
+        self.errors.setdefault(session, []).append(exc)
+        # the last event: SESSION_CLOSED, or the only event of a connection never opened
+        if event is StateEvent.SESSION_CLOSED or self.events[session][0] is not E.NEW_SESSION:
+            self.closed.append(session)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def next_closed(self) -> Session[Any]:
+        """The next session whose last event was delivered (in delivery order)."""
+        while self._taken >= len(self.closed):
+            self._wake = anyio.Event()
+            await self._wake.wait()
+        self._taken += 1
+        return self.closed[self._taken - 1]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()

@@ -1,0 +1,368 @@
+"""The session conformance suite: every engine on every backend, over real sockets."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import SocketAttribute
+
+from codec import Codec, DecodeError
+from transport import Client, Plugin, Processor, Server, Session, StateEvent
+
+from .conftest import Recorder
+
+pytestmark = pytest.mark.anyio
+
+E = StateEvent
+LOCAL = "127.0.0.1"
+
+
+def frame(s: str) -> bytes:
+    body = s.encode()
+    return bytes([len(body)]) + body
+
+
+async def test_echo_pull_style(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+    with anyio.fail_after(10):
+        async with (
+            Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server,
+            Client(string_codec, host=LOCAL, port=server.port, **engine) as session,
+        ):
+            await session.send("smart-socket")
+            assert await session.receive() == "smart-socket"
+            assert session.remote_address[1] == server.port
+            assert session.local_address[0] == LOCAL
+            stats = session.statistics()
+            assert stats.messages_sent == 1
+            assert stats.messages_received == 1
+            assert stats.bytes_sent == stats.bytes_received == 13
+
+
+async def test_push_style_client(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+    got = anyio.Event()
+    received: list[str] = []
+
+    class Collect(Processor[str]):
+        async def process(self, session: Session[str], msg: str) -> None:
+            received.append(msg)
+            if len(received) == 3:
+                got.set()
+
+    with anyio.fail_after(10):
+        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, Collect(), host=LOCAL, port=server.port) as session:
+                for word in ("a", "b", "c"):
+                    await session.send(word)
+                await got.wait()
+                with pytest.raises(RuntimeError):
+                    await session.receive()
+    assert received == ["a", "b", "c"]
+
+
+async def test_many_pipelined_clients(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+    clients, per_client = 20, 200
+
+    async def one(port: int, k: int) -> None:
+        async with Client(string_codec, host=LOCAL, port=port, **engine) as session:
+            expected = [f"c{k}-m{i}" for i in range(per_client)]
+            for msg in expected:  # all in flight before reading any reply
+                await session.send(msg)
+            got = [await session.receive() for _ in expected]
+            assert got == expected
+
+    with anyio.fail_after(60):
+        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+            async with anyio.create_task_group() as tg:
+                for k in range(clients):
+                    tg.start_soon(one, server.port, k)
+
+
+async def test_half_packets_byte_by_byte(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    recorder.echo = False
+    data = frame("smart") + frame("-socket") + frame("")
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                for i in range(len(data)):  # every split point, each its own segment
+                    await stream.send(data[i : i + 1])
+            session = await recorder.next_closed()
+    assert recorder.messages[session] == ["smart", "-socket", ""]
+    assert recorder.events[session] == [E.NEW_SESSION, E.INPUT_SHUTDOWN, E.SESSION_CLOSED]
+
+
+async def test_sticky_packets_one_write(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+    words = [f"w{i}" for i in range(50)]
+    with anyio.fail_after(10):
+        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                await stream.send(b"".join(frame(w) for w in words))
+                expected = b"".join(frame(w) for w in words)
+                got = b""
+                while len(got) < len(expected):
+                    got += await stream.receive()
+                assert got == expected
+
+
+# -- the state-event order, cause by cause -------------------------------------------------
+async def test_order_eof(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as session:
+                await session.send("hi")
+                assert await session.receive() == "hi"
+            s = await recorder.next_closed()
+    assert recorder.events[s] == [E.NEW_SESSION, E.INPUT_SHUTDOWN, E.SESSION_CLOSED]
+
+
+async def test_order_process_exception_goes_on(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as session:
+                await session.send("boom")
+                await session.send("after")
+                assert await session.receive() == "after"
+            s = await recorder.next_closed()
+    assert recorder.events[s] == [
+        E.NEW_SESSION,
+        E.PROCESS_EXCEPTION,
+        E.INPUT_SHUTDOWN,
+        E.SESSION_CLOSED,
+    ]
+    exc = recorder.errors[s][1]
+    assert isinstance(exc, RuntimeError)
+
+
+async def test_order_decode_exception_closes_that_session_only(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as good:
+                await good.send("one")
+                assert await good.receive() == "one"
+                async with await anyio.connect_tcp(LOCAL, server.port) as bad:
+                    await bad.send(frame("ok"))
+                    assert await bad.receive() == frame("ok")
+                    await bad.send(b"\x02\xff\xfe")  # bad UTF-8
+                    with pytest.raises(anyio.EndOfStream):
+                        await bad.receive()
+                s = await recorder.next_closed()
+                assert recorder.events[s] == [
+                    E.NEW_SESSION,
+                    E.DECODE_EXCEPTION,
+                    E.SESSION_CLOSED,
+                ]
+                assert isinstance(recorder.errors[s][1], DecodeError)
+                await good.send("two")  # the other session is untouched
+                assert await good.receive() == "two"
+
+
+async def test_order_close_with_pending_writes(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    class ReplyAndClose(Recorder):
+        async def process(self, session: Session[Any], msg: Any) -> None:
+            await session.send("bye " + msg)
+            await session.close()  # inside process: requests the close, returns
+
+    proc = ReplyAndClose()
+    with anyio.fail_after(10):
+        async with Server(string_codec, proc, host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as c:
+                await c.send("x")
+                assert [m async for m in c] == ["bye x"]  # then EOF ends the iteration
+            s = await proc.next_closed()
+    assert proc.events[s] == [E.NEW_SESSION, E.SESSION_CLOSING, E.SESSION_CLOSED]
+
+
+async def test_order_input_exception(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    recorder.echo = False
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            stream = await anyio.connect_tcp(LOCAL, server.port)
+            await stream.send(frame("x"))
+            sock = stream.extra(SocketAttribute.raw_socket)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await stream.aclose()  # RST instead of FIN
+            s = await recorder.next_closed()
+    assert recorder.events[s] == [E.NEW_SESSION, E.INPUT_EXCEPTION, E.SESSION_CLOSED]
+
+
+async def test_order_output_exception_when_flush_times_out(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    """A graceful close whose peer never reads: SESSION_CLOSING, then the flush times out."""
+
+    class Flood(Recorder):
+        async def process(self, session: Session[Any], msg: Any) -> None:
+            for _ in range(16):  # 1 MiB pending, beyond the kernel buffers
+                await session.send(bytes(65536))
+            await session.close()
+
+    proc = Flood()
+    small = [(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)]
+    with anyio.fail_after(20):
+        async with (
+            Server(
+                bytes_codec,
+                proc,
+                host=LOCAL,
+                port=0,
+                close_timeout=0.5,
+                socket_options=small,
+                high_water=2 << 20,
+                **engine,
+            ) as server,
+            await anyio.connect_tcp(LOCAL, server.port) as stream,
+        ):
+            sock = stream.extra(SocketAttribute.raw_socket)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+            await stream.send(bytes_codec.encode(b"go"))
+            s = await proc.next_closed()  # never read a byte
+    assert proc.events[s] == [
+        E.NEW_SESSION,
+        E.SESSION_CLOSING,
+        E.OUTPUT_EXCEPTION,
+        E.SESSION_CLOSED,
+    ]
+    assert isinstance(proc.errors[s][2], TimeoutError)
+
+
+class Reject(Plugin[Any]):
+    def accept(self, session: Session[Any]) -> bool:
+        return False
+
+
+class Explode(Plugin[Any]):
+    def accept(self, session: Session[Any]) -> bool:
+        raise RuntimeError("plugin bug")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "event"), [(Reject(), E.REJECT_ACCEPT), (Explode(), E.INTERNAL_EXCEPTION)]
+)
+async def test_order_rejected_connections(
+    string_codec: Codec[str],
+    recorder: Recorder,
+    engine: dict[str, Any],
+    plugin: Plugin[Any],
+    event: StateEvent,
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(
+            string_codec, recorder, host=LOCAL, port=0, plugins=[plugin], **engine
+        ) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    await stream.receive()
+            s = await recorder.next_closed()
+            assert server.statistics().active == 0
+    assert recorder.events[s] == [event]
+
+
+async def test_immediate_close_drops_pending(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as session:
+                await session.send("x")
+                assert await session.receive() == "x"
+                server_session = server.sessions[0]
+                await server_session.close(immediate=True)
+                assert server_session.closed
+                with pytest.raises(anyio.ClosedResourceError):
+                    await server_session.send("late")
+                assert [m async for m in session] == []
+            await recorder.next_closed()
+    assert recorder.events[server_session] == [E.NEW_SESSION, E.SESSION_CLOSED]
+
+
+# -- backpressure, graceful close and shutdown -------------------------------------------
+async def test_backpressure_bounds_memory_and_serves_others(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    high = 64 * 1024
+    chunk = b"\0" * 1024
+    total = 8192  # 8 MiB: far beyond what the kernel buffers with the small buffers below
+    progress = {"sent": 0, "max_pending": 0}
+
+    class Flood(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            if msg != b"flood":
+                await session.send(msg)
+                return
+            for _ in range(total):
+                await session.send(chunk)
+                progress["sent"] += 1
+                pending = session.statistics().pending_write_bytes
+                progress["max_pending"] = max(progress["max_pending"], pending)
+
+    small = [(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)]
+    with anyio.fail_after(60):
+        async with (
+            Server(
+                bytes_codec,
+                Flood(),
+                host=LOCAL,
+                port=0,
+                high_water=high,
+                low_water=high // 4,
+                socket_options=small,
+                shutdown_timeout=1,
+                **engine,
+            ) as server,
+            await anyio.connect_tcp(LOCAL, server.port) as sink,
+        ):
+            sock = sink.extra(SocketAttribute.raw_socket)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            await sink.send(bytes_codec.encode(b"flood"))  # and never read
+            async with Client(bytes_codec, host=LOCAL, port=server.port, **engine) as other:
+                for i in range(50):  # another session keeps being served meanwhile
+                    await other.send(b"ping %d" % i)
+                    assert await other.receive() == b"ping %d" % i
+            assert progress["sent"] < total  # the flood is stuck on backpressure
+            assert progress["max_pending"] <= high + len(chunk) + 4
+            flood_session = next(s for s in server.sessions if s.statistics().pending_write_bytes)
+            assert flood_session.statistics().pending_write_bytes <= high + len(chunk) + 4
+
+
+async def test_graceful_shutdown_delivers_everything(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    count, size = 2000, 1000  # 2 MB: more than the kernel buffers hold
+    started = anyio.Event()
+    got: list[int] = []
+
+    class Burst(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            started.set()
+            for i in range(count):
+                await session.send(i.to_bytes(4, "big") + bytes(size - 4))
+
+    async def read_all(port: int, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with Client(bytes_codec, host=LOCAL, port=port, **engine) as session:
+            await session.send(b"go")
+            task_status.started()
+            async for msg in session:  # ends at the server's EOF
+                got.append(int.from_bytes(msg[:4], "big"))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            async with Server(bytes_codec, Burst(), host=LOCAL, port=0, **engine) as server:
+                await tg.start(read_all, server.port)
+                await started.wait()
+            # the server block is left while most replies are still pending
+    assert got == list(range(count))

@@ -1,0 +1,226 @@
+"""The anyio engine: drives a :class:`Session` over an anyio byte stream (every backend).
+
+One task per connection reads, decodes and processes (``Session._process_batch``) and then
+writes everything the batch produced in one ``send``, the seed's ``readFromChannel``. A
+second, idle task writes output queued from elsewhere (another session's processor, a
+pull-style client): only the session's own tasks ever write, so a user's task being
+cancelled never leaves half a frame on the wire.
+
+State events are delivered from the connection's main task only, so a processor's
+``state_event`` calls for one session never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import ByteStream, TaskStatus
+
+from ._session import Session
+from ._state import StateEvent
+
+__all__ = ["StreamEngine"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("transport")
+
+#: how long SESSION_CLOSED handlers and the socket's close may take at the very end
+_FINAL_GRACE = 5.0
+
+
+class StreamEngine(Generic[T]):
+    """Runs one session over ``stream`` until it is closed."""
+
+    def __init__(
+        self,
+        session: Session[T],
+        stream: ByteStream,
+        *,
+        read_size: int = 65536,
+        close_timeout: float = 30.0,
+    ) -> None:
+        self._session = session
+        self._stream = stream
+        self._read_size = read_size
+        self._close_timeout = close_timeout
+        self._writing = False
+        self._wake: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._receive_scope: anyio.CancelScope | None = None
+        self._tasks: set[int] = set()
+        #: an event fired in another task, delivered by the main task before SESSION_CLOSED
+        self._late: tuple[StateEvent, BaseException] | None = None
+        session._engine = self
+
+    # -- Engine protocol -----------------------------------------------------------------
+    def wake_writer(self) -> None:
+        wake = self._wake
+        if wake is not None and not self._writing:
+            wake.set()
+
+    def request_close(self, immediate: bool) -> None:
+        if immediate:
+            if self._scope is not None:
+                self._scope.cancel()
+        elif self._receive_scope is not None:
+            self._receive_scope.cancel()
+
+    def owns_current_task(self) -> bool:
+        return anyio.get_current_task().id in self._tasks
+
+    # -- the connection's life -----------------------------------------------------------
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
+        session = self._session
+        self._tasks.add(anyio.get_current_task().id)
+        started = False
+        clean = False
+        try:
+            await session._emit(StateEvent.NEW_SESSION)
+            async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
+                if session._aborted:  # close(immediate=True) during NEW_SESSION
+                    tg.cancel_scope.cancel()
+                self._wake = anyio.Event()
+                tg.start_soon(self._writer)
+                task_status.started()
+                started = True
+                await self._read_loop()
+                await self._finish()
+                tg.cancel_scope.cancel()
+            clean = True
+        except Exception as exc:  # a bug or a failing plugin hook
+            logger.exception("internal error in %r", session)
+            if session._fire(StateEvent.INTERNAL_EXCEPTION):
+                self._late = (StateEvent.INTERNAL_EXCEPTION, exc)
+            session._abort()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_GRACE):
+                session._close_requested = True
+                if not clean:
+                    session._abort()
+                if self._late is not None:
+                    late_event, late_exc = self._late
+                    self._late = None
+                    await session._deliver(late_event, late_exc)
+                if session._aborted:
+                    await anyio.aclose_forcefully(self._stream)
+                else:
+                    try:
+                        await self._stream.aclose()
+                    except Exception:
+                        pass  # the peer is gone already; nothing left to tell it
+                await session._emit(StateEvent.SESSION_CLOSED)
+            if not started:
+                task_status.started()
+
+    async def _read_loop(self) -> None:
+        session = self._session
+        core = session._core
+        receive = self._stream.receive
+        size = self._read_size
+        plugins = session._plugins
+        while not session._close_requested and core.reading:
+            failure: BaseException | None = None
+            eof = False
+            with anyio.CancelScope() as scope:
+                self._receive_scope = scope
+                try:
+                    data = await receive(size)
+                except anyio.EndOfStream:
+                    eof = True
+                except Exception as exc:
+                    failure = exc
+            self._receive_scope = None
+            if scope.cancelled_caught:
+                return  # close() was called
+            if eof:
+                await session._emit(StateEvent.INPUT_SHUTDOWN)
+                return
+            if failure is not None:
+                await session._emit(StateEvent.INPUT_EXCEPTION, failure)
+                return
+            core.receive_data(data)
+            for plugin in plugins:
+                plugin.after_read(session, len(data))
+            if not await session._process_batch() or session._close_requested:
+                return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
+            if core.has_output and not self._writing and not await self._flush():
+                return
+
+    async def _finish(self) -> None:
+        """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
+        session = self._session
+        core = session._core
+        if session._aborted:
+            return
+        if core.pending or self._writing:
+            await session._emit(StateEvent.SESSION_CLOSING)
+        with anyio.move_on_after(self._close_timeout) as scope:
+            while not session._aborted:
+                if self._writing:
+                    if self._idle is None:
+                        self._idle = anyio.Event()
+                    await self._idle.wait()
+                elif core.has_output:
+                    if not await self._flush():
+                        return
+                else:
+                    return
+        if scope.cancelled_caught:
+            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
+
+    async def _writer(self) -> None:
+        self._tasks.add(anyio.get_current_task().id)
+        core = self._session._core
+        while True:
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            if not self._writing and core.has_output and not await self._flush():
+                return
+
+    async def _flush(self) -> bool:
+        """Write everything queued, in as few sends as possible. ``False`` on failure."""
+        session = self._session
+        core = session._core
+        send = self._stream.send
+        self._writing = True
+        try:
+            while core.has_output:
+                data = core.data_to_send()
+                try:
+                    await send(data)
+                except Exception as exc:
+                    self._output_failed(exc)
+                    return False
+                session._wrote(len(data))
+            return True
+        finally:
+            self._writing = False
+            idle = self._idle
+            if idle is not None:
+                self._idle = None
+                idle.set()
+
+    def _output_failed(self, exc: BaseException) -> None:
+        session = self._session
+        if session._fire(StateEvent.OUTPUT_EXCEPTION):
+            self._late = (StateEvent.OUTPUT_EXCEPTION, exc)
+        session._abort()
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+def stream_addresses(stream: ByteStream) -> tuple[Any, Any]:
+    """(local, remote) address of a socket stream, ``(None, None)`` when unknown."""
+    from anyio.abc import SocketAttribute
+
+    return (
+        stream.extra(SocketAttribute.local_address, None),
+        stream.extra(SocketAttribute.remote_address, None),
+    )

@@ -1,0 +1,147 @@
+"""``Client``: one outgoing connection (TCP, TLS or Unix socket) as a session."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.abc import ByteStream
+
+from codec import Protocol as CodecProtocol
+
+from ._anyio_engine import StreamEngine, stream_addresses
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._options import SessionOptions, SocketOption
+from ._processor import Plugin, Processor
+from ._session import Inbox, Session
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+
+
+class Client(Generic[T]):
+    """Connects once entered and yields the :class:`Session` (the seed's ``AioQuickClient``).
+
+    Push style: give a ``processor``; messages go to its ``process``. Pull style (no
+    processor): ``await session.receive()`` or ``async for msg in session``; up to
+    ``inbox_size`` received messages wait there, then reading stops (backpressure).
+
+    ``ssl``: ``True`` for a default client context (certificates and host name verified),
+    or an ``ssl.SSLContext``; ``server_hostname`` overrides the name checked. Leaving the
+    block closes the session gracefully (what was sent is flushed), or at once when the block
+    raised.
+
+    Raises ``TimeoutError`` when connecting takes longer than ``connect_timeout`` and
+    ``OSError`` (or an ``ssl`` error) when it fails.
+    """
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        processor: Processor[T] | None = None,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | os.PathLike[str] | None = None,
+        ssl: ssl.SSLContext | bool | None = None,
+        server_hostname: str | None = None,
+        connect_timeout: float = 10.0,
+        read_buffer_size: int = 65536,
+        max_frame_size: int | None = None,
+        nodelay: bool = True,
+        socket_options: Sequence[SocketOption] = (),
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        plugins: Sequence[Plugin[T]] = (),
+        close_timeout: float = 30.0,
+        inbox_size: int = 1024,
+    ) -> None:
+        if path is None and (host is None or port is None):
+            raise ValueError("give host and port, or path")
+        self._options: SessionOptions[T] = SessionOptions(
+            protocol,
+            processor if processor is not None else Inbox(),
+            plugins=tuple(plugins),
+            read_buffer_size=read_buffer_size,
+            max_frame_size=max_frame_size,
+            high_water=high_water,
+            low_water=low_water,
+            nodelay=nodelay,
+            socket_options=tuple(socket_options),
+            close_timeout=close_timeout,
+            inbox_size=inbox_size if processor is None else None,
+        )
+        self._host = host
+        self._port = port
+        self._path = os.fspath(path) if path is not None else None
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._connect_timeout = connect_timeout
+        self._stack: AsyncExitStack | None = None
+        self._session: Session[T] | None = None
+
+    async def _connect(self) -> ByteStream:
+        if self._path is not None:
+            return await anyio.connect_unix(self._path)
+        assert self._host is not None
+        assert self._port is not None
+        context = self._ssl
+        if context is True:
+            context = ssl.create_default_context()
+        if isinstance(context, ssl.SSLContext):
+            return await anyio.connect_tcp(
+                self._host,
+                self._port,
+                ssl_context=context,
+                tls_hostname=self._server_hostname or self._host,
+                tls_standard_compatible=False,
+            )
+        return await anyio.connect_tcp(self._host, self._port)
+
+    async def __aenter__(self) -> Session[T]:
+        options = self._options
+        with anyio.fail_after(self._connect_timeout):
+            stream = await self._connect()
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(anyio.aclose_forcefully, stream)
+            options.configure(stream)
+            local, remote = stream_addresses(stream)
+            session = options.new_session(local, remote)
+            if session._inbox_recv is not None:
+                stack.push_async_callback(session._inbox_recv.aclose)
+            engine = StreamEngine(
+                session,
+                stream,
+                read_size=options.read_buffer_size,
+                close_timeout=options.close_timeout,
+            )
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(engine.run)
+            self._session = session
+            self._stack = stack.pop_all()
+        return session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, session = self._stack, self._session
+        assert stack is not None
+        assert session is not None
+        self._stack = self._session = None
+        try:
+            if session._inbox_recv is not None:
+                session._inbox_recv.close()  # unblock a reader waiting on a full inbox
+            await session.close(immediate=exc_type is not None)
+        finally:
+            # The body's own exception propagates unchanged (not in an exception group).
+            await stack.__aexit__(None, None, None)
+        return None

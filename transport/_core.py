@@ -1,0 +1,189 @@
+"""The sans-I/O session core: bytes and EOF in; messages, state and bytes to write out.
+
+Nothing here touches a socket or awaits. An I/O engine (``_anyio_engine``; later one on
+asyncio's ``BufferedProtocol``) feeds received bytes with :meth:`SessionCore.receive_data`
+(or :meth:`~SessionCore.get_buffer` + :meth:`~SessionCore.buffer_updated` to read straight
+into the receive buffer), pulls messages with :meth:`~SessionCore.next_message`, queues
+encoded replies with :meth:`~SessionCore.queue`, and takes everything queued in one piece
+with :meth:`~SessionCore.data_to_send`, so one read batch costs one write.
+
+The outgoing side keeps two water marks. ``pending`` counts bytes queued plus bytes handed
+to the engine but not yet reported written; above ``high_water`` senders must wait, and they
+may go on once ``pending`` is back at or below ``low_water``.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from codec import Buffer, DecodeError, FrameTooLarge
+from codec import Protocol as CodecProtocol
+
+from ._state import SessionState, StateEvent, next_state
+
+__all__ = ["DEFAULT_HIGH_WATER", "DEFAULT_LOW_WATER", "SessionCore"]
+
+T = TypeVar("T")
+
+DEFAULT_HIGH_WATER = 64 * 1024
+DEFAULT_LOW_WATER = 16 * 1024
+
+
+class SessionCore(Generic[T]):
+    """One connection's protocol state, independent of any I/O library."""
+
+    __slots__ = (
+        "_decode",
+        "_inflight",
+        "_out",
+        "_queued",
+        "buffer",
+        "bytes_received",
+        "bytes_sent",
+        "high_water",
+        "low_water",
+        "max_buffered",
+        "messages_received",
+        "messages_sent",
+        "protocol",
+        "state",
+    )
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        *,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        max_buffered: int | None = None,
+    ) -> None:
+        if not 0 <= low_water <= high_water:
+            raise ValueError("water marks need 0 <= low_water <= high_water")
+        self.protocol = protocol
+        self._decode = protocol.decode
+        self.buffer = Buffer()
+        #: received bytes that may wait for a frame's end before a DecodeError (None: no cap)
+        self.max_buffered = max_buffered
+        self.high_water = high_water
+        self.low_water = low_water
+        self._out: list[bytes] = []
+        self._queued = 0
+        self._inflight = 0
+        self.state = SessionState.NEW
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.messages_received = 0
+        self.messages_sent = 0
+
+    # -- state ---------------------------------------------------------------------------
+    def fire(self, event: StateEvent) -> bool:
+        """Apply ``event`` to the state; ``False`` means the event must not be delivered."""
+        new = next_state(self.state, event)
+        if new is None:
+            return False
+        self.state = new
+        if new is SessionState.ABORTING:
+            self.discard_output()
+        return True
+
+    @property
+    def reading(self) -> bool:
+        """Whether input is still wanted."""
+        return self.state is SessionState.OPEN
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`queue` is still allowed."""
+        return self.state in (SessionState.NEW, SessionState.OPEN, SessionState.INPUT_CLOSED)
+
+    # -- input ---------------------------------------------------------------------------
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Append received bytes to the receive buffer."""
+        self.buffer.extend(data)
+        self.bytes_received += len(data)
+
+    def get_buffer(self, size: int) -> memoryview:
+        """Writable space for at least ``size`` bytes (``BufferedProtocol.get_buffer``)."""
+        return self.buffer.reserve(size)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were written into the last :meth:`get_buffer` view."""
+        self.buffer.commit(nbytes)
+        self.bytes_received += nbytes
+
+    def next_message(self) -> T | None:
+        """The next complete message, or ``None`` until more bytes arrive.
+
+        Raises :class:`codec.DecodeError` on malformed bytes, and :class:`FrameTooLarge`
+        when more than ``max_buffered`` bytes wait without completing a message (a cap on
+        half packets that holds for hand-written protocols too).
+        """
+        try:
+            msg = self._decode(self.buffer)
+        except DecodeError:
+            raise
+        except Exception as exc:  # a hand-written decoder broke the contract
+            err = DecodeError(f"{type(exc).__name__}: {exc}", offset=self.buffer.offset)
+            raise err from exc
+        if msg is None:
+            if self.max_buffered is not None and len(self.buffer) > self.max_buffered:
+                raise FrameTooLarge(
+                    None, self.max_buffered, offset=self.buffer.offset, data=self.buffer.peek(32)
+                )
+            return None
+        self.messages_received += 1
+        return msg
+
+    # -- output --------------------------------------------------------------------------
+    def queue(self, data: bytes) -> None:
+        """Append one encoded message to the outgoing bytes."""
+        self._out.append(data)
+        self._queued += len(data)
+        self.messages_sent += 1
+
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` has anything."""
+        return self._queued > 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes queued or being written."""
+        return self._queued + self._inflight
+
+    @property
+    def over_high_water(self) -> bool:
+        return self._queued + self._inflight > self.high_water
+
+    @property
+    def under_low_water(self) -> bool:
+        return self._queued + self._inflight <= self.low_water
+
+    def data_to_send(self) -> bytes:
+        """Everything queued, as one byte string; it counts as pending until :meth:`sent`."""
+        out = self._out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._inflight += self._queued
+        self._queued = 0
+        return data
+
+    def parts_to_send(self) -> list[bytes]:
+        """Everything queued, one encoded message per item (for datagram engines, which must
+        not split a message); it counts as pending until :meth:`sent`."""
+        parts = self._out
+        self._out = []
+        self._inflight += self._queued
+        self._queued = 0
+        return parts
+
+    def sent(self, nbytes: int) -> None:
+        """The engine wrote ``nbytes`` handed out by :meth:`data_to_send`."""
+        self._inflight -= nbytes
+        self.bytes_sent += nbytes
+
+    def discard_output(self) -> None:
+        """Drop everything pending (an abort)."""
+        self._out.clear()
+        self._queued = 0
+        self._inflight = 0

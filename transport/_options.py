@@ -1,0 +1,63 @@
+"""Options shared by servers and clients, and the socket set-up they imply."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from anyio.abc import ByteStream, SocketAttribute
+
+from codec import Protocol as CodecProtocol
+
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._processor import Plugin, Processor
+from ._session import Session
+
+__all__ = ["SessionOptions", "SocketOption"]
+
+T = TypeVar("T")
+
+#: ``(level, option, value)`` as for ``socket.setsockopt``
+SocketOption = tuple[int, int, "int | bytes"]
+
+
+@dataclasses.dataclass
+class SessionOptions(Generic[T]):
+    """How sessions are built; one instance per server or client."""
+
+    protocol: CodecProtocol[T]
+    processor: Processor[T]
+    plugins: Sequence[Plugin[T]] = ()
+    read_buffer_size: int = 65536
+    max_frame_size: int | None = None
+    high_water: int = DEFAULT_HIGH_WATER
+    low_water: int = DEFAULT_LOW_WATER
+    nodelay: bool = True
+    socket_options: Sequence[SocketOption] = ()
+    close_timeout: float = 30.0
+    inbox_size: int | None = None
+
+    def new_session(self, local: Any, remote: Any) -> Session[T]:
+        return Session(
+            self.protocol,
+            self.processor,
+            self.plugins,
+            local_address=local,
+            remote_address=remote,
+            high_water=self.high_water,
+            low_water=self.low_water,
+            max_buffered=self.max_frame_size,
+            inbox_size=self.inbox_size,
+        )
+
+    def configure(self, stream: ByteStream) -> None:
+        """Apply TCP_NODELAY and the socket options to a freshly connected stream."""
+        sock: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
+        if sock is None:
+            return
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(self.nodelay))
+        for level, option, value in self.socket_options:
+            sock.setsockopt(level, option, value)

@@ -1,0 +1,276 @@
+"""``Server``: listens (TCP, TLS or Unix socket) and runs one session per connection."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar, cast
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup
+from anyio.streams.tls import TLSStream
+
+from codec import Protocol as CodecProtocol
+
+from ._anyio_engine import StreamEngine, stream_addresses
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._options import SessionOptions, SocketOption
+from ._processor import Plugin, Processor
+from ._session import Session
+from ._state import StateEvent
+
+__all__ = ["Server", "ServerStatistics"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("transport")
+
+
+class ServerStatistics:
+    """A server's counters (live object; read its attributes)."""
+
+    __slots__ = ("accept_errors", "accepted", "active", "rejected")
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.rejected = 0
+        self.accept_errors = 0
+        self.active = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerStatistics(accepted={self.accepted}, active={self.active}, "
+            f"rejected={self.rejected}, accept_errors={self.accept_errors})"
+        )
+
+
+class Server(Generic[T]):
+    """A stream server (the seed's ``AioQuickServer``), listening once entered.
+
+    ``async with Server(codec, processor, host="127.0.0.1", port=0) as server:`` binds and
+    listens before the body runs (``server.port`` gives an ephemeral port). Leaving the block
+    shuts down gracefully: stop accepting, close every session gracefully (their pending
+    writes are flushed), wait up to ``shutdown_timeout`` seconds, then cancel what is left.
+
+    Args:
+        protocol: any :class:`codec.Protocol` (a :class:`codec.Codec` or hand-written).
+        processor: the :class:`Processor` every session uses.
+        host, port: where to listen (``host=None``: every interface; ``port=0``: ephemeral).
+        path: listen on this Unix domain socket instead (removed again on exit).
+        ssl_context: serve TLS with this server-side context (handshake per connection).
+        backlog: the listen queue length.
+        read_buffer_size: the most bytes one read takes.
+        max_frame_size: the most received bytes a session buffers while waiting for the end
+            of a message (``FrameTooLarge``, so ``DECODE_EXCEPTION``, beyond it); ``None``
+            leaves the limit to the protocol.
+        nodelay: TCP_NODELAY (on by default). socket_options: ``(level, option, value)``
+            triples applied to every accepted socket.
+        high_water, low_water: a session's pending-output marks for ``send`` backpressure.
+        plugins: :class:`Plugin` instances, called in order.
+        shutdown_timeout: how long a graceful shutdown waits for sessions to finish.
+        handshake_timeout: the most a TLS handshake may take.
+        close_timeout: the most a session's graceful close may spend flushing.
+    """
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        processor: Processor[T],
+        *,
+        host: str | None = None,
+        port: int = 0,
+        path: str | os.PathLike[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 1024,
+        read_buffer_size: int = 65536,
+        max_frame_size: int | None = None,
+        nodelay: bool = True,
+        socket_options: Sequence[SocketOption] = (),
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        plugins: Sequence[Plugin[T]] = (),
+        shutdown_timeout: float = 10.0,
+        handshake_timeout: float = 10.0,
+        close_timeout: float = 30.0,
+    ) -> None:
+        self._options: SessionOptions[T] = SessionOptions(
+            protocol,
+            processor,
+            plugins=tuple(plugins),
+            read_buffer_size=read_buffer_size,
+            max_frame_size=max_frame_size,
+            high_water=high_water,
+            low_water=low_water,
+            nodelay=nodelay,
+            socket_options=tuple(socket_options),
+            close_timeout=close_timeout,
+        )
+        self._host = host
+        self._port = port
+        self._path = os.fspath(path) if path is not None else None
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._shutdown_timeout = shutdown_timeout
+        self._handshake_timeout = handshake_timeout
+        self._listeners: list[SocketListener] = []
+        self._tg: TaskGroup | None = None
+        self._accept_scope: anyio.CancelScope | None = None
+        self._sessions: dict[Session[T], StreamEngine[T]] = {}
+        self._all_closed: anyio.Event | None = None
+        self._stats = ServerStatistics()
+
+    # -- public --------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (the real one when ``port=0`` was asked)."""
+        for listener in self._listeners:
+            address = listener.extra(SocketAttribute.local_address)
+            if isinstance(address, tuple):
+                return int(address[1])
+        raise RuntimeError("not listening on TCP")
+
+    @property
+    def addresses(self) -> list[Any]:
+        """Every address listened on."""
+        return [lst.extra(SocketAttribute.local_address) for lst in self._listeners]
+
+    @property
+    def sessions(self) -> list[Session[T]]:
+        """The sessions alive now."""
+        return list(self._sessions)
+
+    def statistics(self) -> ServerStatistics:
+        return self._stats
+
+    async def serve_forever(self) -> None:
+        """Wait until cancelled (sessions are served in the background since ``__aenter__``)."""
+        await anyio.sleep_forever()
+
+    async def __aenter__(self) -> Server[T]:
+        if self._path is not None:
+            self._listeners = [await anyio.create_unix_listener(self._path, backlog=self._backlog)]
+        else:
+            multi = await anyio.create_tcp_listener(
+                local_host=self._host, local_port=self._port, backlog=self._backlog
+            )
+            self._listeners = [cast(SocketListener, lst) for lst in multi.listeners]
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._accept_all)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        assert tg is not None
+        if self._accept_scope is not None:
+            self._accept_scope.cancel()
+        if exc_type is None:
+            with anyio.CancelScope(shield=True):
+                await self._drain_sessions()
+        tg.cancel_scope.cancel()
+        try:
+            # The body's own exception propagates unchanged (not in an exception group).
+            await tg.__aexit__(None, None, None)
+        finally:
+            await self._close_listeners()
+        return None
+
+    # -- internals -----------------------------------------------------------------------
+    async def _drain_sessions(self) -> None:
+        self._all_closed = anyio.Event()
+        for session, engine in list(self._sessions.items()):
+            session._close_requested = True
+            engine.request_close(False)
+        with anyio.move_on_after(self._shutdown_timeout):
+            if self._sessions:
+                await self._all_closed.wait()
+
+    async def _close_listeners(self) -> None:
+        for listener in self._listeners:
+            await anyio.aclose_forcefully(listener)
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+
+    async def _accept_all(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._accept_scope = scope
+            async with anyio.create_task_group() as tg:
+                for listener in self._listeners:
+                    tg.start_soon(self._accept_loop, listener)
+
+    async def _accept_loop(self, listener: SocketListener) -> None:
+        tg = self._tg
+        assert tg is not None
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:  # EMFILE and friends: report, back off, go on
+                self._stats.accept_errors += 1
+                placeholder = self._options.new_session(None, None)
+                await placeholder._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await anyio.sleep(0.05)
+                continue
+            tg.start_soon(self._serve_connection, stream)
+
+    async def _serve_connection(self, stream: ByteStream) -> None:
+        options = self._options
+        local, remote = stream_addresses(stream)
+        session = options.new_session(local, remote)
+        try:
+            options.configure(stream)
+            accepted = all(plugin.accept(session) for plugin in options.plugins)
+        except Exception as exc:
+            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
+            await anyio.aclose_forcefully(stream)
+            return
+        if not accepted:
+            self._stats.rejected += 1
+            await session._emit(StateEvent.REJECT_ACCEPT)
+            await anyio.aclose_forcefully(stream)
+            return
+        if self._ssl_context is not None:
+            try:
+                with anyio.fail_after(self._handshake_timeout):
+                    stream = await TLSStream.wrap(
+                        stream,
+                        server_side=True,
+                        ssl_context=self._ssl_context,
+                        standard_compatible=False,
+                    )
+            except Exception as exc:
+                self._stats.accept_errors += 1
+                await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await anyio.aclose_forcefully(stream)
+                return
+        self._stats.accepted += 1
+        self._stats.active += 1
+        engine = StreamEngine(
+            session,
+            stream,
+            read_size=options.read_buffer_size,
+            close_timeout=options.close_timeout,
+        )
+        self._sessions[session] = engine
+        if self._all_closed is not None:  # shutting down already
+            session._close_requested = True
+        try:
+            await engine.run()
+        finally:
+            self._stats.active -= 1
+            del self._sessions[session]
+            if not self._sessions and self._all_closed is not None:
+                self._all_closed.set()

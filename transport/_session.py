@@ -1,0 +1,308 @@
+"""``Session``: the application's handle on one connection, shared by every I/O engine.
+
+The engine seam is :class:`Engine` (three methods). Everything a user can observe — send
+and its backpressure, close, the decode/process loop, state-event delivery, pull-style
+receive — lives here or in the sans-I/O :class:`~transport._core.SessionCore`, so a second
+engine cannot behave differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from codec import DecodeError
+from codec import Protocol as CodecProtocol
+
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
+from ._processor import Plugin, Processor
+from ._state import SessionState, StateEvent
+
+__all__ = ["Engine", "Session", "SessionStatistics"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("transport")
+
+_ENDED = (SessionState.ABORTING, SessionState.CLOSED, SessionState.REJECTED)
+
+
+class Engine(Protocol):
+    """What a :class:`Session` needs from the I/O engine that drives it."""
+
+    def wake_writer(self) -> None:
+        """Output was queued outside a read batch (or is over the high-water mark): write it
+        soon, from a task the engine owns."""
+
+    def request_close(self, immediate: bool) -> None:
+        """Stop reading; flush then close (``immediate=False``) or drop everything now."""
+
+    def owns_current_task(self) -> bool:
+        """Whether the caller runs in one of the session's own tasks (process/state_event)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionStatistics:
+    """A session's counters at the time of :meth:`Session.statistics`."""
+
+    bytes_received: int
+    bytes_sent: int
+    messages_received: int
+    messages_sent: int
+    #: encoded bytes queued or being written
+    pending_write_bytes: int
+    #: received bytes not yet decoded (a half packet)
+    buffered_read_bytes: int
+    state: SessionState
+
+
+class Session(Generic[T]):
+    """One connection (or, for UDP, one remote address), as the application sees it.
+
+    ``attributes`` is a free dict for the application. Counters are in :meth:`statistics`.
+    """
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        processor: Processor[T],
+        plugins: Sequence[Plugin[T]] = (),
+        *,
+        local_address: Any = None,
+        remote_address: Any = None,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        max_buffered: int | None = None,
+        inbox_size: int | None = None,
+    ) -> None:
+        self._core: SessionCore[T] = SessionCore(
+            protocol, high_water=high_water, low_water=low_water, max_buffered=max_buffered
+        )
+        self._encode = protocol.encode
+        self._processor = processor
+        self._plugins = tuple(plugins)
+        self._local_address = local_address
+        self._remote_address = remote_address
+        self.attributes: dict[str, Any] = {}
+        self._engine: Engine | None = None
+        self._in_batch = False
+        self._close_requested = False
+        self._aborted = False
+        self._drain: anyio.Event | None = None
+        self._closed = anyio.Event()
+        self._inbox_send: MemoryObjectSendStream[T] | None = None
+        self._inbox_recv: MemoryObjectReceiveStream[T] | None = None
+        if inbox_size is not None:
+            self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[T](inbox_size)
+
+    def __repr__(self) -> str:
+        return f"<Session {self._remote_address!r} {self._core.state.value}>"
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def local_address(self) -> Any:
+        """This end's address: ``(host, port, ...)`` for IP, a path for Unix sockets."""
+        return self._local_address
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address: ``(host, port, ...)`` for IP, a path for Unix sockets."""
+        return self._remote_address
+
+    @property
+    def state(self) -> SessionState:
+        return self._core.state
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``SESSION_CLOSED`` was delivered (or the connection was never a session)."""
+        return self._core.state in (SessionState.CLOSED, SessionState.REJECTED)
+
+    def statistics(self) -> SessionStatistics:
+        core = self._core
+        return SessionStatistics(
+            bytes_received=core.bytes_received,
+            bytes_sent=core.bytes_sent,
+            messages_received=core.messages_received,
+            messages_sent=core.messages_sent,
+            pending_write_bytes=core.pending,
+            buffered_read_bytes=len(core.buffer),
+            state=core.state,
+        )
+
+    async def send(self, msg: T) -> None:
+        """Encode ``msg`` and queue it for writing, after everything sent before it.
+
+        Returns at once unless the session's pending output is over its high-water mark;
+        then it waits until the peer has taken enough to bring it to the low-water mark
+        (backpressure: a slow peer slows its senders down, memory stays bounded). Replies
+        sent from :meth:`Processor.process` go out together, in one write per read batch.
+
+        Raises :class:`codec.EncodeError` for a value the protocol cannot encode (nothing is
+        queued), :class:`anyio.ClosedResourceError` once ``close()`` was called or input
+        ended with an error, and :class:`anyio.BrokenResourceError` when the session was
+        aborted before the data could be written.
+        """
+        core = self._core
+        if not core.writable:
+            raise anyio.ClosedResourceError
+        core.queue(self._encode(msg))
+        engine = self._engine
+        if core.over_high_water:
+            if engine is not None:
+                engine.wake_writer()
+            await self._wait_drain()
+        elif not self._in_batch and engine is not None:
+            engine.wake_writer()
+
+    async def close(self, immediate: bool = False) -> None:
+        """Close the session.
+
+        Graceful (the default): stop reading, write everything already sent, then close the
+        connection; ``SESSION_CLOSING`` is fired when writes were pending. ``immediate``
+        drops pending writes and closes now. Called from outside the session's own tasks, it
+        returns once ``SESSION_CLOSED`` was delivered; called from ``process`` or
+        ``state_event`` it only requests the close (which happens after the current batch).
+        """
+        engine = self._engine
+        if engine is None or self.closed:
+            self._close_requested = True
+            return
+        self._close_requested = True
+        if immediate:
+            self._abort()
+        engine.request_close(immediate)
+        if not engine.owns_current_task():
+            await self._closed.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until ``SESSION_CLOSED`` was delivered."""
+        await self._closed.wait()
+
+    async def receive(self) -> T:
+        """The next message of a pull-style client session, in order.
+
+        Raises :class:`anyio.EndOfStream` once the session closed and every message received
+        before was returned.
+        """
+        if self._inbox_recv is None:
+            raise RuntimeError("this session delivers its messages to a Processor")
+        return await self._inbox_recv.receive()
+
+    def __aiter__(self) -> Session[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    # -- engine side ---------------------------------------------------------------------
+    def _abort(self) -> None:
+        """Drop pending output and refuse more: the state becomes ABORTING (no event)."""
+        core = self._core
+        if core.state in (SessionState.OPEN, SessionState.INPUT_CLOSED, SessionState.CLOSING):
+            core.state = SessionState.ABORTING
+            core.discard_output()
+        self._aborted = True
+        self._wake_drain()
+
+    def _fire(self, event: StateEvent) -> bool:
+        """Apply ``event`` to the state now; deliver it later with :meth:`_deliver`."""
+        if not self._core.fire(event):
+            return False
+        if self._core.state in _ENDED:
+            self._aborted = self._aborted or self._core.state is SessionState.ABORTING
+            self._wake_drain()
+        return True
+
+    async def _deliver(self, event: StateEvent, exc: BaseException | None) -> None:
+        for plugin in self._plugins:
+            try:
+                plugin.state_event(self, event, exc)
+            except Exception:
+                logger.exception("plugin %r failed on %s", plugin, event.name)
+        try:
+            await self._processor.state_event(self, event, exc)
+        except Exception:
+            logger.exception("state_event(%s) failed on %r", event.name, self)
+        if event is StateEvent.SESSION_CLOSED:
+            self._closed.set()
+            if self._inbox_send is not None:
+                self._inbox_send.close()
+
+    async def _emit(self, event: StateEvent, exc: BaseException | None = None) -> bool:
+        """Fire and deliver ``event``; ``False`` when the table does not allow it now."""
+        if not self._fire(event):
+            return False
+        await self._deliver(event, exc)
+        return True
+
+    def _wake_drain(self) -> None:
+        drain = self._drain
+        if drain is not None:
+            self._drain = None
+            drain.set()
+
+    def _wrote(self, nbytes: int) -> None:
+        """The engine wrote ``nbytes`` of :meth:`SessionCore.data_to_send`."""
+        core = self._core
+        core.sent(nbytes)
+        for plugin in self._plugins:
+            plugin.after_write(self, nbytes)
+        if self._drain is not None and core.under_low_water:
+            self._wake_drain()
+
+    async def _wait_drain(self) -> None:
+        core = self._core
+        while not core.under_low_water and not self._aborted:
+            if self._drain is None:
+                self._drain = anyio.Event()
+            await self._drain.wait()
+        if self._aborted:
+            raise anyio.BrokenResourceError("the session was aborted before the data was written")
+
+    async def _process_batch(self) -> bool:
+        """Decode and process every complete message in the receive buffer (the seed's
+        ``readFromChannel``). ``False`` when input must stop (a decode error)."""
+        core = self._core
+        next_message = core.next_message
+        process = self._processor.process
+        plugins = self._plugins
+        self._in_batch = True
+        try:
+            while not self._close_requested:
+                try:
+                    msg = next_message()
+                except DecodeError as exc:
+                    await self._emit(StateEvent.DECODE_EXCEPTION, exc)
+                    return False
+                if msg is None:
+                    return True
+                if plugins and not all(p.before_process(self, msg) for p in plugins):
+                    continue
+                try:
+                    await process(self, msg)
+                except Exception as exc:
+                    await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+            return True
+        finally:
+            self._in_batch = False
+
+
+class Inbox(Processor[T]):
+    """The processor of a pull-style session: messages go to ``Session.receive()``."""
+
+    async def process(self, session: Session[T], msg: T) -> None:
+        inbox = session._inbox_send
+        assert inbox is not None
+        try:
+            await inbox.send(msg)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the application stopped receiving

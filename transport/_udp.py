@@ -1,0 +1,294 @@
+"""UDP: each datagram is decoded with the same protocol, one session per remote address.
+
+A datagram may carry several messages; bytes left over after the last whole message (a
+partial one) are a :class:`codec.DecodeError`: ``DECODE_EXCEPTION``, and that remote's
+session closes (its next datagram starts a new session). The replies produced while
+processing one datagram go out together, packed into as few datagrams as fit
+``max_datagram_size`` (never splitting a message). UDP has no EOF: sessions end with
+``close()``, a decode error, or the endpoint's exit.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import SocketAttribute, TaskGroup, UDPSocket
+
+from codec import IncompleteFrame
+from codec import Protocol as CodecProtocol
+
+from ._options import SessionOptions
+from ._processor import Plugin, Processor
+from ._session import Inbox, Session
+from ._state import SessionState, StateEvent
+
+__all__ = ["UdpClient", "UdpServer"]
+
+T = TypeVar("T")
+
+#: the largest UDP payload over IPv4
+MAX_DATAGRAM = 65507
+
+
+class _DatagramEngine(Generic[T]):
+    """The :class:`~transport._session.Engine` of one remote address's session."""
+
+    def __init__(self, endpoint: _Endpoint[T], session: Session[T], address: Any) -> None:
+        self.endpoint = endpoint
+        self.session = session
+        self.address = address
+        session._engine = self
+
+    def wake_writer(self) -> None:
+        self.endpoint.schedule(self)
+
+    def request_close(self, immediate: bool) -> None:
+        self.endpoint.schedule(self)
+
+    def owns_current_task(self) -> bool:
+        return anyio.get_current_task().id in self.endpoint.tasks
+
+
+class _Endpoint(Generic[T]):
+    """One UDP socket serving the sessions of every remote address that writes to it."""
+
+    def __init__(
+        self, options: SessionOptions[T], max_datagram_size: int, peer: Any = None
+    ) -> None:
+        self.options = options
+        self.max_datagram_size = max_datagram_size
+        self.peer = peer  # a client's one remote address; None for a server
+        self.sock: UDPSocket | None = None
+        self.sessions: dict[Any, _DatagramEngine[T]] = {}
+        self.tasks: set[int] = set()
+        self.dirty: dict[_DatagramEngine[T], None] = {}
+        self.wake: anyio.Event | None = None
+        self.tg: TaskGroup | None = None
+
+    async def open(self, host: str, port: int) -> None:
+        self.sock = await anyio.create_udp_socket(local_host=host, local_port=port)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self.tg = tg
+        self.wake = anyio.Event()
+        tg.start_soon(self._receive_loop)
+        tg.start_soon(self._writer)
+
+    async def aclose(self) -> None:
+        tg = self.tg
+        assert tg is not None
+        tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):
+            for engine in list(self.sessions.values()):
+                await self._finish(engine)
+            if self.sock is not None:
+                await self.sock.aclose()
+
+    @property
+    def local_address(self) -> Any:
+        assert self.sock is not None
+        return self.sock.extra(SocketAttribute.local_address)
+
+    def schedule(self, engine: _DatagramEngine[T]) -> None:
+        self.dirty[engine] = None
+        if self.wake is not None:
+            self.wake.set()
+
+    async def session_for(self, address: Any) -> _DatagramEngine[T]:
+        engine = self.sessions.get(address)
+        if engine is None:
+            session = self.options.new_session(self.local_address, address)
+            engine = _DatagramEngine(self, session, address)
+            self.sessions[address] = engine
+            await session._emit(StateEvent.NEW_SESSION)
+        return engine
+
+    async def _receive_loop(self) -> None:
+        self.tasks.add(anyio.get_current_task().id)
+        sock = self.sock
+        assert sock is not None
+        while True:
+            data, address = await sock.receive()
+            if self.peer is not None:
+                if address[1] != self.peer[1]:
+                    continue  # a client only listens to its server
+                address = self.peer
+            engine = await self.session_for(address)
+            session = engine.session
+            core = session._core
+            core.receive_data(data)
+            for plugin in session._plugins:
+                plugin.after_read(session, len(data))
+            ok = await session._process_batch()
+            if ok and len(core.buffer):
+                partial = IncompleteFrame(
+                    "datagram ends inside a frame",
+                    offset=core.buffer.offset,
+                    data=core.buffer.peek(32),
+                )
+                core.buffer.clear()
+                await session._emit(StateEvent.DECODE_EXCEPTION, partial)
+                ok = False
+            if not ok or session._close_requested:
+                await self._finish(engine)
+            else:
+                await self._flush(engine)
+
+    async def _writer(self) -> None:
+        self.tasks.add(anyio.get_current_task().id)
+        while True:
+            assert self.wake is not None
+            await self.wake.wait()
+            self.wake = anyio.Event()
+            while self.dirty:
+                engine = next(iter(self.dirty))
+                del self.dirty[engine]
+                if engine.session._close_requested:
+                    await self._finish(engine)
+                else:
+                    await self._flush(engine)
+
+    async def _flush(self, engine: _DatagramEngine[T]) -> bool:
+        session = engine.session
+        core = session._core
+        sock = self.sock
+        assert sock is not None
+        host, port = engine.address[:2]
+        while core.has_output:
+            parts = core.parts_to_send()
+            try:
+                for datagram in _pack(parts, self.max_datagram_size):
+                    await sock.sendto(datagram, host, port)
+            except Exception as exc:
+                if session._fire(StateEvent.OUTPUT_EXCEPTION):
+                    await session._deliver(StateEvent.OUTPUT_EXCEPTION, exc)
+                session._abort()
+                return False
+            session._wrote(sum(map(len, parts)))
+        return True
+
+    async def _finish(self, engine: _DatagramEngine[T]) -> None:
+        """Close one session: flush (SESSION_CLOSING first if needed), SESSION_CLOSED."""
+        session = engine.session
+        if self.sessions.get(engine.address) is not engine:
+            return
+        del self.sessions[engine.address]
+        self.dirty.pop(engine, None)
+        session._close_requested = True
+        if not session._aborted and session._core.has_output:
+            await session._emit(StateEvent.SESSION_CLOSING)
+            await self._flush(engine)
+        if session.state is not SessionState.CLOSED:
+            await session._emit(StateEvent.SESSION_CLOSED)
+
+
+def _pack(pieces: list[bytes], limit: int) -> list[bytes]:
+    """Join encoded messages into datagrams of at most ``limit`` bytes (a bigger message
+    goes alone)."""
+    out: list[bytes] = []
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if batch and size + len(piece) > limit:
+            out.append(b"".join(batch))
+            batch, size = [], 0
+        batch.append(piece)
+        size += len(piece)
+    if batch:
+        out.append(b"".join(batch))
+    return out
+
+
+class UdpServer(Generic[T]):
+    """Serves a protocol over UDP; one :class:`Session` per remote address.
+
+    ``async with UdpServer(codec, processor, host="127.0.0.1", port=0) as server:`` is bound
+    when entered (``server.port``). Leaving the block closes every session.
+    """
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        processor: Processor[T],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        plugins: Sequence[Plugin[T]] = (),
+        max_datagram_size: int = MAX_DATAGRAM,
+    ) -> None:
+        self._host = host
+        self._port = port
+        options = SessionOptions(protocol, processor, plugins=tuple(plugins))
+        self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size)
+
+    @property
+    def port(self) -> int:
+        return int(self._endpoint.local_address[1])
+
+    @property
+    def sessions(self) -> list[Session[T]]:
+        return [engine.session for engine in self._endpoint.sessions.values()]
+
+    async def __aenter__(self) -> UdpServer[T]:
+        await self._endpoint.open(self._host, self._port)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._endpoint.aclose()
+
+
+class UdpClient(Generic[T]):
+    """A UDP session with one server: push style (a processor) or pull style."""
+
+    def __init__(
+        self,
+        protocol: CodecProtocol[T],
+        processor: Processor[T] | None = None,
+        *,
+        host: str,
+        port: int,
+        plugins: Sequence[Plugin[T]] = (),
+        max_datagram_size: int = MAX_DATAGRAM,
+        inbox_size: int = 1024,
+    ) -> None:
+        options = SessionOptions(
+            protocol,
+            processor if processor is not None else Inbox(),
+            plugins=tuple(plugins),
+            inbox_size=inbox_size if processor is None else None,
+        )
+        self._remote = (host, port)
+        self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size, peer=self._remote)
+        self._session: Session[T] | None = None
+
+    async def __aenter__(self) -> Session[T]:
+        family = socket.AF_INET6 if ":" in self._remote[0] else socket.AF_INET
+        local = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        if self._remote[0] not in ("127.0.0.1", "::1", "localhost"):
+            local = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        await self._endpoint.open(local, 0)
+        engine = await self._endpoint.session_for(self._remote)
+        self._session = engine.session
+        return engine.session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        assert session is not None
+        await self._endpoint.aclose()
+        if session._inbox_recv is not None:
+            session._inbox_recv.close()
