@@ -11,15 +11,17 @@ import construct as cs
 from ._analysis import infer_framing
 from ._batch import FillFunction, _BadLength, compile_fill
 from ._buffer import Buffer, BytesLike
-from ._compiler import _TooLarge
+from ._compiler import CompileError, _TooLarge
+from ._encoder import Builder, compile_builder
 from ._errors import (
     FOREIGN_DECODE_ERRORS,
+    FOREIGN_ENCODE_ERRORS,
     DecodeError,
     EncodeError,
     FrameTooLarge,
     IncompleteFrame,
     as_decode_error,
-    mapped_encode_errors,
+    as_encode_error,
 )
 from ._framing import (
     FixedLength,
@@ -77,6 +79,14 @@ class Codec(Generic[T]):
         self._explicit = explicit
         self._parse = schema.parse
         self._build = schema.build
+        self._builder: Builder | None = None
+        if fast:
+            try:
+                self._builder = compile_builder(schema)
+            except CompileError:
+                self._builder = None  # built by construct itself, whole (see _encoder)
+            else:
+                self._build = _bytes_builder(self._builder)
         self.fast = fast and not isinstance(self.framing, TrialParse)
         self._batch_fill: FillFunction | None = None
         if self.fast:
@@ -261,8 +271,10 @@ class Codec(Generic[T]):
 
         Raises :class:`EncodeError` on a value the schema cannot build, naming the field.
         """
-        with mapped_encode_errors():
+        try:
             payload: bytes = self._build(msg)
+        except FOREIGN_ENCODE_ERRORS as exc:
+            raise as_encode_error(exc) from exc
         if self._explicit:
             return self.framing.frame(payload, self.max_frame_size)
         if len(payload) > self.max_frame_size:
@@ -271,8 +283,31 @@ class Codec(Generic[T]):
         return payload
 
     def encode_into(self, msg: T, out: bytearray) -> None:
-        """Append the bytes of one message to ``out``."""
-        out += self.encode(msg)
+        """Append the bytes of one message to ``out`` (nothing is appended on error)."""
+        builder = self._builder
+        if builder is None or self._explicit:
+            out += self.encode(msg)
+            return
+        mark = len(out)
+        try:
+            builder(msg, out)
+        except FOREIGN_ENCODE_ERRORS as exc:
+            del out[mark:]
+            raise as_encode_error(exc) from exc
+        if len(out) - mark > self.max_frame_size:
+            size = len(out) - mark
+            del out[mark:]
+            limit = self.max_frame_size
+            raise EncodeError(f"encoded frame of {size} bytes exceeds {limit=}")
+
+
+def _bytes_builder(builder: Builder) -> Callable[[object], bytes]:
+    def build(msg: object) -> bytes:
+        out = bytearray()
+        builder(msg, out)
+        return bytes(out)
+
+    return build
 
 
 class Decoder(Generic[T]):
