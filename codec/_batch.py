@@ -231,7 +231,11 @@ def _single_pass(
             1,
         )
     src += _indent(["pos = fstart = bstart", "try:"], 1)
-    src += _indent(measure, 2)
+    # a half packet is the common case here: return at once instead of raising
+    first = (
+        measure if resumable else [ln.replace("raise _Need", "return None, None") for ln in measure]
+    )
+    src += _indent(first, 2)
     src += _indent(["except _Need:"], 1)
     if resumable:
         src += _indent(

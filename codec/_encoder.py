@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 import construct as cs
+from construct import expr as cx
 from construct.lib import integer2bytes
 
-from ._compiler import CompileError, _fmt, _strip_renamed
+from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 
 __all__ = ["compile_builder"]
 
@@ -121,6 +122,8 @@ def _varint(value: int, path: str) -> bytes:
 
 class _BuildCompiler:
     def __init__(self) -> None:
+        #: per Struct context variable: field name -> local holding its current value
+        self.locals: dict[str, dict[str, str]] = {}
         self.lines: list[str] = []
         self.depth = 1
         self.ids = itertools.count()
@@ -151,12 +154,39 @@ class _BuildCompiler:
         self.lines.append("    " * self.depth + s)
 
     def value_of(self, ex: Any, ctx: str) -> str:
-        """Python source for an expression evaluated in the build context ``ctx``."""
+        """Python source for an expression evaluated in the build context ``ctx``.
+
+        ``this.name`` (and arithmetic on it) becomes the field's local variable: its built
+        value once built, else the value given for it (construct's Struct puts every given
+        value in the context before building the first field). Other callables get the
+        context itself.
+        """
         if isinstance(ex, bool | int | float | str | bytes) or ex is None:
             return repr(ex)
+        if isinstance(ex, cx.Path):
+            local = self._path(ex, ctx)
+            if local is not None:
+                return local
+        if isinstance(ex, cx.BinExpr) and ex.op in _OPS:
+            lhs = self.value_of(ex.lhs, ctx)
+            rhs = self.value_of(ex.rhs, ctx)
+            return f"({lhs} {_OPS[ex.op]} {rhs})"
         if callable(ex):
             return f"{self.const(ex, 'F')}({ctx})"
         return self.const(ex)
+
+    def _path(self, ex: Any, ctx: str) -> str | None:
+        node = ex
+        parts = []
+        while getattr(node, "_Path__parent", None) is not None:
+            parts.append(node._Path__field)
+            node = node._Path__parent
+        if node._Path__name != "this" or len(parts) != 1:
+            return None
+        fields = self.locals.get(ctx)
+        if fields is None:
+            return None
+        return fields.get(parts[0])
 
     # -- nodes ----------------------------------------------------------------------------
     def build(self, node: Any, val: str, ctx: str, path: str) -> str:
@@ -245,6 +275,15 @@ class _BuildCompiler:
         c = self.var("c")
         self.line(f"{obj} = Container() if {val} is None else {val}")
         self.line(f"{c} = _context({ctx}, {obj}, {self.const(node._subcons)})")
+        # this.<field> inside this Struct: a local for each field, given value first
+        fields: dict[str, str] = {}
+        self.locals[c] = fields
+        names = [sc.name for sc in node.subcons if sc.name]
+        for sc in node.subcons:
+            if sc.name and not sc.flagbuildnone:
+                fields[sc.name] = self.var("g")
+                self.line(f"{fields[sc.name]} = {obj}[{sc.name!r}]")
+        del names
         subcons = list(node.subcons)
         i = 0
         while i < len(subcons):
@@ -252,9 +291,8 @@ class _BuildCompiler:
             if len(run) > 1:
                 # one struct.pack for a run of named numbers with one byte order
                 names = [sc.name for sc, _ in run]
-                subs = [self.var("x") for _ in run]
+                subs = [fields[n] for n in names]
                 for name, x in zip(names, subs, strict=True):
-                    self.line(f"{x} = {obj}[{name!r}]")
                     self.line(f"{c}[{name!r}] = {x}")
                 fmt = run[0][1][0] + "".join(code for _, (_, code) in run)
                 s = self.const(struct.Struct(fmt), "S")
@@ -270,16 +308,20 @@ class _BuildCompiler:
                 continue
             sc = subcons[i]
             i += 1
-            sub = self.var("x")
-            if sc.flagbuildnone:
-                self.line(f"{sub} = {obj}.get({sc.name!r}, None)")
+            if sc.name and sc.name in fields:
+                sub = fields[sc.name]
             else:
-                self.line(f"{sub} = {obj}[{sc.name!r}]")
+                sub = self.var("x")
+                if sc.flagbuildnone:
+                    self.line(f"{sub} = {obj}.get({sc.name!r}, None)")
+                else:
+                    self.line(f"{sub} = {obj}[{sc.name!r}]")
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {sub}")
             ret = self.build(sc, sub, c, f"{path} -> {sc.name}" if sc.name else path)
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {ret}")
+                fields[sc.name] = ret
         return c
 
     def sequence(self, node: Any, val: str, ctx: str, path: str) -> str:
