@@ -108,8 +108,26 @@ def reads_to_end(node: cs.Construct) -> bool:
     return False
 
 
+def ends_in_choice(node: cs.Construct) -> bool:
+    """True when the last thing ``node`` parses is a ``Select``/``Optional``: in a stream the
+    next byte may belong to it or to the next frame, and nothing says which."""
+    node = unwrap(node)
+    if isinstance(node, cs.Select):
+        return True
+    if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
+        tail = [sc for sc in node.subcons if static_size(sc) != 0]
+        return bool(tail) and ends_in_choice(tail[-1])
+    return False
+
+
 def infer_framing(schema: cs.Construct) -> Framing:
     """The cheapest framing that delimits ``schema``'s frames in a stream."""
+    if ends_in_choice(schema):
+        raise SchemaError(
+            f"{schema!r} ends with an Optional/Select: in a stream the next byte may belong to "
+            "it or to the next frame, so frames cannot be delimited; put a length prefix "
+            "around the schema (Prefixed), use If(flag, ...), or give an explicit framing"
+        )
     if reads_to_end(schema):
         raise SchemaError(
             f"{schema!r} reads to the end of the stream (GreedyBytes, GreedyRange, "

@@ -370,7 +370,7 @@ def build_step(node: cs.Construct) -> Step:
     if size is not None:
         return Static(node, size)
     core = _core(node)
-    if type(core) is type(cs.VarInt):
+    if type(core) is type(cs.VarInt) or type(core) is type(cs.ZigZag):
         return VarIntStep(node)
     if isinstance(core, cs.Prefixed):
         length_step = build_step(core.lengthfield)
