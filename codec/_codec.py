@@ -187,6 +187,18 @@ class Codec(Generic[T]):
         buf._batch = (self, stack) if stack else None
         return value
 
+    def _take_batch(self, buf: Buffer) -> list[T]:
+        """Every message this codec already decoded ahead in ``buf``, consumed at once
+        (one C-level slice instead of a call per message)."""
+        b = buf._batch
+        if b is None or b[0] is not self:
+            return []
+        stack = b[1]
+        buf._batch = None
+        buf._start = stack[0]
+        values: list[T] = stack[-1::-2]
+        return values
+
     def _batch_error(self, buf: Buffer, exc: BaseException, at: int) -> DecodeError:
         """The error a batch stopped at, as the :class:`DecodeError` ``decode`` raises."""
         data = buf._data
@@ -248,6 +260,7 @@ class Codec(Generic[T]):
                 if msg is None:
                     break
                 out.append(msg)
+                out.extend(self._take_batch(buf))
         except DecodeError as exc:
             exc.messages = out
             raise
@@ -328,13 +341,25 @@ class Decoder(Generic[T]):
         return self._drain()
 
     def _drain(self) -> Iterator[T]:
-        decode = self.codec.decode
+        codec = self.codec
+        decode = codec.decode
         buf = self.buffer
         while True:
             msg = decode(buf)
             if msg is None:
                 return
             yield msg
+            b = buf._batch
+            if b is not None and b[0] is codec:
+                # hand out the rest of the batch one by one, but without a call each: a
+                # consumer that stops iterating leaves the rest buffered, as promised
+                stack = b[1]
+                while stack:
+                    value = stack.pop()
+                    buf._start = stack.pop()
+                    if not stack:
+                        buf._batch = None
+                    yield value
 
     def __len__(self) -> int:
         """Bytes buffered but not yet decoded."""
