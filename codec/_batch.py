@@ -28,6 +28,7 @@ import construct as cs
 from ._compiler import CompileError, Compiler, Scope, _Need, _TooLarge
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
+from ._trial import NeedMore
 
 __all__ = ["BATCH_LIMIT", "FillFunction", "compile_fill"]
 
@@ -128,31 +129,25 @@ def compile_fill(
 ) -> FillFunction:
     """Generate the batch function for ``schema`` framed by ``framing``.
 
-    ``generic_measure`` calls the framing's own ``measure`` for every frame (for framings
-    with no inline form, such as delimiters).
+    Three shapes, from fastest:
+
+    * inferred framing with an inline measurer: the first frame is measured on the
+      storage, then the *parser itself* measures the following ones, reading against the
+      end of the received bytes (a short read there means "not complete yet");
+    * explicit framing with an inline measurer: measure then parse each frame, in one loop;
+    * ``generic_measure`` (framings with no inline form, such as delimiters): the framing's
+      own ``measure`` finds the frames, then they are parsed.
     """
-    parser = Compiler(schema)
-    parser.e.depth = 0
-    if exact and not generic_measure:
-        parser.e.trusted = "limit"
-    value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
-    body = list(parser.e.lines)
-    if exact:
-        body += [
-            "if pos != limit:",
-            "    raise StreamError('the framing measured %d bytes but the schema consumed %d'"
-            " % (limit - start, pos - start))",
-        ]
-    namespace: dict[str, Any] = dict(parser.e.consts)
-    namespace.update(
-        _Need=_Need,
-        _TooLarge=_TooLarge,
-        _BadLength=_BadLength,
-        FRAMING=framing,
-        LIMIT=BATCH_LIMIT,
-        WINDOW=SNAPSHOT_WINDOW,
-        struct=struct,
-    )
+    namespace: dict[str, Any] = {
+        "_Need": _Need,
+        "_TooLarge": _TooLarge,
+        "_BadLength": _BadLength,
+        "NeedMore": NeedMore,
+        "FRAMING": framing,
+        "LIMIT": BATCH_LIMIT,
+        "WINDOW": SNAPSHOT_WINDOW,
+        "struct": struct,
+    }
     inline = not generic_measure
     measure: list[str] = []
     if inline:
@@ -171,15 +166,36 @@ def compile_fill(
             "lo, hi = FRAMING.payload(data, pos, size)",
             "bounds.append(hi)",
         ]
-    strip = getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
     # frames that are measured by scanning (delimiters, variable items) resume in the
     # framing's own walk while incomplete; header-sized ones are re-measured in O(header)
     resumable = isinstance(framing, Measured) and framing.scans
-    src = (
-        _single_pass(measure, body, value, strip, resumable)
-        if inline
-        else _two_pass(measure, body, value)
-    )
+    parser = Compiler(schema)
+    parser.e.depth = 0
+    if inline and exact:
+        parser.e.soft = "end"
+        parser.bases["end"] = "start"
+        value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
+        src = _parse_measures(measure, list(parser.e.lines), value, resumable)
+    else:
+        if inline and exact:  # pragma: no cover - handled above
+            parser.e.trusted = "limit"
+        value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
+        body = list(parser.e.lines)
+        if exact:
+            body += [
+                "if pos != limit:",
+                "    raise StreamError('the framing measured %d bytes but the schema "
+                "consumed %d' % (limit - start, pos - start))",
+            ]
+        strip = (
+            getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
+        )
+        src = (
+            _single_pass(measure, body, value, strip, resumable)
+            if inline
+            else _two_pass(measure, body, value)
+        )
+    namespace.update(parser.e.consts)
     text = "\n".join(_prune(src)) + "\n"
     code = compile(text, f"<wirekit batch decoder for {type(schema).__name__}>", "exec")
     exec(code, namespace)
@@ -190,34 +206,8 @@ def compile_fill(
     return fill
 
 
-def _prune(src: list[str]) -> list[str]:
-    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks) and
-    additions of zero."""
-    import re
-
-    text = "\n".join(src)
-    out = []
-    for line in src:
-        m = re.fullmatch(r"\s*(base\d+) = pos", line)
-        if m and len(re.findall(rf"\b{m.group(1)}\b", text)) == 1:
-            continue
-        out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
-    return out
-
-
-def _indent(lines: list[str], depth: int) -> list[str]:
-    return [_INDENT * depth + line for line in lines]
-
-
-def _single_pass(
-    measure: list[str], body: list[str], value: str, strip: int, resumable: bool
-) -> list[str]:
-    """Measure the first frame on the storage (a half packet copies nothing), then snapshot
-    everything received and measure + parse each frame in one loop over the snapshot.
-
-    Each partial tail is copied at most once: a snapshot is only taken when at least one
-    frame before the tail is complete and will be consumed.
-    """
+def _first_frame(measure: list[str], resumable: bool) -> list[str]:
+    """Measure the first frame on the storage itself: a half packet copies nothing."""
     src = ["def fill(data, bstart, end, maxsize, buf):"]
     if resumable:
         src += _indent(
@@ -259,6 +249,83 @@ def _single_pass(
             "data = bytes(data[bstart:end])",
             "end -= bstart",
             "fend -= bstart",
+        ],
+        1,
+    )
+    return src
+
+
+def _parse_measures(measure: list[str], body: list[str], value: str, resumable: bool) -> list[str]:
+    """The parser measures: after the first frame, each frame is parsed against the end of
+    the snapshot; a read past it stops the batch at that frame's start."""
+    src = _first_frame(measure, resumable)
+    src += _indent(
+        [
+            "out = []",
+            "app = out.append",
+            "pos = fstart = 0",
+            "err = None",
+            "n = 0",
+            "try:",
+            "    while True:",
+            "        start = fstart = pos",
+        ],
+        1,
+    )
+    src += _indent(body, 3)
+    src += _indent(
+        [
+            "if pos - fstart > maxsize:",
+            "    raise _TooLarge(pos - fstart)",
+            f"app({value})",
+            "app(pos + bstart)",
+            "n += 1",
+            "if pos >= end or n >= LIMIT:",
+            "    break",
+        ],
+        3,
+    )
+    src += _indent(
+        [
+            "except (_Need, NeedMore):",
+            "    pass",
+            "except Exception as exc:",
+            "    err = (exc, fstart + bstart)",
+            "out.reverse()",
+            "return out, err",
+        ],
+        1,
+    )
+    return src
+
+
+def _prune(src: list[str]) -> list[str]:
+    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks) and
+    additions of zero."""
+    import re
+
+    text = "\n".join(src)
+    out = []
+    for line in src:
+        m = re.fullmatch(r"\s*(base\d+) = pos", line)
+        if m and len(re.findall(rf"\b{m.group(1)}\b", text)) == 1:
+            continue
+        out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
+    return out
+
+
+def _indent(lines: list[str], depth: int) -> list[str]:
+    return [_INDENT * depth + line for line in lines]
+
+
+def _single_pass(
+    measure: list[str], body: list[str], value: str, strip: int, resumable: bool
+) -> list[str]:
+    """Explicit framings: measure each frame, then parse its payload, in one loop over the
+    snapshot (the frame's extent comes from the framing, not from the schema)."""
+    src = _first_frame(measure, resumable)
+    src += _indent(
+        [
             "out = []",
             "app = out.append",
             "fstart = 0",

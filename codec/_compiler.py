@@ -39,6 +39,8 @@ from typing import Any
 import construct as cs
 from construct import expr as cx
 
+from ._trial import GreedySchemaError, NeedMore
+
 __all__ = ["CompileError", "compile_parser"]
 
 _FMT_CODES = set("bBhHiIlLqQfde?")
@@ -149,6 +151,29 @@ def _fallback(
     return value, base + stream.tell()
 
 
+class _SoftRegion(_Region):
+    """A region ending where the received bytes end: reading past it means the frame is
+    not complete yet (``NeedMore``, a BaseException construct does not catch)."""
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None or size < 0:
+            raise GreedySchemaError
+        data = super().read(size)
+        if len(data) < size:
+            raise NeedMore(0)
+        return data
+
+
+def _fallback_soft(
+    node: cs.Construct, data: bytes, base: int, pos: int, limit: int, ctx: Any
+) -> tuple[Any, int]:
+    """Like :func:`_fallback` for a field at the top level of a frame still arriving."""
+    stream = _SoftRegion(data, base, limit)
+    stream.seek(pos - base)
+    value = node._parsereport(stream, ctx, "(parsing)")
+    return value, base + stream.tell()
+
+
 class Scope:
     """Names visible to ``this`` at one level of Struct nesting."""
 
@@ -178,6 +203,7 @@ class Emitter:
             "ListContainer": cs.ListContainer,
             "_short": _short,
             "_fallback": _fallback,
+            "_fallback_soft": _fallback_soft,
             "_make_context": _make_context,
             "_top_context": _top_context,
             "StreamError": cs.StreamError,
@@ -225,6 +251,8 @@ class Emitter:
             return
         self.line(f"if pos + {n} > {limit}:")
         if limit == self.soft:
+            self.line(f"    if pos + {n} - fstart > maxsize:")
+            self.line(f"        raise _TooLarge(pos + {n} - fstart)")
             self.line("    raise _Need")
         else:
             self.line(f"    raise _short({path!r}, {n}, {limit} - pos)")
@@ -513,7 +541,8 @@ class Compiler:
         k = self.e.const(node, "N")
         base = self.bases.get(limit, "start")
         ctx = self.context(scope)
-        self.e.line(f"{v}, pos = _fallback({k}, data, {base}, pos, {limit}, {ctx})")
+        fn = "_fallback_soft" if limit == self.e.soft else "_fallback"
+        self.e.line(f"{v}, pos = {fn}({k}, data, {base}, pos, {limit}, {ctx})")
         return v
 
     def fields(self, node: Any, limit: str, scope: Scope, path: str) -> str:
