@@ -132,6 +132,10 @@ class Buffer:
         n = data.nbytes if isinstance(data, memoryview) else len(data)
         if not n:
             return
+        if self._start == self._end and self._start:
+            # emptied by a decoder that moved _start itself (batch hand-out): rewind
+            self._base += self._start
+            self._start = self._end = 0
         end = self._end
         store = self._data
         try:
@@ -165,6 +169,9 @@ class Buffer:
         """
         if n <= 0:
             raise ValueError("reserve() needs a positive size")
+        if self._start == self._end and self._start:
+            self._base += self._start
+            self._start = self._end = 0
         if self._start and self._start >= ((self._end + n) >> 1):
             self._compact()
         need = self._end + n

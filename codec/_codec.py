@@ -154,7 +154,9 @@ class Codec(Generic[T]):
         the bad frame after every good one before it came out, and the batch belongs to
         this codec only (anything else consuming from the buffer discards it).
         """
-        fill = self._fill
+        batch = self._batch_fill
+        assert batch is not None
+        failed = self._batch_error
         owner = self
 
         def decode(buf: Buffer) -> T | None:
@@ -166,26 +168,21 @@ class Codec(Generic[T]):
                 if not stack:
                     buf._batch = None
                 return value
-            return fill(buf)
+            start = buf._start
+            end = buf._end
+            if start == end:
+                return None
+            stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+            if not stack:
+                if failure is not None:
+                    raise failed(buf, *failure)
+                return None
+            value = stack.pop()
+            buf._start = stack.pop()
+            buf._batch = (owner, stack) if stack else None
+            return value
 
         return decode
-
-    def _fill(self, buf: Buffer) -> T | None:
-        start = buf._start
-        end = buf._end
-        if start == end:
-            return None
-        batch = self._batch_fill
-        assert batch is not None
-        stack, failure = batch(buf._data, start, end, self.max_frame_size, buf)
-        if not stack:
-            if failure is not None:
-                raise self._batch_error(buf, *failure)
-            return None
-        value: T = stack.pop()
-        buf._start = stack.pop()
-        buf._batch = (self, stack) if stack else None
-        return value
 
     def _take_batch(self, buf: Buffer) -> list[T]:
         """Every message this codec already decoded ahead in ``buf``, consumed at once

@@ -104,3 +104,22 @@ def test_compaction_is_amortised() -> None:
         buf.extend(chunk)
         buf.consume(90)  # a slowly growing backlog
         assert len(buf._data) <= 2 * len(buf) + 2 * len(chunk) + 64
+
+
+def test_a_buffer_emptied_by_a_codec_rewinds_on_the_next_read() -> None:
+    import construct as cs
+
+    from codec import Codec
+
+    c = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+    buf = Buffer(c.encode("ab") * 3)
+    while c.decode(buf) is not None:
+        pass
+    assert len(buf) == 0
+    assert buf.offset == 9
+    with buf.reserve(16) as room:
+        room[:3] = c.encode("xy")
+    buf.commit(3)
+    assert buf._start == 0  # rewound: no growth, no compaction needed
+    assert buf.offset == 9
+    assert c.decode(buf) == "xy"
