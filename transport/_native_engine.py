@@ -137,7 +137,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         return buffer.reserve(self._read_size)
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._core.buffer_updated(nbytes)
+        core = self._core
+        core.buffer.commit(nbytes)  # SessionCore.buffer_updated, inlined (once per read)
+        core.bytes_received += nbytes
         unread = self._unread + nbytes
         self._unread = unread
         waiter = self._waiter
@@ -222,24 +224,23 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._flush()
 
     def _flush(self) -> bool:
-        """Hand everything queued to the transport, in one write. ``False`` on failure."""
-        session = self._session
-        core = self._core
+        """Hand everything queued to the transport, in one write. ``False`` on failure.
+
+        Callers check that output is queued and the transport is not paused."""
         transport = self._transport
         if self._lost or transport is None:
             self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
             return False
-        while core.has_output and not self._write_paused:
-            data = core.data_to_send()
-            try:
-                transport.write(data)
-            except Exception as exc:
-                self._output_failed(exc)
-                return False
-            if self._paused():  # write() paused us: the transport's buffer is full
-                self._unacked += len(data)
-            else:
-                session._wrote(len(data))
+        data = self._core.data_to_send()
+        try:
+            transport.write(data)
+        except Exception as exc:
+            self._output_failed(exc)
+            return False
+        if self._paused():  # write() paused us: the transport's buffer is full
+            self._unacked += len(data)
+        else:
+            self._session._wrote(len(data))
         return True
 
     def _output_failed(self, exc: BaseException) -> None:
@@ -294,32 +295,36 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         core = self._core
         plugins = session._plugins
         process_batch = session._process_batch
+        create_future = self._loop.create_future
         while not session._close_requested and core.reading:
             unread = self._unread
-            if not unread:
-                if self._lost:
-                    exc = self._lost_exc
-                    if exc is None:
-                        await session._emit(StateEvent.INPUT_SHUTDOWN)
-                    else:
-                        await session._emit(StateEvent.INPUT_EXCEPTION, exc)
+            if unread:
+                self._unread = 0
+                for plugin in plugins:
+                    plugin.after_read(session, unread)
+                if not await process_batch() or session._close_requested:
+                    return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
+                if core.has_output and not self._write_paused and not self._flush():
                     return
-                if self._eof:
-                    await session._emit(StateEvent.INPUT_SHUTDOWN)
-                    return
-                if self._read_paused:
-                    self._read_paused = False
-                    assert self._transport is not None
-                    self._transport.resume_reading()
-                await self._wait()
                 continue
-            self._unread = 0
-            for plugin in plugins:
-                plugin.after_read(session, unread)
-            if not await process_batch() or session._close_requested:
-                return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
-            if core.has_output and not self._write_paused and not self._flush():
+            if self._lost:
+                exc = self._lost_exc
+                if exc is None:
+                    await session._emit(StateEvent.INPUT_SHUTDOWN)
+                else:
+                    await session._emit(StateEvent.INPUT_EXCEPTION, exc)
                 return
+            if self._eof:
+                await session._emit(StateEvent.INPUT_SHUTDOWN)
+                return
+            if self._read_paused:
+                self._read_paused = False
+                assert self._transport is not None
+                self._transport.resume_reading()
+            # self._wait(), inlined: this runs once per read
+            waiter = create_future()
+            self._waiter = waiter
+            await waiter
 
     async def _finish(self) -> None:
         """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
