@@ -166,3 +166,18 @@ async def test_slow_processor_bounds_input(
             release.set()
             await done.wait()
     assert processed == [1000] * count
+
+
+async def test_udp_engine_choice(
+    string_codec: Codec[str], engine: dict[str, Any], anyio_backend: tuple[str, Any]
+) -> None:
+    from transport import UdpClient, UdpServer
+
+    native = engine["engine"] == "native"
+    with anyio.fail_after(10):
+        async with UdpServer(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+            sock = server._endpoint.sock
+            assert (type(sock).__name__ == "_NativeDatagramSocket") is native
+            async with UdpClient(string_codec, host=LOCAL, port=server.port, **engine) as s:
+                await s.send("udp")
+                assert await s.receive() == "udp"
