@@ -195,3 +195,10 @@ class Buffer:
         self._base += start
         self._start = 0
         self._end = end - start
+        batch = self._batch
+        if batch is not None:
+            # a codec's pre-decoded batch: (owner, [end, value, end, value, ...]) with
+            # storage offsets at even indices; they move with the data
+            stack = batch[1]
+            for i in range(0, len(stack), 2):
+                stack[i] -= start

@@ -9,17 +9,29 @@ from typing import Generic, TypeVar
 import construct as cs
 
 from ._analysis import infer_framing
+from ._batch import FillFunction, _BadLength, compile_fill
 from ._buffer import Buffer, BytesLike
-from ._compiler import compile_parser
+from ._compiler import CompileError, _TooLarge
+from ._encoder import Builder, compile_builder
 from ._errors import (
     FOREIGN_DECODE_ERRORS,
+    FOREIGN_ENCODE_ERRORS,
     DecodeError,
     EncodeError,
+    FrameTooLarge,
     IncompleteFrame,
     as_decode_error,
-    mapped_encode_errors,
+    as_encode_error,
 )
-from ._framing import Framing, TrialParse, parse_context
+from ._framing import (
+    FixedLength,
+    Framing,
+    LengthField,
+    TrialParse,
+    VarIntLength,
+    parse_context,
+)
+from ._measure import Measured
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Codec", "Decoder"]
 
@@ -27,10 +39,6 @@ T = TypeVar("T")
 
 #: default upper bound on one frame, header and body (1 MiB)
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
-
-#: most messages decoded ahead in one pass; more keeps enough containers alive to make the
-#: cyclic GC run repeatedly during the batch
-BATCH_LIMIT = 256
 
 
 class Codec(Generic[T]):
@@ -71,10 +79,25 @@ class Codec(Generic[T]):
         self._explicit = explicit
         self._parse = schema.parse
         self._build = schema.build
+        self._builder: Builder | None = None
+        if fast:
+            try:
+                self._builder = compile_builder(schema)
+            except CompileError:
+                self._builder = None  # built by construct itself, whole (see _encoder)
+            else:
+                self._build = _bytes_builder(self._builder)
         self.fast = fast and not isinstance(self.framing, TrialParse)
-        self._frame_parser: Callable[[bytes, int, int], T] | None = None
+        self._batch_fill: FillFunction | None = None
         if self.fast:
-            self._frame_parser = compile_parser(schema, exact=not explicit)
+            self._batch_fill = compile_fill(
+                schema,
+                self.framing,
+                exact=not explicit,
+                generic_measure=not isinstance(
+                    self.framing, FixedLength | LengthField | VarIntLength | Measured
+                ),
+            )
             # a plain function on the instance is cheaper to call than a bound method
             self.decode = self._make_fast_decode()  # type: ignore[method-assign,assignment]
 
@@ -123,31 +146,25 @@ class Codec(Generic[T]):
 
     def _make_fast_decode(self) -> Callable[[Buffer], T | None]:
         """``decode`` over batches: the first call decodes every complete frame in the
-        buffer (up to :data:`BATCH_LIMIT`) in one pass over one ``bytes`` snapshot; the
-        following calls hand them out one per call.
+        buffer (up to ``BATCH_LIMIT``) in one generated pass; the following calls hand
+        them out one per call.
 
         What a caller can observe is unchanged: one message per call, ``len(buf)`` counts
         only bytes not handed out, a half-packet tail is untouched, an error is raised at
         the bad frame after every good one before it came out, and the batch belongs to
-        this codec and this buffer position only (anything else consuming from the buffer
-        discards it).
+        this codec only (anything else consuming from the buffer discards it).
         """
         fill = self._fill
         owner = self
 
         def decode(buf: Buffer) -> T | None:
             b = buf._batch
-            if b is not None and b[0] is owner and b[1] == buf._start:
-                i = b[2]
-                end = b[4][i]
-                value: T = b[3][i]
-                i += 1
-                if i < b[5]:
-                    b[1] = end
-                    b[2] = i
-                else:
+            if b is not None and b[0] is owner:
+                stack = b[1]
+                value: T = stack.pop()
+                buf._start = stack.pop()
+                if not stack:
                     buf._batch = None
-                buf._start = end
                 return value
             return fill(buf)
 
@@ -158,53 +175,44 @@ class Codec(Generic[T]):
         end = buf._end
         if start == end:
             return None
-        data = buf._data
-        framing = self.framing
-        limit = self.max_frame_size
-        ends: list[int] = []
-        error: DecodeError | None = None
-        pos = start
-        try:
-            while pos < end and len(ends) < BATCH_LIMIT:
-                size = framing.measure(data, pos, end, limit, buf)
-                if size < 0 or size > end - pos:
-                    break
-                pos += size
-                ends.append(pos)
-        except DecodeError as exc:
-            if not ends:
-                raise
-            error = exc
-        if not ends:
+        batch = self._batch_fill
+        assert batch is not None
+        stack, failure = batch(buf._data, start, end, self.max_frame_size, buf)
+        if not stack:
+            if failure is not None:
+                raise self._batch_error(buf, *failure)
             return None
-        snap = bytes(data[start:pos])
-        parse = self._frame_parser
-        assert parse is not None
-        payload = framing.payload
-        values: list[T] = []
-        lo = 0
-        for e in ends:
-            rel_end = e - start
-            a, b = payload(data, lo + start, rel_end - lo)
+        value: T = stack.pop()
+        buf._start = stack.pop()
+        buf._batch = (self, stack) if stack else None
+        return value
+
+    def _batch_error(self, buf: Buffer, exc: BaseException, at: int) -> DecodeError:
+        """The error a batch stopped at, as the :class:`DecodeError` ``decode`` raises."""
+        data = buf._data
+        offset = buf._base + at
+        if isinstance(exc, DecodeError):
+            return exc
+        size = -1
+        if not isinstance(exc, _TooLarge | _BadLength):
             try:
-                values.append(parse(snap, a - start, b - start))
-            except FOREIGN_DECODE_ERRORS as exc:
-                err = as_decode_error(exc, offset=buf._base + start + lo, data=snap[lo:rel_end])
-                err.frame_size = rel_end - lo
-                if not values:
-                    raise err from exc
-                error = err
-                break
-            lo = rel_end
-        del error  # raised again, at its frame, by the call that reaches it
-        n = len(values)
-        first = ends[0]
-        if n > 1:
-            buf._batch = [self, first, 1, values, ends, n]
-        else:
-            buf._batch = None
-        buf._start = first
-        return values[0]
+                size = self.framing.measure(data, at, buf._end, self.max_frame_size, buf)
+            except Exception:
+                size = -1
+        excerpt = data[at : min(buf._end, at + (size if size > 0 else 64))]
+        if isinstance(exc, _TooLarge):
+            known: int | None = exc.args[0] if exc.args else None
+            return FrameTooLarge(known, self.max_frame_size, offset=offset, data=excerpt)
+        if isinstance(exc, _BadLength):
+            return DecodeError(
+                "length field gives a frame shorter than its own header",
+                offset=offset,
+                data=excerpt,
+            )
+        err = as_decode_error(exc, offset=offset, data=excerpt)
+        if size > 0:
+            err.frame_size = size
+        return err
 
     def _parse_exact(self, frame: bytes) -> T:
         """``schema.parse(frame)``, checking that the schema consumed the whole frame.
@@ -263,8 +271,10 @@ class Codec(Generic[T]):
 
         Raises :class:`EncodeError` on a value the schema cannot build, naming the field.
         """
-        with mapped_encode_errors():
+        try:
             payload: bytes = self._build(msg)
+        except FOREIGN_ENCODE_ERRORS as exc:
+            raise as_encode_error(exc) from exc
         if self._explicit:
             return self.framing.frame(payload, self.max_frame_size)
         if len(payload) > self.max_frame_size:
@@ -273,8 +283,31 @@ class Codec(Generic[T]):
         return payload
 
     def encode_into(self, msg: T, out: bytearray) -> None:
-        """Append the bytes of one message to ``out``."""
-        out += self.encode(msg)
+        """Append the bytes of one message to ``out`` (nothing is appended on error)."""
+        builder = self._builder
+        if builder is None or self._explicit:
+            out += self.encode(msg)
+            return
+        mark = len(out)
+        try:
+            builder(msg, out)
+        except FOREIGN_ENCODE_ERRORS as exc:
+            del out[mark:]
+            raise as_encode_error(exc) from exc
+        if len(out) - mark > self.max_frame_size:
+            size = len(out) - mark
+            del out[mark:]
+            limit = self.max_frame_size
+            raise EncodeError(f"encoded frame of {size} bytes exceeds {limit=}")
+
+
+def _bytes_builder(builder: Builder) -> Callable[[object], bytes]:
+    def build(msg: object) -> bytes:
+        out = bytearray()
+        builder(msg, out)
+        return bytes(out)
+
+    return build
 
 
 class Decoder(Generic[T]):

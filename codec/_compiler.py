@@ -68,6 +68,14 @@ class CompileError(Exception):
     """The generator cannot express this node; the caller falls back to construct."""
 
 
+class _Need(Exception):
+    """The frame being measured goes past the bytes received so far."""
+
+
+class _TooLarge(Exception):
+    """The frame being measured is larger than ``max_frame_size`` (its size so far)."""
+
+
 def _short(path: str, want: int, have: int) -> cs.StreamError:
     return cs.StreamError(
         f"stream read less than specified amount, expected {want}, found {max(have, 0)}",
@@ -150,6 +158,8 @@ class Scope:
         self.vars: dict[str, str] = {}
         self.order: list[str] = []
         self.index_var = index_var
+        #: nested Structs parsed inline: ``this.header.length`` resolves through them
+        self.children: dict[str, Scope] = {}
 
     def bind(self, name: str, var: str) -> None:
         if name not in self.vars:
@@ -158,7 +168,9 @@ class Scope:
 
 
 class Emitter:
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        #: prefix of constant names, so two emitters' namespaces can be merged
+        self.prefix = prefix
         self.lines: list[str] = []
         self.depth = 1
         self.consts: dict[str, Any] = {
@@ -172,8 +184,17 @@ class Emitter:
             "ConstError": cs.ConstError,
             "EnumInteger": cs.EnumInteger,
             "_unpack_from": struct.unpack_from,
+            "_Need": _Need,
+            "_TooLarge": _TooLarge,
         }
         self._ids = itertools.count()
+        #: the limit that is "the end of the bytes received so far" while measuring
+        self.soft: str | None = None
+        #: a limit already proven by the framing (reads against it need no check: the
+        #: final consumed == measured comparison still catches any disagreement)
+        self.trusted: str | None = None
+        #: variables known to hold non-negative integers (unsigned fields)
+        self.unsigned: set[str] = set()
         self._const_ids: dict[int, str] = {}
 
     def var(self, prefix: str = "v") -> str:
@@ -183,7 +204,7 @@ class Emitter:
         key = id(obj)
         name = self._const_ids.get(key)
         if name is None:
-            name = f"{prefix}{next(self._ids)}"
+            name = f"{self.prefix}{prefix}{next(self._ids)}"
             self._const_ids[key] = name
             self.consts[name] = obj
         return name
@@ -192,14 +213,31 @@ class Emitter:
         self.lines.append("    " * self.depth + text)
 
     def non_negative(self, n: str, path: str) -> None:
+        if n in self.unsigned:
+            return
         self.line(f"if {n} < 0:")
         self.line(
             f"    raise StreamError('length must be non-negative, found %s' % {n}, path={path!r})"
         )
 
     def need(self, n: str, limit: str, path: str) -> None:
+        if limit == self.trusted:
+            return
         self.line(f"if pos + {n} > {limit}:")
-        self.line(f"    raise _short({path!r}, {n}, {limit} - pos)")
+        if limit == self.soft:
+            self.line("    raise _Need")
+        else:
+            self.line(f"    raise _short({path!r}, {n}, {limit} - pos)")
+
+    def skip(self, n: str, limit: str, path: str) -> None:
+        """Advance over ``n`` bytes that need not have arrived yet (measuring only)."""
+        if limit == self.soft:
+            self.line(f"pos += {n}")
+            self.line("if pos - fstart > maxsize:")
+            self.line("    raise _TooLarge(pos - fstart)")
+        else:
+            self.need(n, limit, path)
+            self.line(f"pos += {n}")
 
 
 def _strip_renamed(node: Any) -> tuple[Any, str | None]:
@@ -222,10 +260,14 @@ def _fmt(node: Any) -> tuple[str, str] | None:
 class Compiler:
     """Generates the parse function for one schema (see the module docstring)."""
 
-    def __init__(self, schema: cs.Construct) -> None:
+    def __init__(self, schema: cs.Construct, *, measuring: bool = False) -> None:
         self.schema = schema
-        self.e = Emitter()
+        #: emit a measurer (frame extent only, bodies skipped) instead of a parser
+        self.measuring = measuring
+        self.e = Emitter("m_" if measuring else "")
         self.fallbacks = 0
+        #: the scope of the Struct parsed last (so a parent can resolve into it)
+        self.last_scope: Scope | None = None
         #: the variable holding the start of the region each limit variable bounds
         self.bases: dict[str, str] = {"limit": "start"}
 
@@ -249,10 +291,12 @@ class Compiler:
                 s = s.parent
             if s is None or not parts:
                 return self.call_with_context(ex, scope)
+            while len(parts) > 1 and parts[0] in s.children:
+                s = s.children[parts.pop(0)]
             head = parts[0]
             if head == "_index" and s.index_var is not None:
                 base = s.index_var
-            elif head in s.vars:
+            elif head in s.vars and s.vars[head] != "None":
                 base = s.vars[head]
             else:
                 return self.call_with_context(ex, scope)
@@ -283,6 +327,8 @@ class Compiler:
         return f"_make_context({parent}, {index}, {subcons}, ({items}{',' if items else ''}))"
 
     def call_with_context(self, fn: Any, scope: Scope) -> str:
+        if self.measuring:
+            raise CompileError("a measurer cannot build contexts")
         return f"{self.e.const(fn, 'F')}({self.context(scope)})"
 
     # -- nodes ----------------------------------------------------------------------------
@@ -295,8 +341,13 @@ class Compiler:
             size = struct.calcsize(fmt[0] + fmt[1])
             v = e.var()
             e.need(str(size), limit, path)
-            s = e.const(struct.Struct(fmt[0] + fmt[1]), "S")
-            e.line(f"{v}, = {s}.unpack_from(data, pos)")
+            if fmt[1] == "B":
+                e.line(f"{v} = data[pos]")
+            else:
+                s = e.const(struct.Struct(fmt[0] + fmt[1]), "S")
+                e.line(f"{v}, = {s}.unpack_from(data, pos)")
+            if fmt[1] in "BHILQ":
+                e.unsigned.add(v)
             e.line(f"pos += {size}")
             return v
         if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
@@ -306,17 +357,27 @@ class Compiler:
             v = e.var()
             nv = e.var("n")
             e.line(f"{nv} = {n}")
+            if n in e.unsigned:
+                e.unsigned.add(nv)
             e.non_negative(nv, path)
+            if self.measuring:
+                e.skip(nv, limit, path)
+                return "None"
             e.need(nv, limit, path)
             e.line(f"{v} = data[pos:pos + {nv}]")
             e.line(f"pos += {nv}")
             return v
         if node is cs.GreedyBytes:
+            if limit == e.soft:
+                raise CompileError("GreedyBytes at the top level has no extent")
             v = e.var()
             e.line(f"{v} = data[pos:{limit}]")
             e.line(f"pos = {limit}")
             return v
         if isinstance(node, cs.StringEncoded):
+            if self.measuring:
+                self.parse(node.subcon, limit, scope, path)
+                return "None"
             return self.string(node, limit, scope, path)
         if isinstance(node, cs.Prefixed):
             return self.prefixed(node, limit, scope, path)
@@ -324,6 +385,8 @@ class Compiler:
             return self.array(node, limit, scope, path)
         if isinstance(node, cs.Const):
             v = self.parse(node.subcon, limit, scope, path)
+            if self.measuring:
+                return v
             k = e.const(node.value)
             e.line(f"if {v} != {k}:")
             e.line(
@@ -393,6 +456,9 @@ class Compiler:
             lim = e.var("lim")
             e.line(f"{nv} = {n}")
             e.non_negative(nv, path)
+            if self.measuring:
+                e.skip(nv, limit, path)
+                return "None"
             e.need(nv, limit, path)
             e.line(f"{lim} = pos + {nv}")
             base = e.var("base")
@@ -406,6 +472,8 @@ class Compiler:
             and _strip_renamed(node.subcon)[0] is cs.GreedyBytes
             and len(node.pad) == 1
         ):
+            if limit == e.soft:
+                raise CompileError("NullStripped at the top level has no extent")
             v = e.var()
             e.line(f"{v} = data[pos:{limit}].rstrip({node.pad!r})")
             e.line(f"pos = {limit}")
@@ -421,7 +489,13 @@ class Compiler:
             i = e.var("i")
             e.line(f"{i} = data.find({node.term!r}, pos, {limit})")
             e.line(f"if {i} < 0:")
-            e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
+            if limit == e.soft:
+                e.line("    raise _Need")
+            else:
+                e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
+            if self.measuring:
+                e.line(f"pos = {i} + 1")
+                return "None"
             keep = f"{i} + 1" if node.include else i
             e.line(f"{v} = data[pos:{keep}]")
             e.line(f"pos = {i} + 1")
@@ -432,6 +506,8 @@ class Compiler:
         return self.fallback(node, limit, scope)
 
     def fallback(self, node: Any, limit: str, scope: Scope) -> str:
+        if self.measuring:
+            raise CompileError(f"cannot measure {type(node).__name__} without parsing it")
         self.fallbacks += 1
         v = self.e.var()
         k = self.e.const(node, "N")
@@ -468,17 +544,26 @@ class Compiler:
                 it = iter(targets)
                 for (_, code), name in zip(run, names, strict=True):
                     v = "None" if code.endswith("x") else next(it)
+                    if code in "BHILQ":
+                        e.unsigned.add(v)
                     values.append((name, v))
                     if name:
                         inner.bind(name, v)
                 i += len(run)
                 continue
             sc = subcons[i]
+            self.last_scope = None
             v = self.parse(sc, limit, inner, f"{path} -> {sc.name}" if sc.name else path)
             values.append((sc.name, v))
+            child = self._take_last_scope()
             if sc.name:
                 inner.bind(sc.name, v)
+                if child is not None:
+                    inner.children[sc.name] = child
             i += 1
+        self.last_scope = inner if isinstance(node, cs.Struct) else None
+        if self.measuring:
+            return "None"
         out = e.var("obj")
         if isinstance(node, cs.Struct):
             e.line(f"{out} = Container()")
@@ -500,6 +585,10 @@ class Compiler:
             if name == focus:
                 return v
         raise CompileError(f"FocusedSeq focus {focus!r} not found")
+
+    def _take_last_scope(self) -> Scope | None:
+        scope, self.last_scope = self.last_scope, None
+        return scope
 
     def _orders(self, run: list[tuple[Any, str]]) -> list[str]:
         out = []
@@ -559,6 +648,10 @@ class Compiler:
             size = e.var("n")
             e.line(f"{size} = {n} - ({e.const(node.lengthfield, 'L')}.sizeof())")
             n = size
+            e.non_negative(n, path)
+        if self.measuring:
+            e.skip(n, limit, path)
+            return "None"
         e.need(n, limit, path)
         e.line(f"{lim} = pos + {n}")
         base = e.var("base")
@@ -595,6 +688,9 @@ class Compiler:
         item, _ = _strip_renamed(node.subcon)
         f = _fmt(item)
         v = e.var()
+        if f is not None and self.measuring:
+            e.skip(f"{c} * {struct.calcsize(f[0] + f[1])}", limit, path)
+            return "None"
         if f is not None:
             size = struct.calcsize(f[0] + f[1])
             total = e.var("n")
@@ -611,7 +707,10 @@ class Compiler:
         inner.vars = scope.vars
         inner.order = scope.order
         x = self.parse(node.subcon, limit, inner, path)
-        e.line(f"{v}.append({x})")
+        if not self.measuring:
+            e.line(f"{v}.append({x})")
+        else:
+            e.line("pass")
         e.depth -= 1
         return v
 
@@ -645,7 +744,10 @@ class Compiler:
         e.line(f"{sh} = 0")
         e.line("while True:")
         e.line(f"    if pos >= {limit}:")
-        e.line(f"        raise _short({path!r}, 1, 0)")
+        if limit == e.soft:
+            e.line("        raise _Need")
+        else:
+            e.line(f"        raise _short({path!r}, 1, 0)")
         e.line(f"    {b} = data[pos]")
         e.line("    pos += 1")
         e.line(f"    {v} |= ({b} & 0x7F) << {sh}")

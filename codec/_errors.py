@@ -174,16 +174,39 @@ def as_decode_error(
     return err
 
 
+#: errors building a value can raise; all become EncodeError
+FOREIGN_ENCODE_ERRORS: tuple[type[BaseException], ...] = (
+    cs.ConstructError,
+    struct.error,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    StopIteration,
+)
+
+
+def as_encode_error(exc: BaseException) -> EncodeError:
+    """Translate one failure while building a value into :class:`EncodeError` with its path."""
+    if isinstance(exc, EncodeError):
+        return exc
+    reason, path = split_construct_message(exc)
+    if isinstance(exc, KeyError | AttributeError | IndexError | StopIteration):
+        reason = f"missing or invalid value: {type(exc).__name__}: {reason}"
+    else:
+        reason = f"{type(exc).__name__}: {reason}"
+    err = EncodeError(reason, path=path)
+    err.__cause__ = exc
+    return err
+
+
 @contextmanager
 def mapped_encode_errors() -> Iterator[None]:
     """Turn every failure while building a value into :class:`EncodeError` with its path."""
     try:
         yield
-    except EncodeError:
-        raise
-    except (cs.ConstructError, struct.error, UnicodeError, ValueError, TypeError) as exc:
-        reason, path = split_construct_message(exc)
-        raise EncodeError(f"{type(exc).__name__}: {reason}", path=path) from exc
-    except (KeyError, AttributeError, IndexError, OverflowError) as exc:
-        reason, path = split_construct_message(exc)
-        raise EncodeError(f"missing or invalid value: {type(exc).__name__}: {reason}") from exc
+    except FOREIGN_ENCODE_ERRORS as exc:
+        raise as_encode_error(exc) from exc

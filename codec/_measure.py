@@ -408,6 +408,9 @@ class Measured(Framing):
     def __init__(self, schema: cs.Construct, root: Step) -> None:
         self.schema = schema
         self.root = root
+        #: whether measuring a frame scans its body (delimiters, item by item, trial
+        #: parses) rather than reading only headers
+        self.scans = _scans(root)
 
     def __repr__(self) -> str:
         return self._with_origin(f"Measured({_describe(self.root)})")
@@ -450,6 +453,20 @@ class Measured(Framing):
             raise as_decode_error(exc, offset=origin, data=data[start:end]) from exc
         buf._hint = (self, origin, walk, w, need)
         return -int(need)
+
+
+def _scans(step: Step) -> bool:
+    if isinstance(step, DelimStep | ArrayStep | TrialField):
+        return True
+    if isinstance(step, Fields):
+        return any(_scans(s) for s in step.steps)
+    if isinstance(step, SwitchStep):
+        return any(_scans(s) for s in [*step.cases.values(), step.default])
+    if isinstance(step, IfStep):
+        return _scans(step.then) or _scans(step.other)
+    if isinstance(step, Sized):
+        return False  # its trial fallback only runs when an expression fails
+    return False
 
 
 def _describe(step: Step) -> str:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codec import Buffer, Codec, DecodeError
+from codec import Buffer, Codec, DecodeError, EncodeError
 
 from .catalog import CASE_IDS, CASES, Case
 from .helpers import assert_same, decode_chunks, split
@@ -184,5 +184,52 @@ def test_mutated_frames_raise_only_decode_error(case: Case, fast: bool) -> None:
                     return
             except DecodeError:
                 return
+
+    check()
+
+
+JUNK = st.sampled_from([None, -1, 2**70, 1.5, "text", b"raw", bytearray(b"x"), [], {}, 3])
+
+
+def _perturb(value: Any, data: st.DataObject) -> Any:
+    """``value`` with one field (at any depth) replaced by junk, or a junk value."""
+    if isinstance(value, dict) and value and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(sorted(k for k in value if not k.startswith("_"))))
+        out = dict(value)
+        out[key] = _perturb(value[key], data)
+        return out
+    if isinstance(value, list) and value and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(value) - 1))
+        out_list = list(value)
+        out_list[i] = _perturb(value[i], data)
+        return out_list
+    return data.draw(JUNK)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_encoder_rejects_exactly_what_construct_rejects(case: Case) -> None:
+    """The generated builder gives schema.build's bytes, and fails (EncodeError, nothing
+    else) exactly where schema.build fails."""
+    fast = make_codec(case, True)
+
+    @given(case.values, st.data())
+    def check(value: Any, data: st.DataObject) -> None:
+        bad = _perturb(value, data)
+        try:
+            want = case.schema.build(bad)
+        except Exception:
+            want = None
+        if want is None:
+            with pytest.raises(EncodeError):
+                fast.encode(bad)
+            out = bytearray(b"keep")
+            with pytest.raises(EncodeError):
+                fast.encode_into(bad, out)
+            assert out == b"keep"  # nothing appended on error
+        elif case.explicit is None:
+            assert fast.encode(bad) == want
+            out = bytearray(b"keep")
+            fast.encode_into(bad, out)
+            assert out == b"keep" + want
 
     check()

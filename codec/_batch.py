@@ -1,0 +1,354 @@
+"""Batch decoding: one generated function finds and parses every complete frame in a buffer.
+
+``fill(data, start, end, maxsize, buf)`` runs two tight loops over the buffer's storage:
+
+1. *measure*: the framing's arithmetic inlined (a length field unpacked in place, a fixed
+   size, a VarInt, or a measurer compiled from the schema that reads only what sizes the
+   frame), collecting frame ends until a half packet, an error or :data:`BATCH_LIMIT`;
+2. *parse*: one ``bytes`` snapshot of the complete frames (so every field slice is a cheap
+   ``bytes`` slice), and the schema's generated parser body inlined once per frame.
+
+It returns ``(stack, error)``: ``stack`` holds ``value, frame_end`` pairs reversed, so the
+codec hands out one message per call with two ``list.pop()``; ``error`` is the first bad
+frame's exception and offset, raised only when the caller reaches it.
+
+A frame whose compiled measurement runs past the received bytes is handed to the framing's
+resumable measurer, which remembers its progress in the buffer; from then on, until that
+frame is complete, each call costs O(new bytes), not O(frame).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import construct as cs
+
+from ._compiler import CompileError, Compiler, Scope, _Need, _TooLarge
+from ._framing import FixedLength, Framing, LengthField, VarIntLength
+from ._measure import Measured
+
+__all__ = ["BATCH_LIMIT", "FillFunction", "compile_fill"]
+
+#: most messages decoded ahead in one pass; more keeps enough containers alive to make the
+#: cyclic GC run repeatedly during the batch
+BATCH_LIMIT = 256
+
+#: bytes copied into one batch's snapshot (or the first frame, if longer)
+SNAPSHOT_WINDOW = 64 * 1024
+
+FillFunction = Callable[[bytearray, int, int, int, Any], tuple[list[Any] | None, Any]]
+
+_INDENT = "    "
+
+
+def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], dict[str, Any]]:
+    """Source computing ``fend`` for the frame at ``pos`` (raising ``_Need``/``_TooLarge``)."""
+    if isinstance(framing, FixedLength):
+        return [f"fend = pos + {framing.size}", "if fend > end:", "    raise _Need"], {}
+    if isinstance(framing, LengthField):
+        consts: dict[str, Any] = {}
+        hdr = framing.header
+        # one byte is always there: the loop only measures when pos < end
+        lines = [f"if end - pos < {hdr}:", "    raise _Need"] if hdr > 1 else []
+        at = f"pos + {framing.offset}" if framing.offset else "pos"
+        if framing.length == 1 and not framing.signed:
+            lines.append(f"ln = data[{at}]")
+        elif framing._unpack is not None:
+            consts["LF"] = framing._unpack
+            lines.append(f"ln, = LF(data, {at})")
+        else:
+            lines.append(
+                f"ln = int.from_bytes(data[{at}:{at} + {framing.length}], "
+                f"{framing.byteorder!r}, signed={framing.signed})"
+            )
+        lines.append(f"size = {hdr} + ln + {framing.adjustment}")
+        minimum = max(hdr, framing.strip)
+        if framing.signed or framing.adjustment < 0 or framing.strip > hdr:
+            lines += [f"if size < {minimum}:", "    raise _BadLength(size)"]
+        lines += [
+            "if size > maxsize:",
+            "    raise _TooLarge(size)",
+            "fend = pos + size",
+            "if fend > end:",
+            "    raise _Need",
+        ]
+        return lines, consts
+    if isinstance(framing, VarIntLength):
+        off = framing.offset
+        lines = [
+            f"p = pos + {off}",
+            "ln = 0",
+            "sh = 0",
+            "while True:",
+            "    if p >= end:",
+            "        raise _Need",
+            "    b = data[p]",
+            "    p += 1",
+            "    ln |= (b & 0x7F) << sh",
+            "    if not b & 0x80:",
+            "        break",
+            "    sh += 7",
+            f"    if sh >= {7 * VarIntLength.MAX_BYTES}:",
+            "        raise _BadLength(-1)",
+            f"size = p - pos + ln + {framing.adjustment}",
+            "if size < p - pos:",
+            "    raise _BadLength(size)",
+            "if size > maxsize:",
+            "    raise _TooLarge(size)",
+            "fend = pos + size",
+            "if fend > end:",
+            "    raise _Need",
+        ]
+        return lines, {}
+    if isinstance(framing, Measured):
+        comp = Compiler(schema, measuring=True)
+        comp.e.soft = "end"
+        comp.e.depth = 0
+        comp.parse(schema, "end", Scope(None, None, None), "(measuring)")
+        lines = [
+            *comp.e.lines,
+            "fend = pos",
+            "if fend - fstart > maxsize:",
+            "    raise _TooLarge(fend - fstart)",
+            "if fend > end:",
+            "    raise _Need",
+        ]
+        return lines, comp.e.consts
+    raise CompileError(f"no inline measurer for {type(framing).__name__}")
+
+
+class _BadLength(Exception):
+    """A length field that gives a frame shorter than its own header."""
+
+
+def compile_fill(
+    schema: cs.Construct, framing: Framing, *, exact: bool, generic_measure: bool = False
+) -> FillFunction:
+    """Generate the batch function for ``schema`` framed by ``framing``.
+
+    ``generic_measure`` calls the framing's own ``measure`` for every frame (for framings
+    with no inline form, such as delimiters).
+    """
+    parser = Compiler(schema)
+    parser.e.depth = 0
+    if exact and not generic_measure:
+        parser.e.trusted = "limit"
+    value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
+    body = list(parser.e.lines)
+    if exact:
+        body += [
+            "if pos != limit:",
+            "    raise StreamError('the framing measured %d bytes but the schema consumed %d'"
+            " % (limit - start, pos - start))",
+        ]
+    namespace: dict[str, Any] = dict(parser.e.consts)
+    namespace.update(
+        _Need=_Need,
+        _TooLarge=_TooLarge,
+        _BadLength=_BadLength,
+        FRAMING=framing,
+        LIMIT=BATCH_LIMIT,
+        WINDOW=SNAPSHOT_WINDOW,
+        struct=struct,
+    )
+    inline = not generic_measure
+    measure: list[str] = []
+    if inline:
+        try:
+            measure, consts = _measure_lines(framing, schema)
+        except CompileError:
+            inline = False
+        else:
+            namespace.update(consts)
+    if not inline:
+        measure = [
+            "size = FRAMING.measure(data, pos, end, maxsize, buf)",
+            "if size < 0 or size > end - pos:",
+            "    raise _Need",
+            "fend = pos + size",
+            "lo, hi = FRAMING.payload(data, pos, size)",
+            "bounds.append(hi)",
+        ]
+    strip = getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
+    # frames that are measured by scanning (delimiters, variable items) resume in the
+    # framing's own walk while incomplete; header-sized ones are re-measured in O(header)
+    resumable = isinstance(framing, Measured) and framing.scans
+    src = (
+        _single_pass(measure, body, value, strip, resumable)
+        if inline
+        else _two_pass(measure, body, value)
+    )
+    text = "\n".join(_prune(src)) + "\n"
+    code = compile(text, f"<wirekit batch decoder for {type(schema).__name__}>", "exec")
+    exec(code, namespace)
+    fill: FillFunction = namespace["fill"]
+    fill.__wirekit_source__ = text  # type: ignore[attr-defined]
+    fill.__wirekit_inline__ = inline  # type: ignore[attr-defined]
+    fill.__wirekit_fallbacks__ = parser.fallbacks  # type: ignore[attr-defined]
+    return fill
+
+
+def _prune(src: list[str]) -> list[str]:
+    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks) and
+    additions of zero."""
+    import re
+
+    text = "\n".join(src)
+    out = []
+    for line in src:
+        m = re.fullmatch(r"\s*(base\d+) = pos", line)
+        if m and len(re.findall(rf"\b{m.group(1)}\b", text)) == 1:
+            continue
+        out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
+    return out
+
+
+def _indent(lines: list[str], depth: int) -> list[str]:
+    return [_INDENT * depth + line for line in lines]
+
+
+def _single_pass(
+    measure: list[str], body: list[str], value: str, strip: int, resumable: bool
+) -> list[str]:
+    """Measure the first frame on the storage (a half packet copies nothing), then snapshot
+    everything received and measure + parse each frame in one loop over the snapshot.
+
+    Each partial tail is copied at most once: a snapshot is only taken when at least one
+    frame before the tail is complete and will be consumed.
+    """
+    src = ["def fill(data, bstart, end, maxsize, buf):"]
+    if resumable:
+        src += _indent(
+            [
+                "h = buf._hint",
+                "if h is not None and h[0] is FRAMING and h[1] == buf._base + bstart:",
+                "    size = FRAMING.measure(data, bstart, end, maxsize, buf)",
+                "    if size < 0 or size > end - bstart:",
+                "        return None, None",
+            ],
+            1,
+        )
+    src += _indent(["pos = fstart = bstart", "try:"], 1)
+    # a half packet is the common case here: return at once instead of raising
+    first = (
+        measure if resumable else [ln.replace("raise _Need", "return None, None") for ln in measure]
+    )
+    src += _indent(first, 2)
+    src += _indent(["except _Need:"], 1)
+    if resumable:
+        src += _indent(
+            [
+                "size = FRAMING.measure(data, bstart, end, maxsize, buf)",
+                "if size < 0 or size > end - bstart:",
+                "    return None, None",
+                "fend = bstart + size",
+            ],
+            2,
+        )
+    else:
+        src += _indent(["return None, None"], 2)
+    src += _indent(
+        [
+            "except Exception as exc:",
+            "    return None, (exc, bstart)",
+            # a bounded window: a batch consumes at most LIMIT frames, so copying more
+            # than a window per call would make a long buffer cost quadratic copying
+            "end = min(end, max(fend, bstart + WINDOW))",
+            "data = bytes(data[bstart:end])",
+            "end -= bstart",
+            "fend -= bstart",
+            "out = []",
+            "app = out.append",
+            "fstart = 0",
+            "err = None",
+            "n = 0",
+            "try:",
+            "    while True:",
+            "        limit = fend",
+            f"        start = pos = fstart + {strip}" if strip else "        start = pos = fstart",
+        ],
+        1,
+    )
+    src += _indent(body, 3)
+    src += _indent(
+        [
+            f"app({value})",
+            "app(fend + bstart)",
+            "n += 1",
+            "pos = fstart = fend",
+            "if pos >= end or n >= LIMIT:",
+            "    break",
+        ],
+        3,
+    )
+    src += _indent(measure, 3)
+    src += _indent(
+        [
+            "except _Need:",
+            "    pass",
+            "except Exception as exc:",
+            "    err = (exc, fstart + bstart)",
+            "out.reverse()",
+            "return out, err",
+        ],
+        1,
+    )
+    return src
+
+
+def _two_pass(measure: list[str], body: list[str], value: str) -> list[str]:
+    """For framings measured by their own method (delimiters...): find the frames on the
+    storage first, then parse them from one snapshot of the complete ones."""
+    src = ["def fill(data, bstart, end, maxsize, buf):"]
+    src += _indent(
+        [
+            "ends = []",
+            "bounds = []",
+            "pos = fstart = bstart",
+            "err = None",
+            "try:",
+            "    while pos < end and len(ends) < LIMIT:",
+            "        fstart = pos",
+        ],
+        1,
+    )
+    src += _indent(measure, 3)
+    src += _indent(
+        [
+            "        ends.append(fend)",
+            "        pos = fend",
+            "except _Need:",
+            "    pass",
+            "except Exception as exc:",
+            "    err = (exc, fstart)",
+            "if not ends:",
+            "    return None, err",
+            "data = bytes(data[bstart:pos])",
+            "out = []",
+            "app = out.append",
+            "p0 = 0",
+            "i = 0",
+            "try:",
+            "    for fend in ends:",
+            "        limit = bounds[i] - bstart",
+            "        i += 1",
+            "        start = pos = p0",
+        ],
+        1,
+    )
+    src += _indent(body, 3)
+    src += _indent(
+        [
+            f"        app({value})",
+            "        app(fend)",
+            "        p0 = fend - bstart",
+            "except Exception as exc:",
+            "    err = (exc, p0 + bstart)",
+            "out.reverse()",
+            "return out, err",
+        ],
+        1,
+    )
+    return src
