@@ -9,9 +9,11 @@ to another core. Frames are a 4-byte big-endian length + body (16 B and 4 KiB). 
 * ``10x10``: 10 connections with 10 frames in flight each (the server is CPU-bound);
 * ``pingpong``: 1 connection, one frame at a time (latency p50/p99).
 
-Servers: wirekit (anyio engine) on asyncio, uvloop and trio, with the schema compiled by
-``codec.Codec`` (``wirekit-*``) and with a hand-written length-prefix ``codec.Protocol``
-(``wirekit-hand-*``: the transport's own cost without construct's parse/build); raw echo
+Servers: wirekit on asyncio and uvloop with each engine (``-native-``: the
+``BufferedProtocol`` engine, the default there; ``-anyio-``: the anyio-streams engine) and on
+trio (anyio engine), with the schema compiled by ``codec.Codec`` (``wirekit-*``) and with a
+hand-written length-prefix ``codec.Protocol`` (``wirekit-hand-*``: the transport's own cost
+without construct's parse/build); raw echo
 servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and
 ``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server. Each
 run is bounded in time; the servers are interleaved within each repeat; figures are medians
@@ -41,27 +43,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SERVERS = [
-    "wirekit-asyncio",
-    "wirekit-hand-asyncio",
+    "wirekit-native-asyncio",
+    "wirekit-anyio-asyncio",
+    "wirekit-hand-native-asyncio",
+    "wirekit-hand-anyio-asyncio",
     "raw-buffered-asyncio",
     "raw-protocol-asyncio",
-    "wirekit-uvloop",
-    "wirekit-hand-uvloop",
+    "wirekit-native-uvloop",
+    "wirekit-anyio-uvloop",
+    "wirekit-hand-native-uvloop",
+    "wirekit-hand-anyio-uvloop",
     "raw-buffered-uvloop",
     "raw-protocol-uvloop",
     "wirekit-trio",
     "wirekit-hand-trio",
     "raw-trio",
 ]
-#: wirekit server -> the raw baseline on the same loop
-BASELINE = {
-    "wirekit-asyncio": "raw-buffered-asyncio",
-    "wirekit-uvloop": "raw-buffered-uvloop",
-    "wirekit-trio": "raw-trio",
-    "wirekit-hand-asyncio": "raw-buffered-asyncio",
-    "wirekit-hand-uvloop": "raw-buffered-uvloop",
-    "wirekit-hand-trio": "raw-trio",
-}
+
+
+def baseline(kind: str) -> str | None:
+    """The raw server on the same loop as a wirekit server (None for the raw ones)."""
+    if not kind.startswith("wirekit"):
+        return None
+    loop = kind.rsplit("-", 1)[1]
+    return "raw-trio" if loop == "trio" else f"raw-buffered-{loop}"
+
+
 LOADS = {"pipelined": (1, 100), "10x10": (10, 10), "pingpong": (1, 1)}
 BODIES = {"16B": 16, "4KiB": 4096}
 
@@ -185,7 +192,8 @@ def serve_wirekit(kind: str, ready: Callable[[int], None]) -> None:
             await session.send(msg)
 
     async def main() -> None:
-        async with Server(codec, Echo(), host="127.0.0.1", port=0) as server:
+        engine = "native" if "-native-" in kind else "anyio"
+        async with Server(codec, Echo(), host="127.0.0.1", port=0, engine=engine) as server:
             ready(server.port)
             await server.serve_forever()
 
@@ -362,7 +370,7 @@ def main() -> int:
             for kind in servers:
                 fps = med(kind, load, bname, "fps")
                 ratio = ""
-                base = BASELINE.get(kind)
+                base = baseline(kind)
                 if base in servers:
                     ratio = f"{fps / med(base, load, bname, 'fps'):.2f}x"
                 cpu = med(kind, load, bname, "cpu_us")

@@ -1,7 +1,9 @@
 """wirekit transport: servers, clients and sessions on anyio (asyncio, uvloop and trio).
 
-A sans-I/O session core (``_core``, ``_state``) is driven by an I/O engine (``_anyio_engine``)
-behind the public names below; see ``docs/transport.md``.
+A sans-I/O session core (``_core``, ``_state``) is driven by an I/O engine behind the public
+names below: ``_native_engine`` (asyncio's ``BufferedProtocol``; the default on asyncio and
+uvloop) or ``_anyio_engine`` (anyio's streams; every backend, the one trio uses). See
+``docs/transport.md``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from codec import Protocol as CodecProtocol
 
 from ._anyio_engine import StreamEngine, stream_addresses
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
-from ._options import SessionOptions, SocketOption
+from ._native_engine import NativeEngine, sock_addresses
+from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
 from ._session import Inbox, Session
 
@@ -39,6 +41,9 @@ class Client(Generic[T]):
 
     Raises ``TimeoutError`` when connecting takes longer than ``connect_timeout`` and
     ``OSError`` (or an ``ssl`` error) when it fails.
+
+    ``engine``: ``"auto"`` (the native ``BufferedProtocol`` engine on asyncio and uvloop,
+    the anyio-streams engine on trio), ``"anyio"`` or ``"native"`` to choose one.
     """
 
     def __init__(
@@ -61,7 +66,9 @@ class Client(Generic[T]):
         plugins: Sequence[Plugin[T]] = (),
         close_timeout: float = 30.0,
         inbox_size: int = 1024,
+        engine: str = "auto",
     ) -> None:
+        self._engine = check_engine(engine)
         if path is None and (host is None or port is None):
             raise ValueError("give host and port, or path")
         self._options: SessionOptions[T] = SessionOptions(
@@ -104,7 +111,62 @@ class Client(Generic[T]):
             )
         return await anyio.connect_tcp(self._host, self._port)
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        context = self._ssl
+        if context is True:
+            return ssl.create_default_context()
+        return context if isinstance(context, ssl.SSLContext) else None
+
+    async def _connect_native(self, engine: NativeEngine[T]) -> asyncio.BaseTransport:
+        loop = asyncio.get_running_loop()
+        if self._path is not None:
+            transport, _ = await loop.create_unix_connection(lambda: engine, self._path)
+            return transport
+        assert self._host is not None
+        assert self._port is not None
+        context = self._ssl_context()
+        if context is not None:
+            transport, _ = await loop.create_connection(
+                lambda: engine,
+                self._host,
+                self._port,
+                ssl=context,
+                server_hostname=self._server_hostname or self._host,
+            )
+        else:
+            transport, _ = await loop.create_connection(lambda: engine, self._host, self._port)
+        return transport
+
+    async def _enter_native(self) -> Session[T]:
+        options = self._options
+        session = options.new_session(None, None)
+        engine: NativeEngine[T] = NativeEngine(
+            session, read_size=options.read_buffer_size, close_timeout=options.close_timeout
+        )
+        try:
+            with anyio.fail_after(self._connect_timeout):
+                transport = await self._connect_native(engine)
+        except BaseException:
+            if session._inbox_send is not None and session._inbox_recv is not None:
+                session._inbox_send.close()
+                session._inbox_recv.close()
+            raise
+        async with AsyncExitStack() as stack:
+            stack.callback(transport.abort)  # type: ignore[attr-defined]
+            sock = transport.get_extra_info("socket")
+            options.configure_socket(sock)
+            session._local_address, session._remote_address = sock_addresses(sock)
+            if session._inbox_recv is not None:
+                stack.push_async_callback(session._inbox_recv.aclose)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(engine.run)
+            self._session = session
+            self._stack = stack.pop_all()
+        return session
+
     async def __aenter__(self) -> Session[T]:
+        if use_native(self._engine):
+            return await self._enter_native()
         options = self._options
         with anyio.fail_after(self._connect_timeout):
             stream = await self._connect()

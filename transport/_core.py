@@ -37,6 +37,7 @@ class SessionCore(Generic[T]):
         "_inflight",
         "_out",
         "_queued",
+        "_state",
         "buffer",
         "bytes_received",
         "bytes_sent",
@@ -46,7 +47,8 @@ class SessionCore(Generic[T]):
         "messages_received",
         "messages_sent",
         "protocol",
-        "state",
+        "reading",
+        "writable",
     )
 
     def __init__(
@@ -76,6 +78,18 @@ class SessionCore(Generic[T]):
         self.messages_sent = 0
 
     # -- state ---------------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @state.setter
+    def state(self, state: SessionState) -> None:
+        self._state = state
+        #: whether input is still wanted (read on every batch: a plain attribute)
+        self.reading = state is SessionState.OPEN
+        #: whether :meth:`queue` is still allowed (read on every send: a plain attribute)
+        self.writable = state in (SessionState.NEW, SessionState.OPEN, SessionState.INPUT_CLOSED)
+
     def fire(self, event: StateEvent) -> bool:
         """Apply ``event`` to the state; ``False`` means the event must not be delivered."""
         new = next_state(self.state, event)
@@ -85,16 +99,6 @@ class SessionCore(Generic[T]):
         if new is SessionState.ABORTING:
             self.discard_output()
         return True
-
-    @property
-    def reading(self) -> bool:
-        """Whether input is still wanted."""
-        return self.state is SessionState.OPEN
-
-    @property
-    def writable(self) -> bool:
-        """Whether :meth:`queue` is still allowed."""
-        return self.state in (SessionState.NEW, SessionState.OPEN, SessionState.INPUT_CLOSED)
 
     # -- input ---------------------------------------------------------------------------
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -120,26 +124,44 @@ class SessionCore(Generic[T]):
         """
         try:
             msg = self._decode(self.buffer)
-        except DecodeError:
-            raise
-        except Exception as exc:  # a hand-written decoder broke the contract
-            err = DecodeError(f"{type(exc).__name__}: {exc}", offset=self.buffer.offset)
-            raise err from exc
+        except Exception as exc:
+            raise self.decode_error(exc) from None
         if msg is None:
-            if self.max_buffered is not None and len(self.buffer) > self.max_buffered:
-                raise FrameTooLarge(
-                    None, self.max_buffered, offset=self.buffer.offset, data=self.buffer.peek(32)
-                )
+            err = self.half_packet_error()
+            if err is not None:
+                raise err
             return None
         self.messages_received += 1
         return msg
 
+    def decode_error(self, exc: Exception) -> DecodeError:
+        """What the protocol's ``decode`` raising ``exc`` means: a :class:`DecodeError`
+        (a foreign exception from a hand-written decoder broke the contract and is wrapped,
+        with ``exc`` as its cause)."""
+        if isinstance(exc, DecodeError):
+            return exc
+        err = DecodeError(f"{type(exc).__name__}: {exc}", offset=self.buffer.offset)
+        err.__cause__ = exc
+        return err
+
+    def half_packet_error(self) -> FrameTooLarge | None:
+        """After ``decode`` returned ``None``: the error when more than ``max_buffered``
+        bytes wait without completing a message, else ``None``."""
+        if self.max_buffered is not None and len(self.buffer) > self.max_buffered:
+            return FrameTooLarge(
+                None, self.max_buffered, offset=self.buffer.offset, data=self.buffer.peek(32)
+            )
+        return None
+
     # -- output --------------------------------------------------------------------------
-    def queue(self, data: bytes) -> None:
-        """Append one encoded message to the outgoing bytes."""
+    def queue(self, data: bytes) -> bool:
+        """Append one encoded message to the outgoing bytes; ``True`` when pending output is
+        now over the high-water mark (:attr:`over_high_water`)."""
         self._out.append(data)
-        self._queued += len(data)
+        queued = self._queued + len(data)
+        self._queued = queued
         self.messages_sent += 1
+        return queued + self._inflight > self.high_water
 
     @property
     def has_output(self) -> bool:

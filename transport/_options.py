@@ -15,12 +15,33 @@ from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
 from ._processor import Plugin, Processor
 from ._session import Session
 
-__all__ = ["SessionOptions", "SocketOption"]
+__all__ = ["ENGINES", "SessionOptions", "SocketOption", "check_engine", "use_native"]
 
 T = TypeVar("T")
 
 #: ``(level, option, value)`` as for ``socket.setsockopt``
 SocketOption = tuple[int, int, "int | bytes"]
+
+#: what the ``engine`` option of servers and clients accepts
+ENGINES = ("auto", "native", "anyio")
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    return engine
+
+
+def use_native(engine: str) -> bool:
+    """Whether ``engine`` means the native asyncio engine in the running event loop."""
+    from ._native_engine import on_asyncio
+
+    if engine == "anyio":
+        return False
+    native = on_asyncio()
+    if engine == "native" and not native:
+        raise RuntimeError('engine="native" needs asyncio (or uvloop); this is not asyncio')
+    return native
 
 
 @dataclasses.dataclass
@@ -54,7 +75,11 @@ class SessionOptions(Generic[T]):
 
     def configure(self, stream: ByteStream) -> None:
         """Apply TCP_NODELAY and the socket options to a freshly connected stream."""
-        sock: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
+        self.configure_socket(stream.extra(SocketAttribute.raw_socket, None))
+
+    def configure_socket(self, sock: Any) -> None:
+        """Apply TCP_NODELAY and the socket options to a connected socket (or the socket
+        object an asyncio transport gives as ``get_extra_info("socket")``)."""
         if sock is None:
             return
         if sock.family in (socket.AF_INET, socket.AF_INET6):

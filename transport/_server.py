@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
@@ -17,9 +19,10 @@ from codec import Protocol as CodecProtocol
 
 from ._anyio_engine import StreamEngine, stream_addresses
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
-from ._options import SessionOptions, SocketOption
+from ._native_engine import NativeEngine, is_ip, sock_addresses
+from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
-from ._session import Session
+from ._session import Engine, Session
 from ._state import StateEvent
 
 __all__ = ["Server", "ServerStatistics"]
@@ -73,6 +76,9 @@ class Server(Generic[T]):
         shutdown_timeout: how long a graceful shutdown waits for sessions to finish.
         handshake_timeout: the most a TLS handshake may take.
         close_timeout: the most a session's graceful close may spend flushing.
+        engine: ``"auto"`` (the default: the native ``BufferedProtocol`` engine on asyncio
+            and uvloop, the anyio-streams engine on trio), ``"anyio"`` to force the
+            anyio-streams engine, ``"native"`` to insist on the native one.
     """
 
     def __init__(
@@ -95,7 +101,10 @@ class Server(Generic[T]):
         shutdown_timeout: float = 10.0,
         handshake_timeout: float = 10.0,
         close_timeout: float = 30.0,
+        engine: str = "auto",
     ) -> None:
+        self._engine = check_engine(engine)
+        self._native = False
         self._options: SessionOptions[T] = SessionOptions(
             protocol,
             processor,
@@ -118,7 +127,7 @@ class Server(Generic[T]):
         self._listeners: list[SocketListener] = []
         self._tg: TaskGroup | None = None
         self._accept_scope: anyio.CancelScope | None = None
-        self._sessions: dict[Session[T], StreamEngine[T]] = {}
+        self._sessions: dict[Session[T], Engine] = {}
         self._all_closed: anyio.Event | None = None
         self._stats = ServerStatistics()
 
@@ -150,6 +159,7 @@ class Server(Generic[T]):
         await anyio.sleep_forever()
 
     async def __aenter__(self) -> Server[T]:
+        self._native = use_native(self._engine)
         if self._path is not None:
             self._listeners = [await anyio.create_unix_listener(self._path, backlog=self._backlog)]
         else:
@@ -208,7 +218,10 @@ class Server(Generic[T]):
             self._accept_scope = scope
             async with anyio.create_task_group() as tg:
                 for listener in self._listeners:
-                    tg.start_soon(self._accept_loop, listener)
+                    if self._native:
+                        tg.start_soon(self._accept_loop_native, listener)
+                    else:
+                        tg.start_soon(self._accept_loop, listener)
 
     async def _accept_loop(self, listener: SocketListener) -> None:
         tg = self._tg
@@ -264,6 +277,84 @@ class Server(Generic[T]):
             read_size=options.read_buffer_size,
             close_timeout=options.close_timeout,
         )
+        self._sessions[session] = engine
+        if self._all_closed is not None:  # shutting down already
+            session._close_requested = True
+        try:
+            await engine.run()
+        finally:
+            self._stats.active -= 1
+            del self._sessions[session]
+            if not self._sessions and self._all_closed is not None:
+                self._all_closed.set()
+
+    # -- the native engine (asyncio and uvloop) ------------------------------------------
+    async def _accept_loop_native(self, listener: SocketListener) -> None:
+        tg = self._tg
+        assert tg is not None
+        raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(raw)
+            except asyncio.CancelledError:
+                try:  # https://bugs.python.org/issue41317 (a cancelled accept's reader)
+                    loop.remove_reader(raw)
+                except (ValueError, NotImplementedError):
+                    pass
+                raise
+            except OSError as exc:  # EMFILE and friends: report, back off, go on
+                if raw.fileno() == -1:
+                    return  # the listener was closed
+                self._stats.accept_errors += 1
+                placeholder = self._options.new_session(None, None)
+                await placeholder._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await anyio.sleep(0.05)
+                continue
+            tg.start_soon(self._serve_native, sock)
+
+    async def _serve_native(self, sock: socket.socket) -> None:
+        options = self._options
+        local, remote = sock_addresses(sock)
+        session = options.new_session(local, remote)
+        try:
+            options.configure_socket(sock)
+            accepted = all(plugin.accept(session) for plugin in options.plugins)
+        except Exception as exc:
+            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
+            sock.close()
+            return
+        if not accepted:
+            self._stats.rejected += 1
+            await session._emit(StateEvent.REJECT_ACCEPT)
+            sock.close()
+            return
+        engine: NativeEngine[T] = NativeEngine(
+            session, read_size=options.read_buffer_size, close_timeout=options.close_timeout
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            if self._ssl_context is not None:
+                with anyio.fail_after(self._handshake_timeout):
+                    transport, _ = await loop.connect_accepted_socket(
+                        lambda: engine,
+                        sock,
+                        ssl=self._ssl_context,
+                        ssl_handshake_timeout=self._handshake_timeout,
+                    )
+            else:
+                transport, _ = await loop.connect_accepted_socket(lambda: engine, sock)
+            if not options.nodelay and is_ip(sock):  # asyncio turns TCP_NODELAY on
+                transport.get_extra_info("socket").setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY, 0
+                )
+        except Exception as exc:
+            self._stats.accept_errors += 1
+            await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+            sock.close()
+            return
+        self._stats.accepted += 1
+        self._stats.active += 1
         self._sessions[session] = engine
         if self._all_closed is not None:  # shutting down already
             session._close_requested = True

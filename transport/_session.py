@@ -16,7 +16,6 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from codec import DecodeError
 from codec import Protocol as CodecProtocol
 
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
@@ -151,14 +150,15 @@ class Session(Generic[T]):
         core = self._core
         if not core.writable:
             raise anyio.ClosedResourceError
-        core.queue(self._encode(msg))
-        engine = self._engine
-        if core.over_high_water:
+        if core.queue(self._encode(msg)):  # over the high-water mark
+            engine = self._engine
             if engine is not None:
                 engine.wake_writer()
             await self._wait_drain()
-        elif not self._in_batch and engine is not None:
-            engine.wake_writer()
+        elif not self._in_batch:
+            engine = self._engine
+            if engine is not None:
+                engine.wake_writer()
 
     async def close(self, immediate: bool = False) -> None:
         """Close the session.
@@ -272,19 +272,26 @@ class Session(Generic[T]):
         """Decode and process every complete message in the receive buffer (the seed's
         ``readFromChannel``). ``False`` when input must stop (a decode error)."""
         core = self._core
-        next_message = core.next_message
+        decode = core._decode
+        buffer = core.buffer
         process = self._processor.process
         plugins = self._plugins
         self._in_batch = True
         try:
             while not self._close_requested:
+                # SessionCore.next_message, inlined: this loop runs once per message
                 try:
-                    msg = next_message()
-                except DecodeError as exc:
-                    await self._emit(StateEvent.DECODE_EXCEPTION, exc)
+                    msg = decode(buffer)
+                except Exception as exc:
+                    await self._emit(StateEvent.DECODE_EXCEPTION, core.decode_error(exc))
                     return False
                 if msg is None:
+                    err = core.half_packet_error()
+                    if err is not None:
+                        await self._emit(StateEvent.DECODE_EXCEPTION, err)
+                        return False
                     return True
+                core.messages_received += 1
                 if plugins and not all(p.before_process(self, msg) for p in plugins):
                     continue
                 try:

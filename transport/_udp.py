@@ -10,18 +10,21 @@ processing one datagram go out together, packed into as few datagrams as fit
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import socket
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
-from anyio.abc import SocketAttribute, TaskGroup, UDPSocket
+from anyio.abc import SocketAttribute, TaskGroup
 
 from codec import IncompleteFrame
 from codec import Protocol as CodecProtocol
 
-from ._options import SessionOptions
+from ._native_engine import _convert
+from ._options import SessionOptions, check_engine, use_native
 from ._processor import Plugin, Processor
 from ._session import Inbox, Session
 from ._state import SessionState, StateEvent
@@ -32,6 +35,82 @@ T = TypeVar("T")
 
 #: the largest UDP payload over IPv4
 MAX_DATAGRAM = 65507
+
+#: datagrams a native endpoint holds while its task is busy; beyond, the oldest are dropped
+#: (UDP's own answer to a slow receiver; anyio's asyncio UDP socket does the same)
+NATIVE_QUEUE = 1024
+
+
+class _DatagramSocket(Protocol):
+    """What an endpoint needs from its socket (anyio's ``UDPSocket`` has it too)."""
+
+    async def receive(self) -> tuple[bytes, Any]: ...
+
+    async def sendto(self, data: bytes, host: str, port: int) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _NativeDatagramSocket(asyncio.DatagramProtocol):
+    """A UDP socket straight on asyncio's ``DatagramProtocol`` (the native engine)."""
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[tuple[bytes, Any]] = collections.deque(maxlen=NATIVE_QUEUE)
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _NativeDatagramSocket:
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_datagram_endpoint(cls, local_addr=(host, port))
+        return protocol
+
+    @property
+    def local_address(self) -> Any:
+        assert self._transport is not None
+        return _convert(self._transport.get_extra_info("sockname"))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._queue.append((data, _convert(addr)))
+        self._wake()
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # an ICMP error for an earlier datagram: UDP sends are fire and forget
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def receive(self) -> tuple[bytes, Any]:
+        queue = self._queue
+        while not queue:
+            if self._lost.done():
+                raise anyio.ClosedResourceError
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            await waiter
+        return queue.popleft()
+
+    async def sendto(self, data: bytes, host: str, port: int) -> None:
+        assert self._transport is not None
+        self._transport.sendto(data, (host, port))
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            await self._lost
 
 
 class _DatagramEngine(Generic[T]):
@@ -57,12 +136,18 @@ class _Endpoint(Generic[T]):
     """One UDP socket serving the sessions of every remote address that writes to it."""
 
     def __init__(
-        self, options: SessionOptions[T], max_datagram_size: int, peer: Any = None
+        self,
+        options: SessionOptions[T],
+        max_datagram_size: int,
+        peer: Any = None,
+        engine: str = "auto",
     ) -> None:
         self.options = options
         self.max_datagram_size = max_datagram_size
         self.peer = peer  # a client's one remote address; None for a server
-        self.sock: UDPSocket | None = None
+        self.engine = check_engine(engine)
+        self.sock: _DatagramSocket | None = None
+        self.local_address: Any = None
         self.sessions: dict[Any, _DatagramEngine[T]] = {}
         self.tasks: set[int] = set()
         self.dirty: dict[_DatagramEngine[T], None] = {}
@@ -70,7 +155,13 @@ class _Endpoint(Generic[T]):
         self.tg: TaskGroup | None = None
 
     async def open(self, host: str, port: int) -> None:
-        self.sock = await anyio.create_udp_socket(local_host=host, local_port=port)
+        if use_native(self.engine):
+            native = await _NativeDatagramSocket.open(host, port)
+            self.sock, self.local_address = native, native.local_address
+        else:
+            udp = await anyio.create_udp_socket(local_host=host, local_port=port)
+            self.sock = udp
+            self.local_address = udp.extra(SocketAttribute.local_address)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self.tg = tg
@@ -88,11 +179,6 @@ class _Endpoint(Generic[T]):
                 await self._finish(engine)
             if self.sock is not None:
                 await self.sock.aclose()
-
-    @property
-    def local_address(self) -> Any:
-        assert self.sock is not None
-        return self.sock.extra(SocketAttribute.local_address)
 
     def schedule(self, engine: _DatagramEngine[T]) -> None:
         self.dirty[engine] = None
@@ -208,7 +294,8 @@ class UdpServer(Generic[T]):
     """Serves a protocol over UDP; one :class:`Session` per remote address.
 
     ``async with UdpServer(codec, processor, host="127.0.0.1", port=0) as server:`` is bound
-    when entered (``server.port``). Leaving the block closes every session.
+    when entered (``server.port``). Leaving the block closes every session. ``engine`` as for
+    :class:`Server` (``"auto"``: asyncio's ``DatagramProtocol`` on asyncio and uvloop).
     """
 
     def __init__(
@@ -220,11 +307,12 @@ class UdpServer(Generic[T]):
         port: int = 0,
         plugins: Sequence[Plugin[T]] = (),
         max_datagram_size: int = MAX_DATAGRAM,
+        engine: str = "auto",
     ) -> None:
         self._host = host
         self._port = port
         options = SessionOptions(protocol, processor, plugins=tuple(plugins))
-        self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size)
+        self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size, engine=engine)
 
     @property
     def port(self) -> int:
@@ -260,6 +348,7 @@ class UdpClient(Generic[T]):
         plugins: Sequence[Plugin[T]] = (),
         max_datagram_size: int = MAX_DATAGRAM,
         inbox_size: int = 1024,
+        engine: str = "auto",
     ) -> None:
         options = SessionOptions(
             protocol,
@@ -268,7 +357,9 @@ class UdpClient(Generic[T]):
             inbox_size=inbox_size if processor is None else None,
         )
         self._remote = (host, port)
-        self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size, peer=self._remote)
+        self._endpoint: _Endpoint[T] = _Endpoint(
+            options, max_datagram_size, peer=self._remote, engine=engine
+        )
         self._session: Session[T] | None = None
 
     async def __aenter__(self) -> Session[T]:

@@ -1,5 +1,6 @@
 """Transport test fixtures: every test runs on asyncio, asyncio+uvloop and trio, and on
-every session engine (one so far; the asyncio-native one slots in as a second param)."""
+every session engine that runs there (the anyio-streams engine everywhere, the native
+``BufferedProtocol`` engine on asyncio and uvloop)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return request.param  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=["anyio"])
-def engine(request: pytest.FixtureRequest) -> dict[str, Any]:
+@pytest.fixture(params=["anyio", "native"])
+def engine(request: pytest.FixtureRequest, anyio_backend: tuple[str, Any]) -> dict[str, Any]:
     """Extra keyword arguments selecting the engine under test for Server and Client."""
-    assert request.param == "anyio"
-    return {}
+    if request.param == "native" and anyio_backend[0] != "asyncio":
+        pytest.skip("the native engine runs on asyncio and uvloop only")
+    return {"engine": request.param}
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ def frame(s: str) -> bytes:
 async def test_udp_round_trip(string_codec: Codec[str], engine: dict[str, Any]) -> None:
     recorder = Recorder()
     with anyio.fail_after(10):
-        async with UdpServer(string_codec, recorder, host=LOCAL, port=0) as server:
-            async with UdpClient(string_codec, host=LOCAL, port=server.port) as session:
+        async with UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with UdpClient(string_codec, host=LOCAL, port=server.port, **engine) as session:
                 for word in ("smart", "socket"):
                     await session.send(word)
                 assert [await session.receive() for _ in range(2)] == ["smart", "socket"]
@@ -41,7 +41,7 @@ async def test_udp_several_messages_per_datagram(
     words = ["a", "bb", "ccc"]
     with anyio.fail_after(10):
         async with (
-            UdpServer(string_codec, Recorder(), host=LOCAL, port=0) as server,
+            UdpServer(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server,
             await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
         ):
             await sock.send(b"".join(frame(w) for w in words))
@@ -55,7 +55,7 @@ async def test_udp_partial_message_is_a_decode_error(
     recorder = Recorder()
     with anyio.fail_after(10):
         async with (
-            UdpServer(string_codec, recorder, host=LOCAL, port=0) as server,
+            UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
             await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
         ):
             await sock.send(frame("ok") + b"\x05ab")  # a whole message, then 3 of 6 bytes

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The transport's own CPU cost per message and per read, without sockets or a peer.
+
+Each engine is driven in-process: the native engine through its ``BufferedProtocol``
+callbacks with a fake transport, the anyio engine through an in-memory byte stream. Every
+read carries ``--frames`` frames (4-byte length + 16-byte body); the processor echoes each
+one. What is timed is the engine, the session, the processor call and the protocol (a
+hand-written length-prefix ``codec.Protocol``, or ``codec.Codec`` with ``--codec``), not the
+kernel. Run it under ``cProfile`` to see where the time goes:
+
+    python bench/session_cost.py                       # both engines, 1 and 10 frames/read
+    python bench/session_cost.py --codec --loop uvloop
+    python -m cProfile -s tottime bench/session_cost.py --engine native --frames 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402
+import construct as cs  # noqa: E402
+from anyio.abc import ByteStream  # noqa: E402
+
+from codec import Buffer, Codec  # noqa: E402
+from transport import Processor, Session  # noqa: E402
+from transport._anyio_engine import StreamEngine  # noqa: E402
+from transport._native_engine import NativeEngine  # noqa: E402
+
+
+class LengthPrefixed:
+    """A hand-written ``codec.Protocol``: 4-byte big-endian length + body."""
+
+    def decode(self, buf: Buffer) -> bytes | None:
+        n = len(buf)
+        if n < 4:
+            return None
+        size = int.from_bytes(buf.peek(4), "big")
+        if n < 4 + size:
+            return None
+        buf.consume(4)
+        return buf.take(size)
+
+    def encode(self, msg: bytes) -> bytes:
+        return len(msg).to_bytes(4, "big") + msg
+
+
+class Echo(Processor[bytes]):
+    async def process(self, session: Session[bytes], msg: bytes) -> None:
+        await session.send(msg)
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class MemoryByteStream(ByteStream):
+    """Reads come from a queue of chunks; writes are counted."""
+
+    def __init__(self) -> None:
+        self.send_chunks, self.recv_chunks = anyio.create_memory_object_stream[bytes](1)
+        self.written = 0
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        try:
+            return await self.recv_chunks.receive()
+        except anyio.EndOfStream:
+            raise anyio.EndOfStream from None
+
+    async def send(self, item: bytes) -> None:
+        self.written += len(item)
+
+    async def send_eof(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.recv_chunks.close()
+
+
+async def run_native(protocol: Any, chunk: bytes, reads: int) -> float:
+    session: Session[bytes] = Session(protocol, Echo())
+    engine: NativeEngine[bytes] = NativeEngine(session)
+    transport = FakeTransport()
+    engine.connection_made(transport)
+    task = asyncio.create_task(engine.run())
+    await asyncio.sleep(0)
+    n = len(chunk)
+    t0 = time.process_time()
+    for _ in range(reads):
+        engine.get_buffer(-1)[:n] = chunk
+        engine.buffer_updated(n)
+        await asyncio.sleep(0)  # one loop iteration: the engine's task runs its batch
+    elapsed = time.process_time() - t0
+    assert transport.written == reads * n, (transport.written, reads * n)
+    engine.connection_lost(None)
+    await task
+    return elapsed
+
+
+async def run_anyio(protocol: Any, chunk: bytes, reads: int) -> float:
+    session: Session[bytes] = Session(protocol, Echo())
+    stream = MemoryByteStream()
+    engine: StreamEngine[bytes] = StreamEngine(session, stream)
+    async with anyio.create_task_group() as tg:
+        await tg.start(engine.run)
+        t0 = time.process_time()
+        for _ in range(reads):
+            await stream.send_chunks.send(chunk)  # waits until the engine took the last one
+        await anyio.wait_all_tasks_blocked()
+        elapsed = time.process_time() - t0
+        assert stream.written == reads * len(chunk), (stream.written, reads * len(chunk))
+        stream.send_chunks.close()
+    return elapsed
+
+
+async def baseline(chunk: bytes, reads: int) -> float:
+    """The harness alone: the same loop iterations with nothing processed."""
+    t0 = time.process_time()
+    for _ in range(reads):
+        await asyncio.sleep(0)
+    return time.process_time() - t0
+
+
+async def measure(runner: Any, protocol: Any, chunk: bytes, reads: int) -> float:
+    spent: float = await runner(protocol, chunk, reads)
+    if runner is run_native:
+        spent -= await baseline(chunk, reads)  # the harness's own loop iterations
+    return spent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engine", choices=["native", "anyio", "both"], default="both")
+    ap.add_argument("--frames", type=int, nargs="*", default=[1, 10], help="frames per read")
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--codec", action="store_true", help="codec.Codec instead of by hand")
+    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    args = ap.parse_args()
+    if args.codec:
+        protocol: Any = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=1 << 20)
+    else:
+        protocol = LengthPrefixed()
+    frame = (16).to_bytes(4, "big") + b"x" * 16
+    engines = ["native", "anyio"] if args.engine == "both" else [args.engine]
+    backend_options = {"use_uvloop": True} if args.loop == "uvloop" else {}
+    what = "codec.Codec" if args.codec else "hand-written protocol"
+    print(f"# python {sys.version.split()[0]}, {args.loop}, {what}, 16 B frames; CPU us")
+    print("| engine | frames/read | us/message | us/read |")
+    print("|---|---:|---:|---:|")
+    for frames in args.frames:
+        chunk = frame * frames
+        reads = max(1, args.messages // frames)
+        for name in engines:
+            runner = run_native if name == "native" else run_anyio
+
+            spent = anyio.run(
+                measure, runner, protocol, chunk, reads, backend_options=backend_options
+            )
+            per_msg = spent / (reads * frames) * 1e6
+            print(f"| {name} | {frames} | {per_msg:.2f} | {per_msg * frames:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""The native engine: drives a :class:`Session` from asyncio's ``BufferedProtocol``.
+
+asyncio (and uvloop) read straight into the session's receive ``Buffer``: ``get_buffer``
+hands out the free space at its end (``Buffer.reserve``), ``buffer_updated`` commits the
+bytes (``Buffer.commit``). No bytes object is made per read.
+
+``process`` keeps full task semantics: one task per connection (the *main task*) waits
+for the protocol's callbacks, then runs the seed's ``readFromChannel`` batch
+(``Session._process_batch``: decode every complete message, process each in order) and
+hands everything the batch produced to the transport in one ``write``. The protocol
+callbacks never run user code; they only fill the buffer and wake the main task, so
+``asyncio.current_task()``, ``asyncio.timeout``, anyio calls, locks and cancellation all
+work inside ``process`` and ``state_event`` (see ``docs/transport.md`` for why this rather
+than one eager task per read, which needs Python >= 3.12).
+
+Flow control both ways:
+
+* output: ``transport.write`` never blocks. While the transport is paused
+  (``pause_writing``), nothing more is handed to it and what it holds still counts as
+  pending, so ``Session.send`` waits above the high-water mark exactly as with the anyio
+  engine's blocking ``send``; ``resume_writing`` reports those bytes written.
+* input: while the main task is busy in ``process``, the protocol keeps reading into the
+  buffer for up to ``read_size`` bytes, then pauses reading until the task comes back.
+
+Writes queued outside a batch (another session's processor, a pull-style client) are
+coalesced: one ``call_soon`` writes everything queued in that loop iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ._session import Session
+from ._state import StateEvent
+
+__all__ = ["NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("transport")
+
+#: how long SESSION_CLOSED handlers may take at the very end
+_FINAL_GRACE = 5.0
+
+
+def on_asyncio() -> bool:
+    """Whether the caller runs in an asyncio task (default loop or uvloop, not trio)."""
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:
+        return False
+
+
+def _convert(address: Any) -> Any:
+    """A socket address as anyio's ``SocketAttribute`` gives it (IPv6: ``(host, port)``)."""
+    if isinstance(address, tuple) and len(address) == 4:
+        host, port, _flowinfo, scope_id = address
+        if scope_id:
+            return f"{host.split('%')[0]}%{scope_id}", port
+        return host, port
+    return address
+
+
+def sock_addresses(sock: Any) -> tuple[Any, Any]:
+    """(local, remote) address of a connected socket, ``None`` for what is unknown."""
+    if sock is None:
+        return None, None
+    try:
+        local = _convert(sock.getsockname())
+    except OSError:
+        local = None
+    try:
+        remote = _convert(sock.getpeername())
+    except OSError:
+        remote = None
+    return local, remote
+
+
+def is_ip(sock: Any) -> bool:
+    return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+
+
+class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
+    """Runs one session over an asyncio transport until it is closed.
+
+    Used as the transport's protocol (``loop.create_connection(lambda: engine, ...)``),
+    then :meth:`run` in the connection's task.
+    """
+
+    def __init__(
+        self,
+        session: Session[T],
+        *,
+        read_size: int = 65536,
+        close_timeout: float = 30.0,
+    ) -> None:
+        self._session = session
+        self._core = session._core
+        self._read_size = read_size
+        self._close_timeout = close_timeout
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._tls = False
+        self._task: asyncio.Task[Any] | None = None
+        #: the main task waits on this for any callback (data, EOF, loss, resume, close)
+        self._waiter: asyncio.Future[None] | None = None
+        #: bytes read since the main task last looked (0: nothing new)
+        self._unread = 0
+        self._eof = False
+        self._lost = False
+        self._lost_exc: BaseException | None = None
+        self._write_paused = False
+        #: bytes handed to the transport while it was paused: still pending
+        self._unacked = 0
+        self._flush_scheduled = False
+        self._read_paused = False
+        self._scope: anyio.CancelScope | None = None
+        #: an event fired outside the main task, delivered by it before SESSION_CLOSED
+        self._late: tuple[StateEvent, BaseException] | None = None
+        session._engine = self
+
+    # -- asyncio protocol callbacks (never run user code) ---------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._tls = transport.get_extra_info("sslcontext") is not None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        buffer = self._core.buffer
+        if not buffer:
+            buffer.clear()  # rewind an emptied buffer: the read lands at its front
+        return buffer.reserve(self._read_size)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        core = self._core
+        core.buffer.commit(nbytes)  # SessionCore.buffer_updated, inlined (once per read)
+        core.bytes_received += nbytes
+        unread = self._unread + nbytes
+        self._unread = unread
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        elif unread >= self._read_size and not self._read_paused and not self._lost:
+            # the main task is busy processing: stop reading until it catches up
+            self._read_paused = True
+            assert self._transport is not None
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        # keep the write side open: pending replies still go out (TLS cannot half-close)
+        return not self._tls
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._lost_exc = exc
+        self._write_paused = False
+        session = self._session
+        if session._drain is not None and self._core.pending and not session._aborted:
+            # a sender waits for output that can no longer be written
+            self._output_failed(exc or ConnectionResetError("connection lost"))
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        unacked = self._unacked
+        if unacked:
+            self._unacked = 0
+            self._session._wrote(unacked)
+        if self._core.has_output and not self._session._aborted:
+            self._flush()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        """Wait for the next protocol callback (or :meth:`request_close`)."""
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    # -- Engine protocol -----------------------------------------------------------------
+    def wake_writer(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
+
+    def request_close(self, immediate: bool) -> None:
+        if immediate:
+            if self._scope is not None:
+                self._scope.cancel()
+        else:
+            self._wake()
+
+    def owns_current_task(self) -> bool:
+        return asyncio.current_task() is self._task
+
+    # -- writing -------------------------------------------------------------------------
+    def _paused(self) -> bool:
+        return self._write_paused
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        if self._core.has_output and not self._write_paused and not self._session._aborted:
+            self._flush()
+
+    def _flush(self) -> bool:
+        """Hand everything queued to the transport, in one write. ``False`` on failure.
+
+        Callers check that output is queued and the transport is not paused."""
+        transport = self._transport
+        if self._lost or transport is None:
+            self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
+            return False
+        data = self._core.data_to_send()
+        try:
+            transport.write(data)
+        except Exception as exc:
+            self._output_failed(exc)
+            return False
+        if self._paused():  # write() paused us: the transport's buffer is full
+            self._unacked += len(data)
+        else:
+            self._session._wrote(len(data))
+        return True
+
+    def _output_failed(self, exc: BaseException) -> None:
+        session = self._session
+        if session._fire(StateEvent.OUTPUT_EXCEPTION):
+            self._late = (StateEvent.OUTPUT_EXCEPTION, exc)
+        session._abort()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    # -- the connection's life -----------------------------------------------------------
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
+        session = self._session
+        self._task = asyncio.current_task()
+        started = False
+        clean = False
+        try:
+            await session._emit(StateEvent.NEW_SESSION)
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if session._aborted:  # close(immediate=True) during NEW_SESSION
+                    scope.cancel()
+                task_status.started()
+                started = True
+                await self._read_loop()
+                await self._finish()
+            clean = True
+        except Exception as exc:  # a bug or a failing plugin hook
+            logger.exception("internal error in %r", session)
+            if session._fire(StateEvent.INTERNAL_EXCEPTION):
+                self._late = (StateEvent.INTERNAL_EXCEPTION, exc)
+            session._abort()
+        finally:
+            self._scope = None
+            with anyio.CancelScope(shield=True):
+                session._close_requested = True
+                if not clean:
+                    session._abort()
+                await self._close_transport()
+                with anyio.move_on_after(_FINAL_GRACE):
+                    if self._late is not None:
+                        late_event, late_exc = self._late
+                        self._late = None
+                        await session._deliver(late_event, late_exc)
+                    await session._emit(StateEvent.SESSION_CLOSED)
+            if not started:
+                task_status.started()
+
+    async def _read_loop(self) -> None:
+        session = self._session
+        core = self._core
+        plugins = session._plugins
+        process_batch = session._process_batch
+        create_future = self._loop.create_future
+        while not session._close_requested and core.reading:
+            unread = self._unread
+            if unread:
+                self._unread = 0
+                for plugin in plugins:
+                    plugin.after_read(session, unread)
+                if not await process_batch() or session._close_requested:
+                    return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
+                if core.has_output and not self._write_paused and not self._flush():
+                    return
+                continue
+            if self._lost:
+                exc = self._lost_exc
+                if exc is None:
+                    await session._emit(StateEvent.INPUT_SHUTDOWN)
+                else:
+                    await session._emit(StateEvent.INPUT_EXCEPTION, exc)
+                return
+            if self._eof:
+                await session._emit(StateEvent.INPUT_SHUTDOWN)
+                return
+            if self._read_paused:
+                self._read_paused = False
+                assert self._transport is not None
+                self._transport.resume_reading()
+            # self._wait(), inlined: this runs once per read
+            waiter = create_future()
+            self._waiter = waiter
+            await waiter
+
+    async def _finish(self) -> None:
+        """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
+        session = self._session
+        core = self._core
+        transport = self._transport
+        if transport is not None and not self._lost and not self._read_paused:
+            self._read_paused = True
+            transport.pause_reading()  # input is over: leave the rest in the kernel
+        if session._aborted:
+            return
+        if core.pending:
+            await session._emit(StateEvent.SESSION_CLOSING)
+        with anyio.move_on_after(self._close_timeout) as scope:
+            while core.pending and not session._aborted:
+                if self._lost:
+                    self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
+                    return
+                if core.has_output and not self._write_paused:
+                    if not self._flush():
+                        return
+                else:
+                    await self._wait()
+        if scope.cancelled_caught:
+            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
+
+    async def _close_transport(self) -> None:
+        """Close the connection (flushing the transport's own buffer unless aborted) and
+        wait for ``connection_lost``, so the socket is closed before SESSION_CLOSED."""
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        if self._session._aborted:
+            transport.abort()
+        else:
+            transport.close()
+        with anyio.move_on_after(self._close_timeout):
+            while not self._lost:
+                await self._wait()
+        if not self._lost:
+            transport.abort()
+            with anyio.move_on_after(_FINAL_GRACE):
+                while not self._lost:
+                    await self._wait()
