@@ -173,6 +173,7 @@ def compile_fill(
     parser.e.depth = 0
     if inline and exact:
         parser.e.soft = "end"
+        parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
         value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
         src = _parse_measures(measure, list(parser.e.lines), value, resumable)
@@ -245,8 +246,10 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
             "    return None, (exc, bstart)",
             # a bounded window: a batch consumes at most LIMIT frames, so copying more
             # than a window per call would make a long buffer cost quadratic copying
-            "end = min(end, max(fend, bstart + WINDOW))",
-            "data = bytes(data[bstart:end])",
+            # ...and at most max_frame_size: then every later frame that fits in the
+            # window is within the limit too, and needs no check of its own
+            "end = min(end, max(fend, bstart + min(WINDOW, maxsize)))",
+            "data = memoryview(data)[bstart:end].tobytes()",
             "end -= bstart",
             "fend -= bstart",
         ],
@@ -273,14 +276,13 @@ def _parse_measures(measure: list[str], body: list[str], value: str, resumable: 
         1,
     )
     src += _indent(body, 3)
+    # values that are not containers are not tracked by the cyclic GC: no batch cap needed
+    capped = any("Container(" in line for line in body)
     src += _indent(
         [
-            "if pos - fstart > maxsize:",
-            "    raise _TooLarge(pos - fstart)",
             f"app({value})",
             "app(pos + bstart)",
-            "n += 1",
-            "if pos >= end or n >= LIMIT:",
+            *(["n += 1", "if pos >= end or n >= LIMIT:"] if capped else ["if pos >= end:"]),
             "    break",
         ],
         3,
@@ -392,7 +394,7 @@ def _two_pass(measure: list[str], body: list[str], value: str) -> list[str]:
             "    err = (exc, fstart)",
             "if not ends:",
             "    return None, err",
-            "data = bytes(data[bstart:pos])",
+            "data = memoryview(data)[bstart:pos].tobytes()",
             "out = []",
             "app = out.append",
             "p0 = 0",

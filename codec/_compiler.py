@@ -221,6 +221,8 @@ class Emitter:
         self.trusted: str | None = None
         #: variables known to hold non-negative integers (unsigned fields)
         self.unsigned: set[str] = set()
+        #: how many lines were emitted when a frame's first read starts (see need())
+        self.frame_start: int | None = None
         self._const_ids: dict[int, str] = {}
 
     def var(self, prefix: str = "v") -> str:
@@ -249,6 +251,8 @@ class Emitter:
     def need(self, n: str, limit: str, path: str) -> None:
         if limit == self.trusted:
             return
+        if limit == self.soft and n == "1" and len(self.lines) == self.frame_start:
+            return  # a frame is only parsed when at least one byte of it is there
         self.line(f"if pos + {n} > {limit}:")
         if limit == self.soft:
             self.line(f"    if pos + {n} - fstart > maxsize:")
@@ -660,6 +664,26 @@ class Compiler:
         e = self.e
         sub = node.subcon
         enc = node.encoding
+        core, _ = _strip_renamed(sub)
+        if isinstance(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
+            # PascalString: decode straight from the slice
+            n = self.parse(core.lengthfield, limit, scope, path)
+            e.non_negative(n, path)
+            if core.includelength:
+                size = e.var("n")
+                e.line(f"{size} = {n} - ({e.const(core.lengthfield, 'L')}.sizeof())")
+                n = size
+                e.non_negative(n, path)
+            e.need(n, limit, path)
+            v = e.var()
+            end = e.var("lim")
+            e.line(f"{end} = pos + {n}")
+            if enc.replace("-", "").replace("_", "").lower() == "utf8":
+                e.line(f"{v} = data[pos:{end}].decode()")
+            else:
+                e.line(f"{v} = data[pos:{end}].decode({enc!r})")
+            e.line(f"pos = {end}")
+            return v
         raw = self.parse(sub, limit, scope, path)
         v = e.var()
         if enc.replace("-", "").replace("_", "").lower() in ("utf8",):
