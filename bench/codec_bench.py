@@ -686,6 +686,27 @@ def into_buffer(
     return run
 
 
+def feed_decoder(codec: Codec[Any]) -> Callable[[Sequence[bytes], bool], Any]:
+    """``Codec.decoder().feed(chunk)``: the bulk API, which takes whole pre-decoded batches
+    instead of one call per message."""
+
+    def run(chunks: Sequence[bytes], collect: bool = False) -> Any:
+        d = codec.decoder()
+        feed = d.feed
+        got: list[Any] = []
+        for chunk in chunks:
+            got.extend(feed(chunk))
+        if len(d):
+            raise AssertionError(f"codec left {len(d)} bytes undecoded")
+        return got if collect else len(got)
+
+    return run
+
+
+def has_plain_flag() -> bool:
+    return "plain" in inspect.signature(Codec).parameters
+
+
 def has_fast_flag() -> bool:
     return "fast" in inspect.signature(Codec).parameters
 
@@ -713,6 +734,9 @@ def contenders_for(w: Workload) -> Contenders:
         "codec": per_message(codec.encode),
         "codec into": into_buffer(codec.encode_into, per_flush),
     }
+    decode["codec feed"] = feed_decoder(codec)
+    if has_plain_flag():
+        decode["codec plain"] = feed_decoder(Codec(w.schema, plain=True))  # type: ignore[call-arg]
     if has_fast_flag():
         ref = Codec(w.schema, fast=False)  # type: ignore[call-arg]
         decode["codec ref"] = codec_decoder(ref)
@@ -789,7 +813,8 @@ def verify(w: Workload, c: Contenders, seed: int) -> None:
             got = run(chunks, True)
             if name == "hand":
                 got = [w.from_hand(m) for m in got]
-            if name.startswith("codec"):  # the codec promises exactly schema.parse's types
+            if name.startswith("codec") and name != "codec plain":
+                # the codec promises exactly schema.parse's types (plain=True opts out)
                 pic, ref = [shape(m, True) for m in got], strict_ref
             else:
                 pic, ref = [shape(m, False) for m in got], loose_ref
@@ -1020,6 +1045,10 @@ def table(results: list[Result], direction: str, columns: list[str]) -> str:
     header = ["workload", "chunks", *columns, f"{base}/hand", f"{base}/construct"]
     if direction == "encode":
         header.insert(-1, "into/hand")
+    else:
+        header.insert(-1, "feed/hand")
+        if "codec plain" in columns:
+            header.insert(-1, "plain/hand")
     lines = [header]
     for wl, ch in keys:
         line = [wl, ch]
@@ -1038,6 +1067,10 @@ def table(results: list[Result], direction: str, columns: list[str]) -> str:
         line.append(ratio(base, hand_col))
         if direction == "encode":
             line.append(ratio("codec into", hand_col))
+        else:
+            line.append(ratio("codec feed", hand_col))
+            if "codec plain" in columns:
+                line.append(ratio("codec plain", hand_col))
         line.append(ratio(base, "construct"))
         lines.append(line)
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
@@ -1168,7 +1201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - t_start
     overheads = call_overheads()
 
-    dec_cols = ["codec", *(["codec ref"] if fast else []), "hand", "construct", "compiled"]
+    dec_cols = [
+        "codec",
+        "codec feed",
+        *(["codec plain"] if has_plain_flag() else []),
+        *(["codec ref"] if fast else []),
+        "hand",
+        "construct",
+        "compiled",
+    ]
     enc_cols = ["codec", "codec into", *(["codec ref"] if fast else []), "hand"]
     enc_cols += ["construct", "compiled"]
     legend = f"cells: messages/s MB/s (median of {repeats} passes); ratios of messages/s"

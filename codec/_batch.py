@@ -19,6 +19,7 @@ frame is complete, each call costs O(new bytes), not O(frame).
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -125,7 +126,12 @@ class _BadLength(Exception):
 
 
 def compile_fill(
-    schema: cs.Construct, framing: Framing, *, exact: bool, generic_measure: bool = False
+    schema: cs.Construct,
+    framing: Framing,
+    *,
+    exact: bool,
+    generic_measure: bool = False,
+    plain: bool = False,
 ) -> FillFunction:
     """Generate the batch function for ``schema`` framed by ``framing``.
 
@@ -169,7 +175,7 @@ def compile_fill(
     # frames that are measured by scanning (delimiters, variable items) resume in the
     # framing's own walk while incomplete; header-sized ones are re-measured in O(header)
     resumable = isinstance(framing, Measured) and framing.scans
-    parser = Compiler(schema)
+    parser = Compiler(schema, plain=plain)
     parser.e.depth = 0
     if inline and exact:
         parser.e.soft = "end"
@@ -205,6 +211,10 @@ def compile_fill(
     fill.__wirekit_inline__ = inline  # type: ignore[attr-defined]
     fill.__wirekit_fallbacks__ = parser.fallbacks  # type: ignore[attr-defined]
     return fill
+
+
+#: generated lines that create GC-tracked objects (dicts, lists, construct's containers)
+_BUILDS_CONTAINER = re.compile(r"= (\{|\[|list\(|ListContainer\(|Container\()|_fallback|_decode\(")
 
 
 def _first_frame(measure: list[str], resumable: bool) -> list[str]:
@@ -277,7 +287,7 @@ def _parse_measures(measure: list[str], body: list[str], value: str, resumable: 
     )
     src += _indent(body, 3)
     # values that are not containers are not tracked by the cyclic GC: no batch cap needed
-    capped = any("Container(" in line for line in body)
+    capped = any(_BUILDS_CONTAINER.search(line) for line in body)
     src += _indent(
         [
             f"app({value})",

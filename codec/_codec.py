@@ -54,6 +54,9 @@ class Codec(Generic[T]):
             (the schema then parses the frame's payload).
         fast: use the generated parser (the default). ``fast=False`` keeps the reference
             path: construct's own ``parse`` on each frame. Both return the same values.
+        plain: opt in to plain ``dict``/``list`` values where construct returns
+            ``Container``/``ListContainer`` (cheaper to build; the same keys, order and
+            items). Fields the generator leaves to construct keep construct's types.
 
     ``decode`` returns exactly what ``schema.parse(frame)`` returns for each frame; the codec
     is a faster, incremental way to run the schema, never a different parser.
@@ -66,11 +69,14 @@ class Codec(Generic[T]):
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         framing: Framing | None = None,
         fast: bool = True,
+        plain: bool = False,
     ) -> None:
         if not isinstance(schema, cs.Construct):
             raise TypeError(f"schema must be a construct.Construct, not {type(schema).__name__}")
         if max_frame_size <= 0:
             raise ValueError("max_frame_size must be positive")
+        if plain and not fast:
+            raise ValueError("plain=True needs the generated parser (fast=True)")
         self.schema = schema
         self.max_frame_size = max_frame_size
         explicit = framing is not None
@@ -88,6 +94,9 @@ class Codec(Generic[T]):
             else:
                 self._build = _bytes_builder(self._builder)
         self.fast = fast and not isinstance(self.framing, TrialParse)
+        if plain and not self.fast:
+            raise ValueError(f"plain=True is not available with {self.framing!r}")
+        self.plain = plain
         self._batch_fill: FillFunction | None = None
         if self.fast:
             self._batch_fill = compile_fill(
@@ -97,6 +106,7 @@ class Codec(Generic[T]):
                 generic_measure=not isinstance(
                     self.framing, FixedLength | LengthField | VarIntLength | Measured
                 ),
+                plain=plain,
             )
             # a plain function on the instance is cheaper to call than a bound method
             self.decode = self._make_fast_decode()  # type: ignore[method-assign,assignment]

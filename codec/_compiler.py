@@ -292,8 +292,12 @@ def _fmt(node: Any) -> tuple[str, str] | None:
 class Compiler:
     """Generates the parse function for one schema (see the module docstring)."""
 
-    def __init__(self, schema: cs.Construct, *, measuring: bool = False) -> None:
+    def __init__(
+        self, schema: cs.Construct, *, measuring: bool = False, plain: bool = False
+    ) -> None:
         self.schema = schema
+        #: build dicts and lists instead of construct's Container/ListContainer
+        self.plain = plain
         #: emit a measurer (frame extent only, bodies skipped) instead of a parser
         self.measuring = measuring
         self.e = Emitter("m_" if measuring else "")
@@ -598,6 +602,10 @@ class Compiler:
         if self.measuring:
             return "None"
         out = e.var("obj")
+        if isinstance(node, cs.Struct) and self.plain:
+            items = ", ".join(f"{name!r}: {v}" for name, v in values if name)
+            e.line(f"{out} = {{{items}}}")
+            return out
         if isinstance(node, cs.Struct):
             e.line(f"{out} = Container()")
             for name, v in values:
@@ -606,7 +614,10 @@ class Compiler:
             return out
         if isinstance(node, cs.Sequence):
             items = ", ".join(v for _, v in values)
-            e.line(f"{out} = ListContainer(({items}{',' if len(values) == 1 else ''}))")
+            if self.plain:
+                e.line(f"{out} = [{items}]")
+            else:
+                e.line(f"{out} = ListContainer(({items}{',' if len(values) == 1 else ''}))")
             return out
         # FocusedSeq: the value of the parsesubcon
         focus = node.parsebuildfrom
@@ -749,11 +760,12 @@ class Compiler:
             total = e.var("n")
             e.line(f"{total} = {c} * {size}")
             e.need(total, limit, path)
-            e.line(f"{v} = ListContainer(_unpack_from('{f[0]}%d{f[1]}' % {c}, data, pos))")
+            seq = "list" if self.plain else "ListContainer"
+            e.line(f"{v} = {seq}(_unpack_from('{f[0]}%d{f[1]}' % {c}, data, pos))")
             e.line(f"pos += {total}")
             return v
         idx = e.var("i")
-        e.line(f"{v} = ListContainer()")
+        e.line(f"{v} = {'[]' if self.plain else 'ListContainer()'}")
         e.line(f"for {idx} in range({c}):")
         e.depth += 1
         inner = Scope(scope.parent, scope.node, idx)
@@ -851,7 +863,7 @@ class Compiler:
         e.line(f"{word} = int.from_bytes(data[pos:pos + {nbytes}], 'big')")
         e.line(f"pos += {nbytes}")
         out = e.var("obj")
-        e.line(f"{out} = Container()")
+        e.line(f"{out} = {'{}' if self.plain else 'Container()'}")
         shift = nbits
         for name, n, kind in fields:
             shift -= n

@@ -3,8 +3,10 @@ decoded messages are exactly (types included) what ``schema.parse`` returns per 
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
+import construct as cs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -231,5 +233,49 @@ def test_encoder_rejects_exactly_what_construct_rejects(case: Case) -> None:
             out = bytearray(b"keep")
             fast.encode_into(bad, out)
             assert out == b"keep" + want
+
+    check()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``==`` that treats a NaN as equal to itself (floats compared by their bits)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    return bool(a == b)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k not in ("_io",)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_plain_values_opt_in(case: Case) -> None:
+    """plain=True: dicts and lists with construct's keys, order and items."""
+    if type(make_codec(case).framing).__name__ == "TrialParse":
+        with pytest.raises(ValueError, match="plain=True"):
+            Codec(case.schema, framing=case.explicit, plain=True)
+        return
+    codec = Codec(case.schema, framing=case.explicit, plain=True)
+
+    @given(st.lists(case.values, min_size=1, max_size=4))
+    def check(values: list[Any]) -> None:
+        frames = frames_of(case, codec, values)
+        got = codec.decode_all(b"".join(frames))
+        for g, f in zip(got, frames, strict=True):
+            want = expected(case, codec, f)
+            assert _equal(g, _plain(want))
+            if isinstance(want, cs.Container):
+                assert type(g) is dict
+                assert list(g) == [k for k in want if k != "_io"]
+            elif isinstance(want, cs.ListContainer):
+                assert type(g) is list
 
     check()
