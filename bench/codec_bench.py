@@ -696,7 +696,7 @@ def feed_decoder(codec: Codec[Any]) -> Callable[[Sequence[bytes], bool], Any]:
         got: list[Any] = []
         for chunk in chunks:
             got.extend(feed(chunk))
-        if len(d):
+        if collect and len(d):  # timed runs may cut the stream short
             raise AssertionError(f"codec left {len(d)} bytes undecoded")
         return got if collect else len(got)
 
