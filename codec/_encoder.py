@@ -404,8 +404,6 @@ class _BuildCompiler:
     def array(self, node: Any, val: str, ctx: str, path: str) -> str:
         item, _ = _strip_renamed(node.subcon)
         f = _fmt(item)
-        if f is None:
-            raise CompileError("Array of non-numbers")
         count = self.value_of(node.count, ctx)
         c = self.var("n")
         self.line(f"{c} = {count}")
@@ -416,6 +414,16 @@ class _BuildCompiler:
             f"    raise RangeError('expected %d elements, found %d' % ({c}, len({val})),"
             f" path={path!r})"
         )
+        if f is None:
+            # construct's Array._build: each item built in turn, the index in the context
+            i = self.var("i")
+            x = self.var("e")
+            self.line(f"for {i}, {x} in enumerate({val}):")
+            self.depth += 1
+            self.line(f"{ctx}['_index'] = {i}")
+            self.build(node.subcon, x, ctx, path)
+            self.depth -= 1
+            return val
         fmt = self.const(f[0] + "%d" + f[1])
         self.line(f"out += struct.pack({fmt} % {c}, *{val})")
         self.consts["struct"] = struct
