@@ -251,6 +251,29 @@ class Codec(Generic[T]):
             )
         return value
 
+    def decode_many(self, buf: Buffer) -> list[T]:
+        """Every complete message in ``buf``, in order, consuming their bytes.
+
+        The bulk form of :meth:`decode` for read loops that handle a whole read at once
+        (it skips the per-message call). A half-packet tail stays buffered. A malformed
+        frame after good ones stops the list there, with the bad frame left at the front
+        of the buffer; :class:`DecodeError` is raised when the bad frame is the first.
+        """
+        out: list[T] = []
+        decode = self.decode
+        take = self._take_batch
+        while True:
+            try:
+                msg = decode(buf)
+            except DecodeError:
+                if out:
+                    return out
+                raise
+            if msg is None:
+                return out
+            out.append(msg)
+            out.extend(take(buf))
+
     def decode_all(self, data: BytesLike) -> list[T]:
         """Decode a whole byte string into its messages.
 

@@ -105,3 +105,18 @@ def test_extend_and_compaction_while_a_batch_is_pending() -> None:
     while (m := c.decode(buf)) is not None:
         out.append(m)
     assert out == [f"message-{i:04d}" for i in range(400)]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_decode_many_returns_all_complete_messages_and_keeps_the_rest(fast: bool) -> None:
+    c = Codec(STRING8, fast=fast)
+    wire = [c.encode(f"m{i}") for i in range(600)]  # more than one batch
+    buf = Buffer(b"".join(wire) + b"\x05ab")
+    assert c.decode_many(buf) == [f"m{i}" for i in range(600)]
+    assert bytes(buf) == b"\x05ab"  # the half packet stays
+    assert c.decode_many(buf) == []
+    buf.extend(b"cde" + b"\x02\xff\xfe" + wire[0])
+    assert c.decode_many(buf) == ["abcde"]  # stops before the bad frame...
+    with pytest.raises(DecodeError):
+        c.decode_many(buf)  # ...which raises once it is first
+    assert len(buf) == 3 + len(wire[0])
