@@ -6,17 +6,9 @@ so each frame is measured from its header and parsed once.
 
 from __future__ import annotations
 
-import construct as cs
-
 from codec import Codec, LengthField
+from schemas import modbus
 
-SCHEMA = cs.Struct(
-    "transaction_id" / cs.Int16ub,
-    "protocol_id" / cs.Const(0, cs.Int16ub),
-    "length" / cs.Int16ub,
-    "unit_id" / cs.Int8ub,
-    "function_code" / cs.Int8ub,
-    "data" / cs.Bytes(cs.this.length - 2),
-)
+SCHEMA = modbus.ADU
 
 MODBUS = Codec(SCHEMA, framing=LengthField(offset=4, length=2))

@@ -1,4 +1,10 @@
-"""Ready-made wire formats written with construct."""
+"""Ready-made wire formats written with construct, one module per format, each citing its
+specification: :mod:`schemas.basic` (length-prefixed strings and bytes, lines, the
+smart-socket book's string and integer protocols), :mod:`schemas.modbus` (Modbus/TCP) and
+:mod:`schemas.dns` (DNS over UDP and TCP).
+
+Use one with ``codec.Codec(schemas.modbus.ADU)`` or ``wirekit parse schemas.dns:TCP FILE``.
+"""
 
 from __future__ import annotations
 

@@ -1,26 +1,17 @@
-"""Two protocols tshark knows, written as construct schemas for the comparison tests:
-Modbus/TCP (MBAP header + PDU) and DNS over TCP (2-byte length prefix + DNS message).
+"""The two protocols the tshark comparison uses, from :mod:`schemas` (Modbus/TCP and DNS over
+TCP/UDP), and helpers that build their messages for crafted captures.
 """
 
 from __future__ import annotations
 
-import construct as cs
+from schemas import dns, modbus
 
 #: Modbus/TCP application data unit: MBAP header, function code, the rest of the PDU
-MODBUS = cs.Struct(
-    "transaction_id" / cs.Int16ub,
-    "protocol_id" / cs.Const(0, cs.Int16ub),
-    "length" / cs.Int16ub,
-    "unit_id" / cs.Int8ub,
-    "function_code" / cs.Int8ub,
-    "data" / cs.Bytes(cs.this.length - 2),
-)
+MODBUS = modbus.ADU
 
 #: PDU bodies of "read holding registers" (function code 3), by direction
-READ_REQUEST = cs.Struct("address" / cs.Int16ub, "quantity" / cs.Int16ub)
-READ_RESPONSE = cs.Struct(
-    "byte_count" / cs.Int8ub, "registers" / cs.Array(cs.this.byte_count // 2, cs.Int16ub)
-)
+READ_REQUEST = modbus.READ_REGISTERS_REQUEST
+READ_RESPONSE = modbus.READ_REGISTERS_RESPONSE
 
 
 def modbus_read(tid: int, address: int, registers: list[int], unit: int = 1) -> tuple[bytes, bytes]:
@@ -49,24 +40,14 @@ def modbus_read(tid: int, address: int, registers: list[int], unit: int = 1) -> 
     )
 
 
-DNS_NAME = cs.RepeatUntil(lambda x, lst, ctx: x == "", cs.PascalString(cs.Int8ub, "ascii"))
-
-DNS_QUESTION = cs.Struct("qname" / DNS_NAME, "qtype" / cs.Int16ub, "qclass" / cs.Int16ub)
+DNS_NAME = dns.NAME
+DNS_QUESTION = dns.QUESTION
 
 #: a DNS message without its length prefix (DNS over UDP)
-DNS = cs.Struct(
-    "id" / cs.Int16ub,
-    "flags" / cs.Int16ub,
-    "qdcount" / cs.Int16ub,
-    "ancount" / cs.Int16ub,
-    "nscount" / cs.Int16ub,
-    "arcount" / cs.Int16ub,
-    "questions" / cs.Array(cs.this.qdcount, DNS_QUESTION),
-    "rest" / cs.GreedyBytes,
-)
+DNS = dns.MESSAGE
 
 #: DNS over TCP (RFC 1035 4.2.2): a 2-byte length, then the message
-DNS_TCP = cs.Prefixed(cs.Int16ub, DNS)
+DNS_TCP = dns.TCP
 
 
 def dns_name(name: str) -> list[str]:
