@@ -31,11 +31,22 @@ from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
 from ._trial import NeedMore
 
-__all__ = ["BATCH_LIMIT", "FillFunction", "compile_fill"]
+__all__ = ["BATCH_LIMIT", "HALF", "FillFunction", "compile_fill"]
 
 #: most messages decoded ahead in one pass; more keeps enough containers alive to make the
 #: cyclic GC run repeatedly during the batch
 BATCH_LIMIT = 256
+
+
+class _Half:
+    """Returned in place of an error: the bytes after the batch are a half packet."""
+
+    def __repr__(self) -> str:
+        return "HALF"
+
+
+#: ``fill`` stopped because the rest of the buffer is an incomplete frame
+HALF = _Half()
 
 #: bytes copied into one batch's snapshot (or the first frame, if longer)
 SNAPSHOT_WINDOW = 64 * 1024
@@ -149,6 +160,7 @@ def compile_fill(
         "_TooLarge": _TooLarge,
         "_BadLength": _BadLength,
         "NeedMore": NeedMore,
+        "HALF": HALF,
         "FRAMING": framing,
         "LIMIT": BATCH_LIMIT,
         "WINDOW": SNAPSHOT_WINDOW,
@@ -227,14 +239,14 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
                 "if h is not None and h[0] is FRAMING and h[1] == buf._base + bstart:",
                 "    size = FRAMING.measure(data, bstart, end, maxsize, buf)",
                 "    if size < 0 or size > end - bstart:",
-                "        return None, None",
+                "        return None, HALF",
             ],
             1,
         )
     src += _indent(["pos = fstart = bstart", "try:"], 1)
     # a half packet is the common case here: return at once instead of raising
     first = (
-        measure if resumable else [ln.replace("raise _Need", "return None, None") for ln in measure]
+        measure if resumable else [ln.replace("raise _Need", "return None, HALF") for ln in measure]
     )
     src += _indent(first, 2)
     src += _indent(["except _Need:"], 1)
@@ -243,13 +255,13 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
             [
                 "size = FRAMING.measure(data, bstart, end, maxsize, buf)",
                 "if size < 0 or size > end - bstart:",
-                "    return None, None",
+                "    return None, HALF",
                 "fend = bstart + size",
             ],
             2,
         )
     else:
-        src += _indent(["return None, None"], 2)
+        src += _indent(["return None, HALF"], 2)
     src += _indent(
         [
             "except Exception as exc:",
@@ -258,7 +270,9 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
             # than a window per call would make a long buffer cost quadratic copying
             # ...and at most max_frame_size: then every later frame that fits in the
             # window is within the limit too, and needs no check of its own
+            "whole = end",
             "end = min(end, max(fend, bstart + min(WINDOW, maxsize)))",
+            "whole = end == whole  # the snapshot reaches the last byte received",
             "data = memoryview(data)[bstart:end].tobytes()",
             "end -= bstart",
             "fend -= bstart",
@@ -300,7 +314,8 @@ def _parse_measures(measure: list[str], body: list[str], value: str, resumable: 
     src += _indent(
         [
             "except (_Need, NeedMore):",
-            "    pass",
+            "    if whole:",
+            "        err = HALF  # what is left is a half packet",
             "except Exception as exc:",
             "    err = (exc, fstart + bstart)",
             "out.reverse()",

@@ -21,6 +21,10 @@ BytesLike: TypeAlias = bytes | bytearray | memoryview
 
 __all__ = ["Buffer", "BytesLike"]
 
+#: consumed bytes are moved out of the way only past this many (and half the storage):
+#: compacting a few bytes on every read costs more in calls than it saves
+_COMPACT_MIN = 4096
+
 #: storage above this size is released when the buffer empties
 _SHRINK_ABOVE = 256 * 1024
 
@@ -140,7 +144,7 @@ class Buffer:
         store = self._data
         try:
             if end == len(store):
-                if self._start and self._start >= (end >> 1):
+                if self._start >= _COMPACT_MIN and self._start >= (end >> 1):
                     self._compact()
                     end = self._end
                     store = self._data
@@ -204,8 +208,11 @@ class Buffer:
         self._end = end - start
         batch = self._batch
         if batch is not None:
-            # a codec's pre-decoded batch: (owner, [end, value, end, value, ...]) with
-            # storage offsets at even indices; they move with the data
-            stack = batch[1]
+            # a codec's pre-decoded batch: (owner, [end, value, end, value, ...], half_end)
+            # with storage offsets at even indices of the stack and in half_end (the end of
+            # the buffer when its tail was found to be a half packet, or -1): they move
+            # with the data
+            owner, stack, half_end = batch
             for i in range(0, len(stack), 2):
                 stack[i] -= start
+            self._batch = (owner, stack, half_end - start if half_end >= 0 else -1)

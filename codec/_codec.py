@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import construct as cs
 
 from ._analysis import infer_framing
-from ._batch import FillFunction, _BadLength, compile_fill
+from ._batch import HALF, FillFunction, _BadLength, compile_fill
 from ._buffer import Buffer, BytesLike
 from ._compiler import CompileError, _TooLarge
 from ._encoder import Builder, compile_builder
@@ -173,23 +173,31 @@ class Codec(Generic[T]):
             b = buf._batch
             if b is not None and b[0] is owner:
                 stack = b[1]
-                value: T = stack.pop()
-                buf._start = stack.pop()
-                if not stack:
-                    buf._batch = None
-                return value
+                if stack:
+                    value: T = stack.pop()
+                    buf._start = stack.pop()
+                    return value
+                if b[2] == buf._end:
+                    return None  # still the half packet the last pass stopped at
             start = buf._start
             end = buf._end
             if start == end:
                 return None
             stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
-            if not stack:
+            if failure is HALF:
+                # remember it: until bytes arrive, decode answers None without a pass
+                buf._batch = (owner, stack or [], end)
+            elif not stack:
                 if failure is not None:
                     raise failed(buf, *failure)
+                buf._batch = None
+                return None
+            else:
+                buf._batch = (owner, stack, -1)
+            if not stack:
                 return None
             value = stack.pop()
             buf._start = stack.pop()
-            buf._batch = (owner, stack) if stack else None
             return value
 
         return decode
@@ -198,10 +206,10 @@ class Codec(Generic[T]):
         """Every message this codec already decoded ahead in ``buf``, consumed at once
         (one C-level slice instead of a call per message)."""
         b = buf._batch
-        if b is None or b[0] is not self:
+        if b is None or b[0] is not self or not b[1]:
             return []
         stack = b[1]
-        buf._batch = None
+        buf._batch = (self, [], b[2])
         buf._start = stack[0]
         values: list[T] = stack[-1::-2]
         return values
@@ -387,8 +395,6 @@ class Decoder(Generic[T]):
                 while stack:
                     value = stack.pop()
                     buf._start = stack.pop()
-                    if not stack:
-                        buf._batch = None
                     yield value
 
     def __len__(self) -> int:

@@ -120,3 +120,26 @@ def test_decode_many_returns_all_complete_messages_and_keeps_the_rest(fast: bool
     with pytest.raises(DecodeError):
         c.decode_many(buf)  # ...which raises once it is first
     assert len(buf) == 3 + len(wire[0])
+
+
+def test_a_known_half_packet_is_completed_across_a_compaction() -> None:
+    """After a pass ends on a half packet, decode answers None without another pass until
+    bytes arrive; the extend that completes the frame may compact the storage, and the
+    frame must still come out (never a stall)."""
+    c = Codec(STRING8)
+    wire = [c.encode("x" * 20) for _ in range(300)]  # 6300 bytes: compaction will trigger
+    tail = c.encode("the end")
+    buf = Buffer(b"".join(wire) + tail[:3])
+    assert len(c.decode_many(buf)) == 300
+    assert c.decode(buf) is None
+    assert c.decode(buf) is None  # known half packet, no new bytes
+    buf.extend(tail[3:])  # start >= 4096 and >= half the storage: compacts
+    assert buf._start == 0
+    assert c.decode(buf) == "the end"
+    assert c.decode(buf) is None
+    buf.extend(tail[:1])
+    assert c.decode(buf) is None
+    with buf.reserve(64) as room:  # reads straight into the buffer change _end as well
+        room[: len(tail) - 1] = tail[1:]
+    buf.commit(len(tail) - 1)
+    assert c.decode(buf) == "the end"
