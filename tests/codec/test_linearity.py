@@ -42,6 +42,9 @@ CASES: dict[str, tuple[cs.Construct, Callable[[int], bytes], dict[str, object]]]
         {},
     ),
     "delimiter": (cs.GreedyBytes, lambda n: b"x" * n + b"\n", {"framing": Delimiter(b"\n")}),
+    # construct's own NullTerminated parse is quadratic (it appends byte by byte); the
+    # generated parser slices up to the terminator it found
+    "cstring": (cs.CString("ascii"), lambda n: b"x" * n + b"\0", {}),
     "array-of-strings": (
         cs.PrefixedArray(cs.Int32ub, cs.PascalString(cs.Int8ub, "ascii")),
         lambda n: (n // 4).to_bytes(4, "big") + b"\x03abc" * (n // 4),
