@@ -39,6 +39,7 @@ from typing import Any
 import construct as cs
 from construct import expr as cx
 
+from ._framing import parse_context
 from ._trial import GreedySchemaError, NeedMore
 
 __all__ = ["CompileError", "compile_parser"]
@@ -83,15 +84,6 @@ def _short(path: str, want: int, have: int) -> cs.StreamError:
         f"stream read less than specified amount, expected {want}, found {max(have, 0)}",
         path=path,
     )
-
-
-def _top_context() -> Any:
-    context = cs.Container()
-    context._parsing = True
-    context._building = False
-    context._sizing = False
-    context._params = context
-    return context
 
 
 def _make_context(parent: Any, index: Any, subcons: Any, items: tuple[Any, ...]) -> Any:
@@ -205,7 +197,7 @@ class Emitter:
             "_fallback": _fallback,
             "_fallback_soft": _fallback_soft,
             "_make_context": _make_context,
-            "_top_context": _top_context,
+            "_top_context": parse_context,
             "StreamError": cs.StreamError,
             "ConstError": cs.ConstError,
             "EnumInteger": cs.EnumInteger,
@@ -489,17 +481,12 @@ class Compiler:
         if isinstance(node, cs.FixedSized):
             n = self.expr(node.length, scope)
             nv = e.var("n")
-            lim = e.var("lim")
             e.line(f"{nv} = {n}")
             e.non_negative(nv, path)
             if self.measuring:
                 e.skip(nv, limit, path)
                 return "None"
-            e.need(nv, limit, path)
-            e.line(f"{lim} = pos + {nv}")
-            base = e.var("base")
-            e.line(f"{base} = pos")
-            self.bases[lim] = base
+            lim = self.region(nv, limit, path)
             v = self.parse(node.subcon, lim, scope, path)
             e.line(f"pos = {lim}")
             return v
@@ -540,6 +527,31 @@ class Compiler:
         if bits is not None:
             return bits
         return self.fallback(node, limit, scope)
+
+    def region(self, n: str, limit: str, path: str) -> str:
+        """Open the region of the next ``n`` bytes (a ``Prefixed`` body, a ``FixedSized``):
+        check they are there, and return the variable holding its end, the limit of every
+        read inside it."""
+        e = self.e
+        e.need(n, limit, path)
+        lim = e.var("lim")
+        e.line(f"{lim} = pos + {n}")
+        base = e.var("base")
+        e.line(f"{base} = pos")
+        self.bases[lim] = base
+        return lim
+
+    def prefix_length(self, node: Any, limit: str, scope: Scope, path: str) -> str:
+        """Parse a ``Prefixed``'s length field; the variable holding its body's size."""
+        e = self.e
+        n = self.parse(node.lengthfield, limit, scope, path)
+        e.non_negative(n, path)
+        if node.includelength:
+            size = e.var("n")
+            e.line(f"{size} = {n} - ({e.const(node.lengthfield, 'L')}.sizeof())")
+            e.non_negative(size, path)
+            return size
+        return n
 
     def fallback(self, node: Any, limit: str, scope: Scope) -> str:
         if self.measuring:
@@ -678,13 +690,7 @@ class Compiler:
         core, _ = _strip_renamed(sub)
         if isinstance(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
             # PascalString: decode straight from the slice
-            n = self.parse(core.lengthfield, limit, scope, path)
-            e.non_negative(n, path)
-            if core.includelength:
-                size = e.var("n")
-                e.line(f"{size} = {n} - ({e.const(core.lengthfield, 'L')}.sizeof())")
-                n = size
-                e.non_negative(n, path)
+            n = self.prefix_length(core, limit, scope, path)
             e.need(n, limit, path)
             v = e.var()
             end = e.var("lim")
@@ -705,22 +711,11 @@ class Compiler:
 
     def prefixed(self, node: Any, limit: str, scope: Scope, path: str) -> str:
         e = self.e
-        n = self.parse(node.lengthfield, limit, scope, path)
-        lim = e.var("lim")
-        e.non_negative(n, path)
-        if node.includelength:
-            size = e.var("n")
-            e.line(f"{size} = {n} - ({e.const(node.lengthfield, 'L')}.sizeof())")
-            n = size
-            e.non_negative(n, path)
+        n = self.prefix_length(node, limit, scope, path)
         if self.measuring:
             e.skip(n, limit, path)
             return "None"
-        e.need(n, limit, path)
-        e.line(f"{lim} = pos + {n}")
-        base = e.var("base")
-        e.line(f"{base} = pos")
-        self.bases[lim] = base
+        lim = self.region(n, limit, path)
         sub, _ = _strip_renamed(node.subcon)
         if sub is cs.GreedyBytes:
             v = e.var()

@@ -106,11 +106,20 @@ class FixedLength(Framing):
         return payload
 
 
+class _StrippedHeader(Framing):
+    """A framing whose first ``strip`` bytes (its header) are not part of the payload."""
+
+    strip = 0
+
+    def payload(self, data: bytearray, start: int, size: int) -> tuple[int, int]:
+        return start + self.strip, start + size
+
+
 # -- length field --------------------------------------------------------------------------
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
-class LengthField(Framing):
+class LengthField(_StrippedHeader):
     """A length field somewhere in a fixed header (Netty's ``LengthFieldBasedFrameDecoder``).
 
     The frame is ``offset + length + value + adjustment`` bytes long, where ``value`` is the
@@ -197,9 +206,6 @@ class LengthField(Framing):
             )
         return size
 
-    def payload(self, data: bytearray, start: int, size: int) -> tuple[int, int]:
-        return start + self.strip, start + size
-
     def frame(self, payload: bytes, max_frame_size: int) -> bytes:
         if self.strip == 0:
             return _check_size(payload, max_frame_size)
@@ -225,7 +231,7 @@ def _check_size(frame: bytes, max_frame_size: int) -> bytes:
 
 
 # -- VarInt length -------------------------------------------------------------------------
-class VarIntLength(Framing):
+class VarIntLength(_StrippedHeader):
     """A base-128 little-endian VarInt length prefix (construct's ``VarInt``, protobuf's
     varint), optionally after a fixed ``offset``; frame = offset + varint + value + adjustment.
     """
@@ -280,9 +286,6 @@ class VarIntLength(Framing):
                 data=data[start:pos],
             )
         return size
-
-    def payload(self, data: bytearray, start: int, size: int) -> tuple[int, int]:
-        return start + self.strip, start + size
 
     def frame(self, payload: bytes, max_frame_size: int) -> bytes:
         if self.strip == 0:
