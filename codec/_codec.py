@@ -200,6 +200,9 @@ class Codec(Generic[T]):
             buf._start = stack.pop()
             return value
 
+        decode.__name__ = "decode"
+        decode.__qualname__ = "Codec.decode"
+        decode.__doc__ = Codec.decode.__doc__
         return decode
 
     def _take_batch(self, buf: Buffer) -> list[T]:
