@@ -199,8 +199,9 @@ class Buffer:
         """Move the readable bytes to the front; only called when that is amortised."""
         start, end = self._start, self._end
         try:
+            # same-length slice assignment: the storage keeps its size (and its capacity),
+            # so the next reserve() need not allocate and zero-fill it again
             self._data[: end - start] = self._data[start:end]
-            del self._data[end - start :]
         except BufferError:
             self._data = bytearray(self._data[start:end])
         self._base += start
