@@ -194,7 +194,8 @@ class StreamEngine(Generic[T]):
             while core.has_output:
                 data = core.data_to_send()
                 try:
-                    await send(data)
+                    # anyio's socket and TLS streams take any buffer (typed ``bytes``)
+                    await send(data)  # type: ignore[arg-type]
                 except Exception as exc:
                     self._output_failed(exc)
                     return False
