@@ -157,7 +157,7 @@ class StreamEngine(Generic[T]):
                     data = None
                     if not await process_batch() or session._close_requested:
                         return  # _finish flushes (and fires SESSION_CLOSING if writes pending)
-                    if core.has_output and not self._writing and not await self._flush():
+                    if core.out and not self._writing and not await self._flush():
                         return
                 else:
                     return
@@ -217,7 +217,7 @@ class StreamEngine(Generic[T]):
         send = self._stream.send
         self._writing = True
         try:
-            while core.has_output:
+            while core.out:
                 data = core.data_to_send()
                 try:
                     # anyio's socket and TLS streams take any buffer (typed ``bytes``)
