@@ -51,6 +51,8 @@ class StreamEngine(Generic[T]):
         self._idle: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
         self._receive_scope: anyio.CancelScope | None = None
+        #: whether the main task waits in ``receive`` (the only time close may cancel it)
+        self._receiving = False
         self._tasks: set[int] = set()
         #: an event fired in another task, delivered by the main task before SESSION_CLOSED
         self._late: tuple[StateEvent, BaseException] | None = None
@@ -66,7 +68,7 @@ class StreamEngine(Generic[T]):
         if immediate:
             if self._scope is not None:
                 self._scope.cancel()
-        elif self._receive_scope is not None:
+        elif self._receiving and self._receive_scope is not None:
             self._receive_scope.cancel()
 
     def owns_current_task(self) -> bool:
@@ -124,33 +126,57 @@ class StreamEngine(Generic[T]):
         receive = self._stream.receive
         size = self._read_size
         plugins = session._plugins
-        while not session._close_requested and core.reading:
-            failure: BaseException | None = None
-            eof = False
-            with anyio.CancelScope() as scope:
-                self._receive_scope = scope
-                try:
-                    data = await receive(size)
-                except anyio.EndOfStream:
-                    eof = True
-                except Exception as exc:
-                    failure = exc
-            self._receive_scope = None
-            if scope.cancelled_caught:
-                return  # close() was called
-            if eof:
-                await session._emit(StateEvent.INPUT_SHUTDOWN)
-                return
-            if failure is not None:
-                await session._emit(StateEvent.INPUT_EXCEPTION, failure)
-                return
+        process_batch = session._process_batch
+        failure: BaseException | None = None
+        eof = False
+        data: bytes | None = None
+        # One cancel scope for the whole loop, not one per receive (that costs more than the
+        # rest of a read on trio): request_close cancels it only while the task waits in
+        # ``receive``, so process() and flushes never run in a cancelled scope. What a
+        # receive ends with is handled inside the scope only when it is plain data and the
+        # scope was not cancelled; everything else is handled after leaving it.
+        with anyio.CancelScope() as scope:
+            self._receive_scope = scope
+            try:
+                while not session._close_requested and core.reading:
+                    self._receiving = True
+                    try:
+                        data = await receive(size)
+                    except anyio.EndOfStream:
+                        eof = True
+                    except Exception as exc:
+                        failure = exc
+                    finally:
+                        self._receiving = False
+                    if eof or failure is not None or scope.cancel_called:
+                        break
+                    assert data is not None
+                    core.receive_data(data)
+                    for plugin in plugins:
+                        plugin.after_read(session, len(data))
+                    data = None
+                    if not await process_batch() or session._close_requested:
+                        return  # _finish flushes (and fires SESSION_CLOSING if writes pending)
+                    if core.out and not self._writing and not await self._flush():
+                        return
+                else:
+                    return
+            finally:
+                self._receive_scope = None
+        if scope.cancelled_caught:
+            return  # close() was called
+        if eof:
+            await session._emit(StateEvent.INPUT_SHUTDOWN)
+            return
+        if failure is not None:
+            await session._emit(StateEvent.INPUT_EXCEPTION, failure)
+            return
+        if data is not None:
+            # close() was called while this read completed: what the loop did before
             core.receive_data(data)
             for plugin in plugins:
                 plugin.after_read(session, len(data))
-            if not await session._process_batch() or session._close_requested:
-                return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
-            if core.has_output and not self._writing and not await self._flush():
-                return
+            await process_batch()  # processes nothing: close was requested
 
     async def _finish(self) -> None:
         """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
@@ -191,10 +217,11 @@ class StreamEngine(Generic[T]):
         send = self._stream.send
         self._writing = True
         try:
-            while core.has_output:
+            while core.out:
                 data = core.data_to_send()
                 try:
-                    await send(data)
+                    # anyio's socket and TLS streams take any buffer (typed ``bytes``)
+                    await send(data)  # type: ignore[arg-type]
                 except Exception as exc:
                     self._output_failed(exc)
                     return False

@@ -34,9 +34,8 @@ class SessionCore(Generic[T]):
 
     __slots__ = (
         "_decode",
+        "_ends",
         "_inflight",
-        "_out",
-        "_queued",
         "_state",
         "buffer",
         "bytes_received",
@@ -46,6 +45,7 @@ class SessionCore(Generic[T]):
         "max_buffered",
         "messages_received",
         "messages_sent",
+        "out",
         "protocol",
         "reading",
         "writable",
@@ -58,6 +58,7 @@ class SessionCore(Generic[T]):
         high_water: int = DEFAULT_HIGH_WATER,
         low_water: int = DEFAULT_LOW_WATER,
         max_buffered: int | None = None,
+        datagram: bool = False,
     ) -> None:
         if not 0 <= low_water <= high_water:
             raise ValueError("water marks need 0 <= low_water <= high_water")
@@ -68,8 +69,11 @@ class SessionCore(Generic[T]):
         self.max_buffered = max_buffered
         self.high_water = high_water
         self.low_water = low_water
-        self._out: list[bytes] = []
-        self._queued = 0
+        #: the encoded bytes queued and not yet handed out (appended to in place: an encoder's
+        #: ``encode_into`` may write here directly, see ``Session.send``)
+        self.out = bytearray()
+        #: datagram sessions only: where each queued message ends in :attr:`out`
+        self._ends: list[int] | None = [] if datagram else None
         self._inflight = 0
         self.state = SessionState.NEW
         self.bytes_received = 0
@@ -154,49 +158,64 @@ class SessionCore(Generic[T]):
         return None
 
     # -- output --------------------------------------------------------------------------
-    def queue(self, data: bytes) -> bool:
+    def queue(self, data: bytes | bytearray) -> bool:
         """Append one encoded message to the outgoing bytes; ``True`` when pending output is
         now over the high-water mark (:attr:`over_high_water`)."""
-        self._out.append(data)
-        queued = self._queued + len(data)
-        self._queued = queued
+        out = self.out
+        out += data
+        if self._ends is not None:
+            self._ends.append(len(out))
         self.messages_sent += 1
-        return queued + self._inflight > self.high_water
+        return len(out) + self._inflight > self.high_water
 
     @property
     def has_output(self) -> bool:
         """Whether :meth:`data_to_send` has anything."""
-        return self._queued > 0
+        return len(self.out) > 0
 
     @property
     def pending(self) -> int:
         """Bytes queued or being written."""
-        return self._queued + self._inflight
+        return len(self.out) + self._inflight
 
     @property
     def over_high_water(self) -> bool:
-        return self._queued + self._inflight > self.high_water
+        return len(self.out) + self._inflight > self.high_water
 
     @property
     def under_low_water(self) -> bool:
-        return self._queued + self._inflight <= self.low_water
+        return len(self.out) + self._inflight <= self.low_water
 
-    def data_to_send(self) -> bytes:
-        """Everything queued, as one byte string; it counts as pending until :meth:`sent`."""
-        out = self._out
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self._inflight += self._queued
-        self._queued = 0
+    def data_to_send(self) -> bytearray:
+        """Everything queued, in one piece; it counts as pending until :meth:`sent`.
+
+        The piece is never touched again by the core (a fresh buffer takes its place), so a
+        transport may keep a reference to it instead of copying."""
+        data = self.out
+        self.out = bytearray()
+        self._inflight += len(data)
+        if self._ends is not None:
+            self._ends.clear()
         return data
 
     def parts_to_send(self) -> list[bytes]:
         """Everything queued, one encoded message per item (for datagram engines, which must
-        not split a message); it counts as pending until :meth:`sent`."""
-        parts = self._out
-        self._out = []
-        self._inflight += self._queued
-        self._queued = 0
+        not split a message; needs ``datagram=True``); it counts as pending until
+        :meth:`sent`."""
+        ends = self._ends
+        if ends is None:
+            raise RuntimeError("parts_to_send needs a datagram session core")
+        data = self.out
+        view = memoryview(data)
+        parts = []
+        start = 0
+        for end in ends:
+            parts.append(bytes(view[start:end]))
+            start = end
+        view.release()
+        ends.clear()
+        self.out = bytearray()
+        self._inflight += len(data)
         return parts
 
     def sent(self, nbytes: int) -> None:
@@ -206,6 +225,7 @@ class SessionCore(Generic[T]):
 
     def discard_output(self) -> None:
         """Drop everything pending (an abort)."""
-        self._out.clear()
-        self._queued = 0
+        self.out = bytearray()
+        if self._ends is not None:
+            self._ends.clear()
         self._inflight = 0

@@ -215,9 +215,6 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         return asyncio.current_task() is self._task
 
     # -- writing -------------------------------------------------------------------------
-    def _paused(self) -> bool:
-        return self._write_paused
-
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
         if self._core.has_output and not self._write_paused and not self._session._aborted:
@@ -231,16 +228,23 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         if self._lost or transport is None:
             self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
             return False
-        data = self._core.data_to_send()
+        core = self._core
+        data = core.data_to_send()
         try:
             transport.write(data)
         except Exception as exc:
             self._output_failed(exc)
             return False
-        if self._paused():  # write() paused us: the transport's buffer is full
+        if self._write_paused:  # write() paused us: the transport's buffer is full
             self._unacked += len(data)
         else:
-            self._session._wrote(len(data))
+            session = self._session
+            if session._plugins or session._drain is not None:
+                session._wrote(len(data))
+            else:  # Session._wrote and SessionCore.sent, inlined: nothing else to tell
+                nbytes = len(data)
+                core._inflight -= nbytes
+                core.bytes_sent += nbytes
         return True
 
     def _output_failed(self, exc: BaseException) -> None:
@@ -304,7 +308,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                     plugin.after_read(session, unread)
                 if not await process_batch() or session._close_requested:
                     return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
-                if core.has_output and not self._write_paused and not self._flush():
+                if core.out and not self._write_paused and not self._flush():
                     return
                 continue
             if self._lost:

@@ -60,7 +60,7 @@ class SessionOptions(Generic[T]):
     close_timeout: float = 30.0
     inbox_size: int | None = None
 
-    def new_session(self, local: Any, remote: Any) -> Session[T]:
+    def new_session(self, local: Any, remote: Any, *, datagram: bool = False) -> Session[T]:
         return Session(
             self.protocol,
             self.processor,
@@ -71,6 +71,7 @@ class SessionOptions(Generic[T]):
             low_water=self.low_water,
             max_buffered=self.max_frame_size,
             inbox_size=self.inbox_size,
+            datagram=datagram,
         )
 
     def configure(self, stream: ByteStream) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -78,11 +78,22 @@ class Session(Generic[T]):
         low_water: int = DEFAULT_LOW_WATER,
         max_buffered: int | None = None,
         inbox_size: int | None = None,
+        datagram: bool = False,
     ) -> None:
         self._core: SessionCore[T] = SessionCore(
-            protocol, high_water=high_water, low_water=low_water, max_buffered=max_buffered
+            protocol,
+            high_water=high_water,
+            low_water=low_water,
+            max_buffered=max_buffered,
+            datagram=datagram,
         )
         self._encode = protocol.encode
+        #: ``encode_into(msg, bytearray)`` when the protocol has it (``codec.Codec`` does):
+        #: ``send`` then encodes straight into the outgoing buffer (not for datagrams, which
+        #: keep each message's bounds)
+        self._encode_into: Callable[[T, bytearray], None] | None = (
+            None if datagram else getattr(protocol, "encode_into", None)
+        )
         self._processor = processor
         self._plugins = tuple(plugins)
         self._local_address = local_address
@@ -150,7 +161,21 @@ class Session(Generic[T]):
         core = self._core
         if not core.writable:
             raise anyio.ClosedResourceError
-        if core.queue(self._encode(msg)):  # over the high-water mark
+        encode_into = self._encode_into
+        if encode_into is not None:
+            # SessionCore.queue, inlined: encode straight into the outgoing buffer
+            out = core.out
+            mark = len(out)
+            try:
+                encode_into(msg, out)
+            except BaseException:
+                del out[mark:]  # nothing is queued (codec.Codec guarantees it; others may not)
+                raise
+            core.messages_sent += 1
+            over = len(out) + core._inflight > core.high_water
+        else:
+            over = core.queue(self._encode(msg))
+        if over:  # over the high-water mark
             engine = self._engine
             if engine is not None:
                 engine.wake_writer()

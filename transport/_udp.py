@@ -188,7 +188,7 @@ class _Endpoint(Generic[T]):
     async def session_for(self, address: Any) -> _DatagramEngine[T]:
         engine = self.sessions.get(address)
         if engine is None:
-            session = self.options.new_session(self.local_address, address)
+            session = self.options.new_session(self.local_address, address, datagram=True)
             engine = _DatagramEngine(self, session, address)
             self.sessions[address] = engine
             await session._emit(StateEvent.NEW_SESSION)
