@@ -39,7 +39,7 @@ from typing import Any
 import construct as cs
 from construct import expr as cx
 
-from ._framing import parse_context
+from ._framing import parse_context, struct_context
 from ._trial import GreedySchemaError, NeedMore
 
 __all__ = ["CompileError", "compile_parser"]
@@ -88,18 +88,7 @@ def _short(path: str, want: int, have: int) -> cs.StreamError:
 
 def _make_context(parent: Any, index: Any, subcons: Any, items: tuple[Any, ...]) -> Any:
     """The context construct's Struct passes to its fields, rebuilt from compiled locals."""
-    ctx = cs.Container(
-        _=parent,
-        _params=parent.get("_params"),
-        _root=None,
-        _parsing=True,
-        _building=False,
-        _sizing=False,
-        _subcons=subcons,
-        _io=None,
-        _index=index,
-    )
-    ctx._root = parent.get("_root", ctx)
+    ctx = struct_context(parent, subcons, index=index)
     for k, v in items:
         ctx[k] = v
     return ctx
@@ -134,10 +123,16 @@ class _Region(io.BytesIO):
 
 
 def _fallback(
-    node: cs.Construct, data: bytes, base: int, pos: int, limit: int, ctx: Any
+    node: cs.Construct,
+    data: bytes,
+    base: int,
+    pos: int,
+    limit: int,
+    ctx: Any,
+    region: type[_Region] = _Region,
 ) -> tuple[Any, int]:
     """Parse one field with construct itself, over the region it may read."""
-    stream = _Region(data, base, limit)
+    stream = region(data, base, limit)
     stream.seek(pos - base)
     value = node._parsereport(stream, ctx, "(parsing)")
     return value, base + stream.tell()
@@ -160,10 +155,7 @@ def _fallback_soft(
     node: cs.Construct, data: bytes, base: int, pos: int, limit: int, ctx: Any
 ) -> tuple[Any, int]:
     """Like :func:`_fallback` for a field at the top level of a frame still arriving."""
-    stream = _SoftRegion(data, base, limit)
-    stream.seek(pos - base)
-    value = node._parsereport(stream, ctx, "(parsing)")
-    return value, base + stream.tell()
+    return _fallback(node, data, base, pos, limit, ctx, _SoftRegion)
 
 
 class Scope:

@@ -26,6 +26,7 @@ from construct import expr as cx
 from construct.lib import integer2bytes
 
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
+from ._framing import parse_context, struct_context
 
 __all__ = ["compile_builder"]
 
@@ -34,29 +35,13 @@ Builder = Callable[[Any, bytearray], None]
 
 def _context(parent: Any, obj: Any, subcons: Any) -> Any:
     """The context construct's ``Struct._build`` gives its fields (all values visible)."""
-    ctx = cs.Container(
-        _=parent,
-        _params=parent.get("_params"),
-        _root=None,
-        _parsing=False,
-        _building=True,
-        _sizing=False,
-        _subcons=subcons,
-        _io=None,
-        _index=parent.get("_index"),
-    )
-    ctx._root = parent.get("_root", ctx)
+    ctx = struct_context(parent, subcons, index=parent.get("_index"), building=True)
     ctx.update(obj)
     return ctx
 
 
 def _top() -> Any:
-    ctx = cs.Container()
-    ctx._parsing = False
-    ctx._building = True
-    ctx._sizing = False
-    ctx._params = ctx
-    return ctx
+    return parse_context(building=True)
 
 
 def _greedy(data: Any, path: str) -> bytes:

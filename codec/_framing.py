@@ -442,11 +442,32 @@ class TrialParse(Framing):
         return value, size
 
 
-def parse_context() -> Any:
-    """The context construct's ``Construct.parse_stream`` builds before ``_parsereport``."""
+def parse_context(*, building: bool = False) -> Any:
+    """The context construct's ``parse_stream`` (or ``build_stream``) starts from."""
     context = cs.Container()
-    context._parsing = True
-    context._building = False
+    context._parsing = not building
+    context._building = building
     context._sizing = False
     context._params = context
     return context
+
+
+def struct_context(parent: Any, subcons: Any, *, index: Any = None, building: bool = False) -> Any:
+    """The context construct's ``Struct``/``Sequence`` gives its fields, under ``parent``.
+
+    The codec rebuilds it wherever construct code or a callable needs one (measuring,
+    fallback fields, expressions), so it must stay construct's to the key.
+    """
+    ctx = cs.Container(
+        _=parent,
+        _params=parent.get("_params"),
+        _root=None,
+        _parsing=not building,
+        _building=building,
+        _sizing=False,
+        _subcons=subcons,
+        _io=None,
+        _index=index,
+    )
+    ctx._root = parent.get("_root", ctx)
+    return ctx

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import construct as cs
 
 from ._errors import FOREIGN_DECODE_ERRORS, DecodeError, FrameTooLarge, as_decode_error
-from ._framing import Framing, parse_context
+from ._framing import Framing, parse_context, struct_context
 from ._trial import GreedySchemaError, NeedMore, TrialStream
 
 if TYPE_CHECKING:
@@ -219,18 +219,7 @@ class Fields(Step):
         self.name = node.name
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
-        sub = cs.Container(
-            _=ctx,
-            _params=ctx.get("_params"),
-            _root=None,
-            _parsing=True,
-            _building=False,
-            _sizing=False,
-            _subcons=getattr(self.inner, "_subcons", None),
-            _io=None,
-            _index=ctx.get("_index"),
-        )
-        sub._root = ctx.get("_root", sub)
+        sub = struct_context(ctx, getattr(self.inner, "_subcons", None), index=ctx.get("_index"))
         for step in self.steps:
             pos = yield from step.walk(w, pos, sub)
         return pos
