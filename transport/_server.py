@@ -277,6 +277,11 @@ class Server(Generic[T]):
             read_size=options.read_buffer_size,
             close_timeout=options.close_timeout,
         )
+        await self._run(session, engine)
+
+    # -- the native engine (asyncio and uvloop) ------------------------------------------
+    async def _run(self, session: Session[T], engine: StreamEngine[T] | NativeEngine[T]) -> None:
+        """Run one accepted session to its end, tracked for graceful shutdown."""
         self._sessions[session] = engine
         if self._all_closed is not None:  # shutting down already
             session._close_requested = True
@@ -288,7 +293,6 @@ class Server(Generic[T]):
             if not self._sessions and self._all_closed is not None:
                 self._all_closed.set()
 
-    # -- the native engine (asyncio and uvloop) ------------------------------------------
     async def _accept_loop_native(self, listener: SocketListener) -> None:
         tg = self._tg
         assert tg is not None
@@ -355,13 +359,4 @@ class Server(Generic[T]):
             return
         self._stats.accepted += 1
         self._stats.active += 1
-        self._sessions[session] = engine
-        if self._all_closed is not None:  # shutting down already
-            session._close_requested = True
-        try:
-            await engine.run()
-        finally:
-            self._stats.active -= 1
-            del self._sessions[session]
-            if not self._sessions and self._all_closed is not None:
-                self._all_closed.set()
+        await self._run(session, engine)
