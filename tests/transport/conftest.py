@@ -17,23 +17,36 @@ STRING8 = cs.PascalString(cs.Int8ub, "utf8")
 BYTES32 = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-        pytest.param(("trio", {}), id="trio"),
-    ]
-)
+BACKENDS = [
+    pytest.param(("asyncio", {}), id="asyncio"),
+    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    pytest.param(("trio", {}), id="trio"),
+]
+
+
+@pytest.fixture
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """anyio's backend for the test: parametrized by ``pytest_generate_tests`` below."""
     return request.param  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=["anyio", "native"])
-def engine(request: pytest.FixtureRequest, anyio_backend: tuple[str, Any]) -> dict[str, Any]:
-    """Extra keyword arguments selecting the engine under test for Server and Client."""
-    if request.param == "native" and anyio_backend[0] != "asyncio":
-        pytest.skip("the native engine runs on asyncio and uvloop only")
-    return {"engine": request.param}
+#: every (backend, engine) pair that exists: the native engine runs on asyncio and uvloop
+ENGINES = [
+    pytest.param(("asyncio", {}), {"engine": "anyio"}, id="asyncio-anyio"),
+    pytest.param(("asyncio", {}), {"engine": "native"}, id="asyncio-native"),
+    pytest.param(("asyncio", {"use_uvloop": True}), {"engine": "anyio"}, id="uvloop-anyio"),
+    pytest.param(("asyncio", {"use_uvloop": True}), {"engine": "native"}, id="uvloop-native"),
+    pytest.param(("trio", {}), {"engine": "anyio"}, id="trio-anyio"),
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``engine`` (the extra keyword arguments that select the engine for
+    Server and Client) runs on every backend with every engine that runs there."""
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize(("anyio_backend", "engine"), ENGINES, indirect=["anyio_backend"])
+    elif "anyio_backend" in metafunc.fixturenames:
+        metafunc.parametrize("anyio_backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture
