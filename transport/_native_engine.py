@@ -131,10 +131,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         self._tls = transport.get_extra_info("sslcontext") is not None
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        buffer = self._core.buffer
-        if not buffer:
-            buffer.clear()  # rewind an emptied buffer: the read lands at its front
-        return buffer.reserve(self._read_size)
+        # reserve() rewinds an emptied buffer itself, so the read lands at its front
+        return self._core.buffer.reserve(self._read_size)
 
     def buffer_updated(self, nbytes: int) -> None:
         core = self._core
