@@ -60,6 +60,10 @@ SHOW_BYTES = 256
 _GARBAGE = st.lists(st.integers(0, 255) | st.integers(0, 16), max_size=GARBAGE_BYTES).map(bytes)
 
 
+#: what ``untrusted_call`` returns after a DecodeError
+_STOP = object()
+
+
 class CheckFailure(AssertionError):
     """A property of :func:`check_codec` does not hold; ``property`` names which."""
 
@@ -343,6 +347,34 @@ class _Checker:
                 chunking=_chunks(chunks),
             )
 
+    def untrusted_call(
+        self, prop: str, proto: Protocol[Any], buf: Buffer, details: dict[str, Any]
+    ) -> Any:
+        """One ``decode`` call on bytes that may be malformed. Returns the message, ``None``
+        for a half packet (checked to consume nothing and hold no more than the limit), or
+        ``_STOP`` after a DecodeError (the end of the stream for these properties); a
+        message that consumed nothing fails the property."""
+        before = len(buf)
+        try:
+            got = self.decode(prop, proto, buf, **details)
+        except DecodeError:
+            return _STOP
+        if got is None:
+            if len(buf) != before:
+                self.fail(
+                    prop, f"decode returned None but consumed {before - len(buf)} bytes", **details
+                )
+            self.check_limit(prop, buf, **details)
+            return None
+        if len(buf) >= before:
+            self.fail(
+                prop,
+                f"decode returned {_show(got)} without consuming any bytes: a "
+                "caller looping on decode would never stop",
+                **details,
+            )
+        return got
+
     def untrusted(
         self, prop: str, proto: Protocol[Any], stream: bytes, chunks: Sequence[bytes], **info: Any
     ) -> None:
@@ -361,27 +393,12 @@ class _Checker:
                     "chunking": _chunks(chunks),
                     "call": f"#{calls}, {before} bytes buffered",
                 }
-                try:
-                    got = self.decode(prop, proto, buf, **details)
-                except DecodeError:
+                got = self.untrusted_call(prop, proto, buf, details)
+                if got is _STOP:
                     return
                 if got is None:
-                    if len(buf) != before:
-                        self.fail(
-                            prop,
-                            f"decode returned None but consumed {before - len(buf)} bytes",
-                            **details,
-                        )
-                    self.check_limit(prop, buf, **details)
                     break
                 consumed = before - len(buf)
-                if consumed <= 0:
-                    self.fail(
-                        prop,
-                        f"decode returned {_show(got)} without consuming any bytes: a "
-                        "caller looping on decode would never stop",
-                        **details,
-                    )
                 if isinstance(proto, Codec):
                     frame = stream[start : start + consumed]
                     try:
@@ -445,24 +462,11 @@ class _Checker:
                 f"in chunks of {step}",
             }
             while True:
-                before = len(buf)
-                try:
-                    got = self.decode(prop, proto, buf, **details)
-                except DecodeError:
+                got = self.untrusted_call(prop, proto, buf, details)
+                if got is _STOP:
                     return
                 if got is None:
-                    if len(buf) != before:
-                        self.fail(
-                            prop,
-                            f"decode returned None but consumed {before - len(buf)} bytes",
-                            **details,
-                        )
-                    self.check_limit(prop, buf, **details)
                     break
-                if len(buf) >= before:
-                    self.fail(
-                        prop, f"decode returned {_show(got)} without consuming any bytes", **details
-                    )
                 messages += 1
                 if messages >= FLOOD_MESSAGES:
                     return  # it makes progress through the flood: not hoarding
