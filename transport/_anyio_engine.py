@@ -55,7 +55,6 @@ class StreamEngine(Generic[T]):
         self._receiving = False
         self._tasks: set[int] = set()
         #: an event fired in another task, delivered by the main task before SESSION_CLOSED
-        self._late: tuple[StateEvent, BaseException] | None = None
         session._engine = self
 
     # -- Engine protocol -----------------------------------------------------------------
@@ -97,18 +96,13 @@ class StreamEngine(Generic[T]):
             clean = True
         except Exception as exc:  # a bug or a failing plugin hook
             logger.exception("internal error in %r", session)
-            if session._fire(StateEvent.INTERNAL_EXCEPTION):
-                self._late = (StateEvent.INTERNAL_EXCEPTION, exc)
-            session._abort()
+            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_GRACE):
                 session._close_requested = True
                 if not clean:
                     session._abort()
-                if self._late is not None:
-                    late_event, late_exc = self._late
-                    self._late = None
-                    await session._deliver(late_event, late_exc)
+                await session._deliver_late()
                 if session._aborted:
                     await anyio.aclose_forcefully(self._stream)
                 else:
@@ -235,10 +229,7 @@ class StreamEngine(Generic[T]):
                 idle.set()
 
     def _output_failed(self, exc: BaseException) -> None:
-        session = self._session
-        if session._fire(StateEvent.OUTPUT_EXCEPTION):
-            self._late = (StateEvent.OUTPUT_EXCEPTION, exc)
-        session._abort()
+        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
         if self._scope is not None:
             self._scope.cancel()
 

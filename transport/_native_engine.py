@@ -122,7 +122,6 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         self._read_paused = False
         self._scope: anyio.CancelScope | None = None
         #: an event fired outside the main task, delivered by it before SESSION_CLOSED
-        self._late: tuple[StateEvent, BaseException] | None = None
         session._engine = self
 
     # -- asyncio protocol callbacks (never run user code) ---------------------------------
@@ -246,10 +245,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         return True
 
     def _output_failed(self, exc: BaseException) -> None:
-        session = self._session
-        if session._fire(StateEvent.OUTPUT_EXCEPTION):
-            self._late = (StateEvent.OUTPUT_EXCEPTION, exc)
-        session._abort()
+        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
         if self._scope is not None:
             self._scope.cancel()
 
@@ -273,9 +269,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             clean = True
         except Exception as exc:  # a bug or a failing plugin hook
             logger.exception("internal error in %r", session)
-            if session._fire(StateEvent.INTERNAL_EXCEPTION):
-                self._late = (StateEvent.INTERNAL_EXCEPTION, exc)
-            session._abort()
+            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
         finally:
             self._scope = None
             with anyio.CancelScope(shield=True):
@@ -284,10 +278,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                     session._abort()
                 await self._close_transport()
                 with anyio.move_on_after(_FINAL_GRACE):
-                    if self._late is not None:
-                        late_event, late_exc = self._late
-                        self._late = None
-                        await session._deliver(late_event, late_exc)
+                    await session._deliver_late()
                     await session._emit(StateEvent.SESSION_CLOSED)
             if not started:
                 task_status.started()

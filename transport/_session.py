@@ -103,6 +103,8 @@ class Session(Generic[T]):
         self._in_batch = False
         self._close_requested = False
         self._aborted = False
+        #: a fatal engine failure applied but not yet delivered (see _fail)
+        self._late: tuple[StateEvent, BaseException] | None = None
         self._drain: anyio.Event | None = None
         self._closed = anyio.Event()
         self._inbox_send: MemoryObjectSendStream[T] | None = None
@@ -246,6 +248,20 @@ class Session(Generic[T]):
             self._aborted = self._aborted or self._core.state is SessionState.ABORTING
             self._wake_drain()
         return True
+
+    def _fail(self, event: StateEvent, exc: BaseException) -> None:
+        """An engine's fatal failure (OUTPUT_EXCEPTION, INTERNAL_EXCEPTION) from wherever it
+        happens: applied to the state now and the session aborted; the event is delivered
+        by the session's main task (:meth:`_deliver_late`), before SESSION_CLOSED."""
+        if self._fire(event):
+            self._late = (event, exc)
+        self._abort()
+
+    async def _deliver_late(self) -> None:
+        late = self._late
+        if late is not None:
+            self._late = None
+            await self._deliver(*late)
 
     async def _deliver(self, event: StateEvent, exc: BaseException | None) -> None:
         for plugin in self._plugins:
