@@ -191,14 +191,7 @@ def compile_fill(
     if records is not None:
         src, consts = records
         namespace.update(consts)
-        text = "\n".join(src) + "\n"
-        code = compile(text, f"<wirekit batch decoder for {type(schema).__name__}>", "exec")
-        exec(code, namespace)
-        fill_records: FillFunction = namespace["fill"]
-        fill_records.__wirekit_source__ = text  # type: ignore[attr-defined]
-        fill_records.__wirekit_inline__ = True  # type: ignore[attr-defined]
-        fill_records.__wirekit_fallbacks__ = 0  # type: ignore[attr-defined]
-        return fill_records
+        return _exec_fill(src, namespace, schema)
     parser = Compiler(schema, plain=plain)
     parser.e.depth = 0
     if inline and exact:
@@ -208,8 +201,6 @@ def compile_fill(
         value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
         src = _parse_measures(measure, list(parser.e.lines), value, resumable)
     else:
-        if inline and exact:  # pragma: no cover - handled above
-            parser.e.trusted = "limit"
         value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
         body = list(parser.e.lines)
         if exact:
@@ -227,13 +218,16 @@ def compile_fill(
             else _two_pass(measure, body, value)
         )
     namespace.update(parser.e.consts)
-    text = "\n".join(_prune(src)) + "\n"
+    return _exec_fill(_prune(src), namespace, schema)
+
+
+def _exec_fill(src: list[str], namespace: dict[str, Any], schema: cs.Construct) -> FillFunction:
+    """Compile the generated ``fill``; its source stays readable on ``__wirekit_source__``."""
+    text = "\n".join(src) + "\n"
     code = compile(text, f"<wirekit batch decoder for {type(schema).__name__}>", "exec")
     exec(code, namespace)
     fill: FillFunction = namespace["fill"]
     fill.__wirekit_source__ = text  # type: ignore[attr-defined]
-    fill.__wirekit_inline__ = inline  # type: ignore[attr-defined]
-    fill.__wirekit_fallbacks__ = parser.fallbacks  # type: ignore[attr-defined]
     return fill
 
 

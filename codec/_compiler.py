@@ -33,7 +33,6 @@ import io
 import itertools
 import operator
 import struct
-from collections.abc import Callable
 from typing import Any
 
 import construct as cs
@@ -42,7 +41,7 @@ from construct import expr as cx
 from ._framing import parse_context, struct_context
 from ._trial import GreedySchemaError, NeedMore
 
-__all__ = ["CompileError", "compile_parser"]
+__all__ = ["CompileError", "Compiler", "Scope"]
 
 _FMT_CODES = set("bBhHiIlLqQfde?")
 _OPS = {
@@ -200,9 +199,6 @@ class Emitter:
         self._ids = itertools.count()
         #: the limit that is "the end of the bytes received so far" while measuring
         self.soft: str | None = None
-        #: a limit already proven by the framing (reads against it need no check: the
-        #: final consumed == measured comparison still catches any disagreement)
-        self.trusted: str | None = None
         #: variables known to hold non-negative integers (unsigned fields)
         self.unsigned: set[str] = set()
         #: how many lines were emitted when a frame's first read starts (see need())
@@ -233,8 +229,6 @@ class Emitter:
         )
 
     def need(self, n: str, limit: str, path: str) -> None:
-        if limit == self.trusted:
-            return
         if limit == self.soft and n == "1" and len(self.lines) == self.frame_start:
             return  # a frame is only parsed when at least one byte of it is there
         self.line(f"if pos + {n} > {limit}:")
@@ -285,7 +279,6 @@ class Compiler:
         #: emit a measurer (frame extent only, bodies skipped) instead of a parser
         self.measuring = measuring
         self.e = Emitter("m_" if measuring else "")
-        self.fallbacks = 0
         #: the scope of the Struct parsed last (so a parent can resolve into it)
         self.last_scope: Scope | None = None
         #: the variable holding the start of the region each limit variable bounds
@@ -548,7 +541,6 @@ class Compiler:
     def fallback(self, node: Any, limit: str, scope: Scope) -> str:
         if self.measuring:
             raise CompileError(f"cannot measure {type(node).__name__} without parsing it")
-        self.fallbacks += 1
         v = self.e.var()
         k = self.e.const(node, "N")
         base = self.bases.get(limit, "start")
@@ -861,33 +853,3 @@ class Compiler:
                 val = f"bool({val})"
             e.line(f"{out}[{name!r}] = {val}")
         return out
-
-    # -- entry point ----------------------------------------------------------------------
-    def build(self, exact: bool) -> Callable[[bytes, int, int], Any]:
-        e = self.e
-        top = Scope(None, None, None)
-        v = self.parse(self.schema, "limit", top, "(parsing)")
-        if exact:
-            e.line("if pos != limit:")
-            e.line(
-                "    raise StreamError('the framing measured %d bytes but the schema consumed %d'"
-                " % (limit - start, pos - start))"
-            )
-        e.line(f"return {v}")
-        src = "def parse(data, pos, limit):\n    start = pos\n" + "\n".join(e.lines) + "\n"
-        namespace = dict(e.consts)
-        code = compile(src, f"<wirekit parser for {type(self.schema).__name__}>", "exec")
-        exec(code, namespace)
-        fn: Callable[[bytes, int, int], Any] = namespace["parse"]
-        fn.__wirekit_source__ = src  # type: ignore[attr-defined]
-        fn.__wirekit_fallbacks__ = self.fallbacks  # type: ignore[attr-defined]
-        return fn
-
-
-def compile_parser(schema: cs.Construct, *, exact: bool = True) -> Callable[[bytes, int, int], Any]:
-    """A function ``parse(data, pos, limit) -> value`` for one complete frame of ``schema``.
-
-    With ``exact`` the frame must be consumed entirely (inferred framings); otherwise, like
-    ``schema.parse``, trailing bytes are ignored (explicit framings' payloads).
-    """
-    return Compiler(schema).build(exact)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import construct as cs
@@ -27,22 +25,12 @@ __all__ = [
     "EncodeError",
     "FrameTooLarge",
     "IncompleteFrame",
-    "hex_excerpt",
 ]
 
 #: how many bytes of the offending input an error message shows
 EXCERPT_BYTES = 32
 
 _PATH_RE = re.compile(r"^Error in path (?P<path>[^\n]*)\n", re.DOTALL)
-
-
-def hex_excerpt(data: bytes | bytearray | memoryview, limit: int = EXCERPT_BYTES) -> str:
-    """Render up to ``limit`` bytes as spaced hex, with an ellipsis when cut."""
-    chunk = bytes(data[:limit])
-    text = chunk.hex(" ")
-    if len(data) > limit:
-        text += f" ... (+{len(data) - limit} bytes)"
-    return text or "<empty>"
 
 
 class DecodeError(ValueError):
@@ -201,12 +189,3 @@ def as_encode_error(exc: BaseException) -> EncodeError:
     err = EncodeError(reason, path=path)
     err.__cause__ = exc
     return err
-
-
-@contextmanager
-def mapped_encode_errors() -> Iterator[None]:
-    """Turn every failure while building a value into :class:`EncodeError` with its path."""
-    try:
-        yield
-    except FOREIGN_ENCODE_ERRORS as exc:
-        raise as_encode_error(exc) from exc
