@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import construct as cs
 
@@ -93,6 +93,10 @@ class Codec(Generic[T]):
                 self._builder = None  # built by construct itself, whole (see _encoder)
             else:
                 self._build = _bytes_builder(self._builder)
+                if not explicit:
+                    self.encode_into = _fast_encode_into(  # type: ignore[method-assign,assignment]
+                        self._builder, max_frame_size
+                    )
         self.fast = fast and not isinstance(self.framing, TrialParse)
         if plain and not self.fast:
             raise ValueError(f"plain=True is not available with {self.framing!r}")
@@ -110,6 +114,7 @@ class Codec(Generic[T]):
             )
             # a plain function on the instance is cheaper to call than a bound method
             self.decode = self._make_fast_decode()  # type: ignore[method-assign,assignment]
+            self.decode_many = self._make_fast_decode_many()  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return (
@@ -205,6 +210,84 @@ class Codec(Generic[T]):
         decode.__doc__ = Codec.decode.__doc__
         return decode
 
+    def _make_fast_decode_many(self) -> Callable[..., list[T]]:
+        """``decode_many`` straight over the batch passes: the messages of each pass are
+        taken with one slice of the batch stack, never one ``decode`` call each."""
+        batch = self._batch_fill
+        assert batch is not None
+        failed = self._batch_error
+        owner = self
+
+        def decode_many(buf: Buffer, limit: int | None = None) -> list[T]:
+            out: list[T] = []
+            want = -1 if limit is None else limit
+            if want <= 0:
+                if want < 0 and limit is not None:
+                    raise ValueError("limit must be None or >= 0")
+                if not want:
+                    return out
+            b = buf._batch
+            if b is not None and b[0] is owner:
+                stack = b[1]
+                if stack:
+                    n = len(stack)
+                    if want < 0 or 2 * want >= n:
+                        buf._start = stack[0]
+                        out = stack[-1::-2]
+                        buf._batch = (owner, [], b[2])
+                        if len(out) == want:
+                            return out
+                    else:
+                        cut = n - 2 * want
+                        buf._start = stack[cut]
+                        out = stack[: cut - 1 : -2]
+                        del stack[cut:]
+                        return out
+                if b[2] == buf._end:
+                    return out  # still the half packet the last pass stopped at
+            while True:
+                start = buf._start
+                end = buf._end
+                if start == end:
+                    buf._batch = None
+                    return out
+                stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                if not stack:
+                    if failure is HALF:
+                        buf._batch = (owner, [], end)
+                        return out
+                    buf._batch = None
+                    if failure is None or out:
+                        return out  # (a bad frame stays at the front for the next call)
+                    raise failed(buf, *failure)
+                n = len(stack)
+                room = want - len(out)
+                rest: list[Any] = []
+                if want < 0 or 2 * room >= n:
+                    buf._start = stack[0]
+                    out += stack[-1::-2]
+                else:
+                    cut = n - 2 * room
+                    buf._start = stack[cut]
+                    out += stack[: cut - 1 : -2]
+                    rest = stack[:cut]
+                if failure is HALF:
+                    # remember it: until bytes arrive, a pass would stop at the same place
+                    buf._batch = (owner, rest, end)
+                    return out
+                if rest:  # the limit was reached: the rest stays pre-decoded
+                    buf._batch = (owner, rest, -1)
+                    return out
+                buf._batch = None
+                if failure is not None or len(out) == want:
+                    return out  # (a bad frame stays at the front for the next call)
+                # the pass stopped at its batch or snapshot limit: go on
+
+        decode_many.__name__ = "decode_many"
+        decode_many.__qualname__ = "Codec.decode_many"
+        decode_many.__doc__ = Codec.decode_many.__doc__
+        return decode_many
+
     def _take_batch(self, buf: Buffer) -> list[T]:
         """Every message this codec already decoded ahead in ``buf``, consumed at once
         (one C-level slice instead of a call per message)."""
@@ -262,18 +345,24 @@ class Codec(Generic[T]):
             )
         return value
 
-    def decode_many(self, buf: Buffer) -> list[T]:
-        """Every complete message in ``buf``, in order, consuming their bytes.
+    def decode_many(self, buf: Buffer, limit: int | None = None) -> list[T]:
+        """Every complete message in ``buf`` (at most ``limit`` of them), in order,
+        consuming their bytes.
 
         The bulk form of :meth:`decode` for read loops that handle a whole read at once
-        (it skips the per-message call). A half-packet tail stays buffered. A malformed
-        frame after good ones stops the list there, with the bad frame left at the front
-        of the buffer; :class:`DecodeError` is raised when the bad frame is the first.
+        (it skips the per-message call). A half-packet tail stays buffered, and so do the
+        messages past ``limit``. A malformed frame after good ones stops the list there,
+        with the bad frame left at the front of the buffer; :class:`DecodeError` is raised
+        when the bad frame is the first. ``limit`` bounds how many decoded messages are
+        alive at once (a read loop over a large buffer of tiny messages would otherwise
+        hold thousands, and the cyclic garbage collector would run over them repeatedly).
         """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be None or >= 0")
         out: list[T] = []
         decode = self.decode
         take = self._take_batch
-        while True:
+        while limit is None or len(out) < limit:
             try:
                 msg = decode(buf)
             except DecodeError:
@@ -283,7 +372,9 @@ class Codec(Generic[T]):
             if msg is None:
                 return out
             out.append(msg)
-            out.extend(take(buf))
+            if limit is None:
+                out.extend(take(buf))
+        return out
 
     def decode_all(self, data: BytesLike) -> list[T]:
         """Decode a whole byte string into its messages.
@@ -353,6 +444,28 @@ class Codec(Generic[T]):
             del out[mark:]
             limit = self.max_frame_size
             raise EncodeError(f"encoded frame of {size} bytes exceeds {limit=}")
+
+
+def _fast_encode_into(builder: Builder, max_frame_size: int) -> Callable[[object, bytearray], None]:
+    """``Codec.encode_into`` for a generated builder, as a closure over it (called once per
+    message sent: no attribute lookups, no branches on the codec's configuration)."""
+
+    def encode_into(msg: object, out: bytearray) -> None:
+        mark = len(out)
+        try:
+            builder(msg, out)
+        except FOREIGN_ENCODE_ERRORS as exc:
+            del out[mark:]
+            raise as_encode_error(exc) from exc
+        if len(out) - mark > max_frame_size:
+            size = len(out) - mark
+            del out[mark:]
+            raise EncodeError(f"encoded frame of {size} bytes exceeds limit={max_frame_size}")
+
+    encode_into.__name__ = "encode_into"
+    encode_into.__qualname__ = "Codec.encode_into"
+    encode_into.__doc__ = Codec.encode_into.__doc__
+    return encode_into
 
 
 def _bytes_builder(builder: Builder) -> Callable[[object], bytes]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import construct as cs
 import pytest
 from construct import this
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codec import Buffer, Codec, DecodeError, FrameTooLarge
 
 CMD = cs.Struct("cmd" / cs.Int8ub, "len" / cs.Int16ub, "data" / cs.Bytes(this.len))
 STRING8 = cs.PascalString(cs.Int8ub, "utf8")
+MAGIC = cs.Struct("magic" / cs.Const(b"W"), "len" / cs.Int8ub, "data" / cs.Bytes(this.len))
 
 
 def frames(n: int) -> list[bytes]:
@@ -143,3 +146,69 @@ def test_a_known_half_packet_is_completed_across_a_compaction() -> None:
         room[: len(tail) - 1] = tail[1:]
     buf.commit(len(tail) - 1)
     assert c.decode(buf) == "the end"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_decode_many_limit_keeps_the_rest_for_later_calls(fast: bool) -> None:
+    c = Codec(STRING8, fast=fast)
+    wire = b"".join(c.encode(f"m{i}") for i in range(600))
+    buf = Buffer(wire + b"\x05ab")
+    assert c.decode_many(buf, limit=0) == []
+    assert c.decode_many(buf, limit=3) == ["m0", "m1", "m2"]
+    assert len(buf) == len(wire) + 3 - sum(len(c.encode(f"m{i}")) for i in range(3))
+    assert c.decode(buf) == "m3"
+    assert c.decode_many(buf, limit=300) == [f"m{i}" for i in range(4, 304)]
+    assert c.decode_many(buf) == [f"m{i}" for i in range(304, 600)]
+    assert bytes(buf) == b"\x05ab"
+    with pytest.raises(ValueError, match="limit"):
+        c.decode_many(buf, limit=-1)
+
+
+@settings(max_examples=200)
+@given(
+    sizes=st.lists(st.integers(0, 60), max_size=80),
+    bad_at=st.none() | st.integers(0, 80),
+    steps=st.lists(st.tuples(st.integers(1, 400), st.none() | st.integers(0, 40)), max_size=60),
+)
+def test_decode_many_hands_out_what_decode_would(
+    sizes: list[int], bad_at: int | None, steps: list[tuple[int, int | None]]
+) -> None:
+    """Any mix of chunk sizes, ``decode_many`` limits and single ``decode`` calls yields
+    the messages one-per-call decoding yields, in order, then the same error."""
+    c = Codec(MAGIC)
+    wire = [MAGIC.build({"len": n, "data": bytes([n]) * n}) for n in sizes]
+    if bad_at is not None:
+        wire.insert(min(bad_at, len(wire)), b"X\x00")  # a wrong magic byte: DecodeError
+    data = b"".join(wire)
+    expected: list[object] = []
+    ref = Buffer(data)
+    ref_error = None
+    try:
+        while (m := Codec(MAGIC, fast=False).decode(ref)) is not None:
+            expected.append(m)
+    except DecodeError as exc:
+        ref_error = exc.offset
+    got: list[object] = []
+    buf = Buffer()
+    pos = 0
+    error = None
+    for chunk, limit in [*steps, (len(data), None)]:
+        buf.extend(data[pos : pos + chunk])
+        pos += chunk
+        try:
+            if limit is None or limit % 5 == 0:
+                got.extend(c.decode_many(buf, limit=limit))
+            else:
+                while (m := c.decode(buf)) is not None:
+                    got.append(m)
+        except DecodeError as exc:
+            error = exc.offset
+            break
+    else:
+        try:
+            got.extend(c.decode_many(buf))
+        except DecodeError as exc:
+            error = exc.offset
+    assert got == expected
+    assert error == ref_error
+    assert (ref_error is None) == (bad_at is None)
