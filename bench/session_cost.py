@@ -114,17 +114,35 @@ async def run_native(protocol: Any, chunk: bytes, reads: int) -> float:
     engine.connection_made(transport)
     task = asyncio.create_task(engine.run())
     await asyncio.sleep(0)
-    n = len(chunk)
-    t0 = time.process_time()
-    for _ in range(reads):
-        engine.get_buffer(-1)[:n] = chunk
-        engine.buffer_updated(n)
-        await asyncio.sleep(0)  # one loop iteration: the engine's task runs its batch
-    elapsed = time.process_time() - t0
-    assert transport.written == reads * n, (transport.written, reads * n)
+    elapsed = await feed_from_callbacks(engine, chunk, reads)
+    assert transport.written == reads * len(chunk), (transport.written, reads * len(chunk))
     engine.connection_lost(None)
     await task
     return elapsed
+
+
+async def feed_from_callbacks(engine: Any, chunk: bytes, reads: int) -> float:
+    """Deliver ``reads`` reads the way the loop does: each from a callback of its own,
+    outside any task (``engine=None``: the same callbacks doing nothing, the harness)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    n = len(chunk)
+    left = reads
+
+    def read() -> None:
+        nonlocal left
+        if engine is not None:
+            engine.get_buffer(-1)[:n] = chunk
+            engine.buffer_updated(n)
+        left -= 1
+        if left:
+            loop.call_soon(read)
+        else:
+            done.set_result(time.process_time())
+
+    t0 = time.process_time()
+    loop.call_soon(read)
+    return await done - t0
 
 
 async def run_anyio(protocol: Any, chunk: bytes, reads: int) -> float:
@@ -144,11 +162,8 @@ async def run_anyio(protocol: Any, chunk: bytes, reads: int) -> float:
 
 
 async def baseline(chunk: bytes, reads: int) -> float:
-    """The harness alone: the same loop iterations with nothing processed."""
-    t0 = time.process_time()
-    for _ in range(reads):
-        await asyncio.sleep(0)
-    return time.process_time() - t0
+    """The harness alone: the same loop callbacks with nothing read."""
+    return await feed_from_callbacks(None, chunk, reads)
 
 
 async def measure(runner: Any, protocol: Any, chunk: bytes, reads: int) -> float:
@@ -165,16 +180,17 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--codec", action="store_true", help="codec.Codec instead of by hand")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--body", type=int, default=16, help="frame body size in bytes")
     args = ap.parse_args()
     if args.codec:
         protocol: Any = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=1 << 20)
     else:
         protocol = LengthPrefixed()
-    frame = (16).to_bytes(4, "big") + b"x" * 16
+    frame = args.body.to_bytes(4, "big") + b"x" * args.body
     engines = ["native", "anyio"] if args.engine == "both" else [args.engine]
     backend_options = {"use_uvloop": True} if args.loop == "uvloop" else {}
     what = "codec.Codec" if args.codec else "hand-written protocol"
-    print(f"# python {sys.version.split()[0]}, {args.loop}, {what}, 16 B frames; CPU us")
+    print(f"# python {sys.version.split()[0]}, {args.loop}, {what}, {args.body} B frames; CPU us")
     print("| engine | frames/read | us/message | us/read |")
     print("|---|---:|---:|---:|")
     for frames in args.frames:

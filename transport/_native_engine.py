@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -42,6 +43,14 @@ from ._state import StateEvent
 __all__ = ["NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
 
 T = TypeVar("T")
+
+#: ``loop -> the task running in it, or None``: the dict asyncio keeps itself where there is
+#: one (on Python 3.11 ``asyncio.current_task`` is a Python function around it, a cost paid
+#: on every read), else the public function
+_current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
+_current_task: Callable[[asyncio.AbstractEventLoop], object] = (
+    _current_tasks.get if isinstance(_current_tasks, dict) else asyncio.current_task
+)
 
 logger = logging.getLogger("transport")
 
@@ -143,7 +152,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
-                waiter.set_result(None)
+                self._resume(waiter)
         elif unread >= self._read_size and not self._read_paused and not self._lost:
             # the main task is busy processing: stop reading until it catches up
             self._read_paused = True
@@ -179,6 +188,29 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._flush()
         self._wake()
 
+    def _resume(self, waiter: asyncio.Future[None]) -> None:
+        """Complete the main task's ``waiter`` and, from a read callback, run the task's
+        next step right here instead of one loop iteration later.
+
+        ``set_result`` would schedule the task's wake-up with ``call_soon``: a handle, a
+        trip through the loop's ready queue and a second callback, about half the
+        engine's cost per read. Here the task's own wake-up callback (the only one on the
+        future, registered by the task when it awaited it) is taken off the future and
+        called at once in the task's context, which is what the loop would have done next.
+        The task then runs its batch inside ``buffer_updated``, where a raw protocol would
+        echo too, with full task semantics (``current_task()``, timeouts, cancellation).
+        This is only done when no task is running (a protocol callback from the loop);
+        anywhere else the future is completed the ordinary way.
+        """
+        callbacks = waiter._callbacks
+        if callbacks and len(callbacks) == 1 and _current_task(self._loop) is None:
+            callback, context = callbacks[0]
+            waiter.remove_done_callback(callback)
+            waiter.set_result(None)
+            context.run(callback, waiter)
+        else:
+            waiter.set_result(None)
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
@@ -197,6 +229,14 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
 
     # -- Engine protocol -----------------------------------------------------------------
     def wake_writer(self) -> None:
+        core = self._core
+        if len(core.out) + core._inflight > core.high_water:
+            # over the high-water mark: write now (transport.write never blocks), so the
+            # sender waits only if the transport itself is full (pause_writing), and a
+            # batch of large replies does not cost a loop iteration per high-water mark
+            if not self._write_paused and not self._session._aborted:
+                self._flush()
+            return
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._scheduled_flush)

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from codec import Codec
 from codec import Protocol as CodecProtocol
 
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
@@ -29,6 +30,11 @@ T = TypeVar("T")
 logger = logging.getLogger("transport")
 
 _ENDED = (SessionState.ABORTING, SessionState.CLOSED, SessionState.REJECTED)
+
+#: most messages decoded ahead of the processor at once (``decode_many``'s limit): enough
+#: to skip the per-message decode call, few enough that the cyclic garbage collector does
+#: not keep walking a long list of decoded containers
+_BULK_LIMIT = 256
 
 
 class Engine(Protocol):
@@ -94,6 +100,13 @@ class Session(Generic[T]):
         self._encode_into: Callable[[T, bytearray], None] | None = (
             None if datagram else getattr(protocol, "encode_into", None)
         )
+        #: a ``codec.Codec``'s ``decode_many(buf, limit)``: the read loop takes its messages
+        #: a batch at a time (a hand-written protocol is called once per message)
+        self._decode_many: Callable[[Any, int], list[T]] | None = (
+            protocol.decode_many if isinstance(protocol, Codec) else None
+        )
+        if self._decode_many is not None:
+            self._process_batch = self._process_bulk  # type: ignore[method-assign]
         self._processor = processor
         self._plugins = tuple(plugins)
         self._local_address = local_address
@@ -340,6 +353,48 @@ class Session(Generic[T]):
                 except Exception as exc:
                     await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
             return True
+        finally:
+            self._in_batch = False
+
+    async def _process_bulk(self) -> bool:
+        """:meth:`_process_batch` for a ``codec.Codec`` (it replaces it on the instance): the
+        messages come a batch at a time from ``decode_many`` instead of one ``decode`` call
+        each. What a processor can observe is the same: messages in order, counted as each
+        is handed out, none after ``close()``, a decode error only after every good message
+        before it.
+        """
+        decode_many = self._decode_many
+        assert decode_many is not None
+        core = self._core
+        buffer = core.buffer
+        process = self._processor.process
+        plugins = self._plugins
+        self._in_batch = True
+        try:
+            while True:
+                try:
+                    msgs = decode_many(buffer, _BULK_LIMIT)
+                except Exception as exc:
+                    await self._emit(StateEvent.DECODE_EXCEPTION, core.decode_error(exc))
+                    return False
+                if not msgs:
+                    err = core.half_packet_error()
+                    if err is not None:
+                        await self._emit(StateEvent.DECODE_EXCEPTION, err)
+                        return False
+                    return True
+                for msg in msgs:
+                    if self._close_requested:
+                        return True  # (what was decoded ahead is dropped with the input)
+                    core.messages_received += 1
+                    if plugins and not all(p.before_process(self, msg) for p in plugins):
+                        continue
+                    try:
+                        await process(self, msg)
+                    except Exception as exc:
+                        await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+                if buffer._start == buffer._end or self._close_requested:
+                    return True  # all consumed: no need to ask the codec again
         finally:
             self._in_batch = False
 

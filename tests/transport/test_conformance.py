@@ -185,6 +185,31 @@ async def test_order_close_with_pending_writes(
     assert proc.events[s] == [E.NEW_SESSION, E.SESSION_CLOSING, E.SESSION_CLOSED]
 
 
+async def test_nothing_is_processed_after_close_in_a_batch(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """Sticky packets decoded together: a ``close()`` from ``process`` stops the batch at
+    once; the messages after it are neither processed nor counted."""
+
+    class CloseOnSecond(Recorder):
+        async def process(self, session: Session[Any], msg: Any) -> None:
+            await super().process(session, msg)
+            if msg == "two":
+                self.stats = session.statistics()
+                await session.close()
+
+    proc = CloseOnSecond()
+    with anyio.fail_after(10):
+        async with Server(string_codec, proc, host=LOCAL, port=0, **engine) as server:
+            stream = await anyio.connect_tcp(LOCAL, server.port)
+            await stream.send(b"".join(frame(m) for m in ["one", "two", "three", "four"]))
+            s = await proc.next_closed()
+            await stream.aclose()
+    assert proc.messages[s] == ["one", "two"]
+    assert proc.stats.messages_received == 2
+    assert proc.events[s][-1] == E.SESSION_CLOSED
+
+
 async def test_order_input_exception(
     string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
 ) -> None:

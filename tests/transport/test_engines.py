@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import construct as cs
 import pytest
 
 from codec import Codec
@@ -181,3 +182,44 @@ async def test_udp_engine_choice(
             async with UdpClient(string_codec, host=LOCAL, port=server.port, **engine) as s:
                 await s.send("udp")
                 assert await s.receive() == "udp"
+
+
+def test_native_read_resumes_the_session_task_at_once() -> None:
+    """The native engine runs the session's task step inside the read callback (no
+    ``call_soon`` round trip), with the task as ``current_task()``; called from inside a
+    task it completes the waiter the ordinary way instead."""
+    from transport._native_engine import NativeEngine
+
+    async def main() -> None:
+        session: Session[str] = Session(Codec(cs.PascalString(cs.Int8ub, "utf8")), Processor())
+        engine: NativeEngine[str] = NativeEngine(session)
+        loop = asyncio.get_running_loop()
+        steps: list[object] = []
+
+        async def waiter_task() -> None:
+            for _ in range(2):
+                waiter = loop.create_future()
+                steps.append(waiter)
+                await waiter
+                steps.append(asyncio.current_task())
+
+        task = asyncio.create_task(waiter_task())
+        await asyncio.sleep(0)
+        seen: list[int] = []
+
+        def read_callback() -> None:  # like the transport's read handler: no task running
+            engine._resume(steps[-1])  # type: ignore[arg-type]
+            seen.append(len(steps))
+
+        loop.call_soon(read_callback)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert seen == [3]  # the task ran its step before the callback returned
+        assert steps[1] is task
+        engine._resume(steps[-1])  # type: ignore[arg-type]  # from a task: scheduled
+        assert len(steps) == 3
+        await task
+        assert len(steps) == 4
+        assert steps[3] is task
+
+    asyncio.run(main())
