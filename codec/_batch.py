@@ -51,6 +51,11 @@ HALF = _Half()
 #: bytes copied into one batch's snapshot (or the first frame, if longer)
 SNAPSHOT_WINDOW = 64 * 1024
 
+#: a length-prefixed blob (``Prefixed(..., GreedyBytes)``) at least this long is copied
+#: straight out of the buffer as its value: one copy instead of a snapshot and a slice of
+#: it. Below this the batch's shared snapshot is cheaper than a pass per frame.
+BLOB_DIRECT = 16 * 1024
+
 FillFunction = Callable[[bytearray, int, int, int, Any], tuple[list[Any] | None, Any]]
 
 _INDENT = "    "
@@ -164,6 +169,7 @@ def compile_fill(
         "FRAMING": framing,
         "LIMIT": BATCH_LIMIT,
         "WINDOW": SNAPSHOT_WINDOW,
+        "BLOB_DIRECT": BLOB_DIRECT,
         "struct": struct,
     }
     inline = not generic_measure
@@ -199,7 +205,8 @@ def compile_fill(
         parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
         value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
-        src = _parse_measures(measure, list(parser.e.lines), value, resumable)
+        blob = _blob_offset(schema, framing, exact)
+        src = _parse_measures(measure, list(parser.e.lines), value, resumable, blob)
     else:
         value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
         body = list(parser.e.lines)
@@ -213,7 +220,9 @@ def compile_fill(
             getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
         )
         src = (
-            _single_pass(measure, body, value, strip, resumable)
+            _single_pass(
+                measure, body, value, strip, resumable, _blob_offset(schema, framing, exact)
+            )
             if inline
             else _two_pass(measure, body, value)
         )
@@ -235,8 +244,24 @@ def _exec_fill(src: list[str], namespace: dict[str, Any], schema: cs.Construct) 
 _BUILDS_CONTAINER = re.compile(r"= (\{|\[|list\(|ListContainer\(|Container\()|_fallback|_decode\(")
 
 
-def _first_frame(measure: list[str], resumable: bool) -> list[str]:
-    """Measure the first frame on the storage itself: a half packet copies nothing."""
+def _blob_offset(schema: cs.Construct, framing: Framing, exact: bool) -> int | None:
+    """Where the value starts in the frame when the message *is* the frame's body as
+    ``bytes``: ``Prefixed(<int>, GreedyBytes)`` (inferred framing), or ``GreedyBytes`` under
+    an explicit ``LengthField``; ``None`` for any other schema."""
+    if not isinstance(framing, LengthField):
+        return None
+    core, _ = _strip_renamed(schema)
+    if exact:
+        if not isinstance(core, cs.Prefixed) or framing.offset or framing.strip:
+            return None
+        body, _ = _strip_renamed(core.subcon)
+        return framing.header if body is cs.GreedyBytes else None
+    return framing.strip if core is cs.GreedyBytes else None
+
+
+def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -> list[str]:
+    """Measure the first frame on the storage itself: a half packet copies nothing; a
+    large blob (see :data:`BLOB_DIRECT`) is copied out as the value at once."""
     src = ["def fill(data, bstart, end, maxsize, buf):"]
     if resumable:
         src += _indent(
@@ -268,10 +293,17 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
         )
     else:
         src += _indent(["return None, HALF"], 2)
+    src += _indent(["except Exception as exc:", "    return None, (exc, bstart)"], 1)
+    if blob is not None:
+        src += _indent(
+            [
+                "if fend - bstart >= BLOB_DIRECT:",
+                f"    return [fend, memoryview(data)[bstart + {blob}:fend].tobytes()], None",
+            ],
+            1,
+        )
     src += _indent(
         [
-            "except Exception as exc:",
-            "    return None, (exc, bstart)",
             # a bounded window: a batch consumes at most LIMIT frames, so copying more
             # than a window per call would make a long buffer cost quadratic copying
             # ...and at most max_frame_size: then every later frame that fits in the
@@ -288,10 +320,12 @@ def _first_frame(measure: list[str], resumable: bool) -> list[str]:
     return src
 
 
-def _parse_measures(measure: list[str], body: list[str], value: str, resumable: bool) -> list[str]:
+def _parse_measures(
+    measure: list[str], body: list[str], value: str, resumable: bool, blob: int | None
+) -> list[str]:
     """The parser measures: after the first frame, each frame is parsed against the end of
     the snapshot; a read past it stops the batch at that frame's start."""
-    src = _first_frame(measure, resumable)
+    src = _first_frame(measure, resumable, blob)
     src += _indent(
         [
             "out = []",
@@ -424,11 +458,11 @@ def _indent(lines: list[str], depth: int) -> list[str]:
 
 
 def _single_pass(
-    measure: list[str], body: list[str], value: str, strip: int, resumable: bool
+    measure: list[str], body: list[str], value: str, strip: int, resumable: bool, blob: int | None
 ) -> list[str]:
     """Explicit framings: measure each frame, then parse its payload, in one loop over the
     snapshot (the frame's extent comes from the framing, not from the schema)."""
-    src = _first_frame(measure, resumable)
+    src = _first_frame(measure, resumable, blob)
     src += _indent(
         [
             "out = []",

@@ -201,7 +201,14 @@ class Buffer:
         try:
             # same-length slice assignment: the storage keeps its size (and its capacity),
             # so the next reserve() need not allocate and zero-fill it again
-            self._data[: end - start] = self._data[start:end]
+            if end - start <= start:
+                # source and target do not overlap (the usual case: callers compact when
+                # the dead prefix is about half the storage): copy from a view of the
+                # storage itself, without a temporary as large as the live bytes
+                with memoryview(self._data) as whole:
+                    self._data[: end - start] = whole[start:end]
+            else:
+                self._data[: end - start] = self._data[start:end]
         except BufferError:
             self._data = bytearray(self._data[start:end])
         self._base += start

@@ -12,7 +12,7 @@ from construct import this
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec import Buffer, Codec, DecodeError, FrameTooLarge
+from codec import Buffer, Codec, DecodeError, FrameTooLarge, LengthField
 
 CMD = cs.Struct("cmd" / cs.Int8ub, "len" / cs.Int16ub, "data" / cs.Bytes(this.len))
 STRING8 = cs.PascalString(cs.Int8ub, "utf8")
@@ -212,3 +212,45 @@ def test_decode_many_hands_out_what_decode_would(
     assert got == expected
     assert error == ref_error
     assert (ref_error is None) == (bad_at is None)
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["prefixed", "explicit"])
+@settings(max_examples=40)
+@given(
+    sizes=st.lists(st.sampled_from([0, 5, 16383, 16384, 16385, 70000]), min_size=1, max_size=8),
+    chunk=st.sampled_from([1000, 16384, 65536, 1 << 20]),
+)
+def test_large_blobs_come_straight_out_of_the_buffer(
+    explicit: bool, sizes: list[int], chunk: int
+) -> None:
+    """Length-prefixed blobs of at least ``BLOB_DIRECT`` bytes skip the batch snapshot; the
+    values, their type and the buffer's accounting are what construct's parse gives."""
+    if explicit:
+        schema: cs.Construct = cs.GreedyBytes
+        c = Codec(schema, framing=LengthField(0, 4, strip=4))
+        wire = [len(b).to_bytes(4, "big") + b for b in (bytes([n % 251]) * n for n in sizes)]
+        expected = [w[4:] for w in wire]
+    else:
+        schema = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+        c = Codec(schema)
+        wire = [schema.build(bytes([n % 251]) * n) for n in sizes]
+        expected = [schema.parse(w) for w in wire]
+    data = b"".join(wire)
+    buf = Buffer()
+    got: list[bytes] = []
+    for i in range(0, len(data), chunk):
+        buf.extend(data[i : i + chunk])
+        while (m := c.decode(buf)) is not None:
+            assert type(m) is bytes
+            got.append(m)
+        assert len(buf) == len(data[: i + chunk]) - sum(map(len, wire[: len(got)]))
+    assert got == expected
+    assert not buf
+
+
+def test_a_large_blob_over_the_limit_is_refused() -> None:
+    c = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=20000)
+    buf = Buffer((20000).to_bytes(4, "big") + bytes(100))
+    with pytest.raises(FrameTooLarge):
+        c.decode(buf)
+    assert len(buf) == 104

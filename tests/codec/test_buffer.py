@@ -69,24 +69,30 @@ def test_reserve_and_commit_fill_in_place() -> None:
         max_size=60,
     )
 )
-def test_matches_a_bytes_model(ops: list[tuple[str, object]]) -> None:
+@pytest.mark.parametrize("scale", [1, 211], ids=["small", "compacting"])
+def test_matches_a_bytes_model(scale: int, ops: list[tuple[str, object]]) -> None:
+    """``scale`` stretches every operation (data repeated, counts multiplied) so that the
+    storage is compacted, with and without overlap between the live bytes and their
+    destination."""
     buf = Buffer()
     model = b""
     consumed = 0
     for op, arg in ops:
         if op == "extend":
             assert isinstance(arg, bytes)
+            arg *= scale
             buf.extend(arg)
             model += arg
         elif op == "reserve":
             assert isinstance(arg, bytes)
+            arg *= scale
             with buf.reserve(len(arg) + 3) as room:
                 room[: len(arg)] = arg
             buf.commit(len(arg))
             model += arg
         else:
             assert isinstance(arg, int)
-            n = min(arg, len(model))
+            n = min(arg * scale + arg % 7, len(model))
             buf.consume(n)
             model = model[n:]
             consumed += n
@@ -126,3 +132,14 @@ def test_a_buffer_emptied_by_a_codec_rewinds_on_the_next_read() -> None:
     assert buf._start == 0  # rewound: no growth, no compaction needed
     assert buf.offset == 9
     assert c.decode(buf) == "xy"
+
+
+@pytest.mark.parametrize("dead", [3, 4, 5, 9])
+def test_compaction_moves_live_bytes_whether_or_not_they_overlap_their_target(dead: int) -> None:
+    data = bytes(range(9))
+    buf = Buffer(data)
+    buf.consume(dead)
+    buf._compact()  # what extend()/reserve() call once the dead prefix is large
+    assert buf._start == 0
+    assert bytes(buf) == data[dead:]
+    assert buf.offset == dead
