@@ -7,11 +7,12 @@ bytes (``Buffer.commit``). No bytes object is made per read.
 ``process`` keeps full task semantics: one task per connection (the *main task*) waits
 for the protocol's callbacks, then runs the seed's ``readFromChannel`` batch
 (``Session._process_batch``: decode every complete message, process each in order) and
-hands everything the batch produced to the transport in one ``write``. The protocol
-callbacks never run user code; they only fill the buffer and wake the main task, so
-``asyncio.current_task()``, ``asyncio.timeout``, anyio calls, locks and cancellation all
-work inside ``process`` and ``state_event`` (see ``docs/transport.md`` for why this rather
-than one eager task per read, which needs Python >= 3.12).
+hands everything the batch produced to the transport in one ``write``. User code only ever
+runs in that task, so ``asyncio.current_task()``, ``asyncio.timeout``, anyio calls, locks and
+cancellation all work inside ``process`` and ``state_event``. A read wakes the task eagerly
+(:meth:`NativeEngine._resume`): the task's next step runs inside ``buffer_updated`` rather
+than one loop iteration later (``docs/transport.md`` says why this rather than one eager
+task per read, which needs Python >= 3.12).
 
 Flow control both ways:
 
