@@ -35,7 +35,10 @@ class Reseek(BaseException):
 def _context(parent: Any, obj: Any, subcons: Any) -> Any:
     """The context construct's ``Struct._build`` gives its fields (all values visible)."""
     ctx = struct_context(parent, subcons, index=parent.get("_index"), building=True)
-    ctx.update(obj)
+    if type(obj) is dict or type(obj) is cs.Container:
+        dict.update(ctx, obj)  # what Container.update does for them, in C
+    else:
+        ctx.update(obj)
     return ctx
 
 
@@ -109,9 +112,13 @@ def _int_error(value: Any, width: int, signed: bool, path: str, bits: bool) -> N
     raise cs.IntegerError(f"number {value} is out of range (min={lo}, max={hi})", path=path)
 
 
-def _flags(obj: Any, flags: dict[str, Any], path: str) -> Any:
+def _flags(obj: Any, flags: dict[str, Any], known: dict[str, Any], path: str) -> Any:
     """``FlagsEnum._encode``: an integer as is, ``"a|b"`` labels or a dict of booleans
-    or-ed together; an unknown label or object is construct's ``MappingError``."""
+    or-ed together; an unknown label or object is construct's ``MappingError``.
+
+    ``known`` holds the flags construct would look up for a dict key (names not starting
+    with ``_``), so the usual key costs one ``get`` instead of ``startswith`` and a lookup.
+    """
     try:
         if isinstance(obj, int):
             return obj
@@ -126,7 +133,11 @@ def _flags(obj: Any, flags: dict[str, Any], path: str) -> Any:
         if isinstance(obj, dict):
             value = 0
             for name, on in obj.items():
-                if not name.startswith("_") and on:
+                bit = known.get(name)
+                if bit is not None:
+                    if on:
+                        value |= bit
+                elif not name.startswith("_") and on:
                     value |= flags[name]
             return value
         raise cs.MappingError(f"building failed, unknown object: {obj!r}", path=path)
@@ -142,11 +153,13 @@ def _encode_error(value: str, encoding: str, path: str) -> cs.StringError:
 
 class _FieldStream(io.BytesIO):
     """The stream a node built by construct writes to: empty, but its positions are those of
-    construct's stream at that point (``offset`` bytes already written before it)."""
+    construct's stream at that point (``_offset`` bytes already written before it).
 
-    def __init__(self, offset: int) -> None:
-        super().__init__()
-        self._offset = offset
+    ``_offset`` is set after creation: a BytesIO subclass with its own ``__init__`` costs
+    twice as much to create."""
+
+    __slots__ = ("_offset",)
+    _offset: int
 
     def tell(self) -> int:
         return super().tell() + self._offset
@@ -170,7 +183,8 @@ def _fallback(node: Any, obj: Any, ctx: Any, path: str, out: bytearray, base: in
     a scratch buffer for a ``Prefixed``/``FixedSized`` body, as construct uses a fresh
     stream there). Returns what the node's ``_build`` returns (later fields see it).
     """
-    stream = _FieldStream(len(out) - base)
+    stream = _FieldStream()
+    stream._offset = len(out) - base
     own = "_io" in ctx
     if own:
         ctx["_io"] = stream

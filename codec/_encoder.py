@@ -135,10 +135,10 @@ class _BuildCompiler:
     def value_of(self, ex: Any, ctx: str) -> str:
         """Python source for an expression evaluated in the build context ``ctx``.
 
-        ``this.name`` (and arithmetic on it) becomes the field's local variable: its built
-        value once built, else the value given for it (construct's Struct puts every given
-        value in the context before building the first field). Other callables get the
-        context itself.
+        ``this.name`` (and arithmetic on it, ``len_(this.name)`` and other ``construct.expr``
+        forms) becomes the field's local variable: its built value once built, else the
+        value given for it (construct's Struct puts every given value in the context before
+        building the first field). Other callables get the context itself.
         """
         if isinstance(ex, bool | int | float | str | bytes) or ex is None:
             return repr(ex)
@@ -146,10 +146,18 @@ class _BuildCompiler:
             local = self._path(ex, ctx)
             if local is not None:
                 return local
-        if isinstance(ex, cx.BinExpr) and ex.op in _OPS:
+        if isinstance(ex, cx.BinExpr):
             lhs = self.value_of(ex.lhs, ctx)
             rhs = self.value_of(ex.rhs, ctx)
-            return f"({lhs} {_OPS[ex.op]} {rhs})"
+            if ex.op in _OPS:
+                return f"({lhs} {_OPS[ex.op]} {rhs})"
+            return f"{self.const(ex.op, 'OP')}({lhs}, {rhs})"
+        if isinstance(ex, cx.UniExpr):
+            return f"{self.const(ex.op, 'OP')}({self.value_of(ex.operand, ctx)})"
+        if isinstance(ex, cx.FuncPath) and ex._FuncPath__operand is not None:
+            # len_(this.items) and the like: the function of the operand's value
+            func = self.const(ex._FuncPath__func, "OP")
+            return f"{func}({self.value_of(ex._FuncPath__operand, ctx)})"
         if callable(ex):
             return f"{self.const(ex, 'F')}({ctx})"
         return self.const(ex)
@@ -232,7 +240,11 @@ class _BuildCompiler:
         if isinstance(node, cs.Bytes):
             n = self.value_of(node.length, ctx)
             v = self.var()
-            self.line(f"{v} = _write_bytes({val}, {n}, {path!r})")
+            # the common case inline: bytes of the right length go as they are
+            self.line(f"if type({val}) is bytes and len({val}) == {n}:")
+            self.line(f"    {v} = {val}")
+            self.line("else:")
+            self.line(f"    {v} = _write_bytes({val}, {n}, {path!r})")
             self.line(f"out += {v}")
             return v
         if node is cs.GreedyBytes:
@@ -301,7 +313,9 @@ class _BuildCompiler:
             return val
         if isinstance(node, cs.FlagsEnum):
             raw = self.var()
-            self.line(f"{raw} = _flags({val}, {self.const(node.flags, 'M')}, {path!r})")
+            known = {k: v for k, v in node.flags.items() if not k.startswith("_") and v is not None}
+            flags = self.const(node.flags, "M")
+            self.line(f"{raw} = _flags({val}, {flags}, {self.const(known, 'M')}, {path!r})")
             self.build(node.subcon, raw, ctx, path)
             return val
         if isinstance(node, cs.Rebuild):
@@ -389,16 +403,22 @@ class _BuildCompiler:
         self.line(f"{obj} = [None] * {len(node.subcons)} if {val} is None else {val}")
         self.line(f"{c} = _context({ctx}, {{}}, {self.const(node._subcons)})")
         self.line(f"{it} = iter({obj})")
+        # a Sequence's context holds a field from when it is reached (given, then built)
+        fields: dict[str, str] = {}
+        self.locals[c] = fields
+        self.parents[c] = ctx
         rets = []
         for sc in node.subcons:
             sub = self.var("x")
             self.line(f"{sub} = next({it})")
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {sub}")
+                fields[sc.name] = sub
             ret = self.build(sc, sub, c, path)
             rets.append(ret)
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {ret}")
+                fields[sc.name] = ret
         # construct returns the list of what each item's build returned (kept only if read)
         out = self.var("c")
         self.line(f"{out} = ListContainer(({', '.join(rets)}{',' if rets else ''}))")
@@ -411,12 +431,17 @@ class _BuildCompiler:
         c = self.var("c")
         self.line(f"{c} = _context({ctx}, {{}}, {self.const(node._subcons)})")
         self.line(f"{c}[{focus!r}] = {val}")
+        # the focus is in the context from the start (the value given), others once built
+        fields = {focus: val}
+        self.locals[c] = fields
+        self.parents[c] = ctx
         ret_var = "None"
         for sc in node.subcons:
             sub = val if sc.name == focus else "None"
             ret = self.build(sc, sub, c, path)
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {ret}")
+                fields[sc.name] = ret
             if sc.name == focus:
                 ret_var = ret
         return ret_var
