@@ -1,131 +1,125 @@
 """Code generation for encoding: ``schema.build(value)`` as one specialised function.
 
 The generated ``build(obj, out)`` appends the frame to a ``bytearray`` and produces exactly
-``schema.build(obj)``'s bytes, rejecting what construct rejects (a missing field is a
-``KeyError``, an out-of-range integer a ``struct.error``, a ``Bytes`` of the wrong length or
-a ``Const`` mismatch construct's own errors), which the codec maps to :class:`EncodeError`.
+``schema.build(obj)``'s bytes, rejecting what construct rejects with construct's own error
+classes (a missing field is a ``KeyError``, an out-of-range integer a ``FormatFieldError``
+or ``IntegerError``, a ``Bytes`` of the wrong length a ``StreamError``, a too long
+``PaddedString`` a ``PaddingError``...), which the codec maps to :class:`EncodeError` with
+the field's path.
 
-Compiled: integers/floats (runs merged into one ``struct.pack``), ``Bytes``, ``GreedyBytes``,
-``PascalString``/``CString``/``GreedyString``, ``Prefixed`` with an integer or ``VarInt``
-length, ``Struct``/``Sequence``/``FocusedSeq`` (so ``PrefixedArray``), ``Array`` of
-numbers, ``Const``, ``Enum``, ``Padding``, ``Rebuild``/``Default``/``Computed``, ``VarInt``.
-A schema with anything else is built by construct itself, whole: building has context
-rules (a ``Struct`` sees all its fields' values before building the first) that are only
-worth reproducing for the constructs that matter on the wire.
+Compiled:
+
+* integers and floats (runs of named fields merged into one ``struct.pack``),
+  ``BytesInteger``, ``VarInt``, ``Flag``;
+* ``Bytes``, ``GreedyBytes``, ``PascalString``/``CString``/``GreedyString``,
+  ``PaddedString`` in every encoding construct pads (``FixedSized`` over ``NullStripped``:
+  the encoded bytes padded with zero bytes to the length), ``FixedSized`` in general,
+  ``Prefixed`` with any compiled length field;
+* ``Struct``/``Sequence``/``FocusedSeq`` (so ``PrefixedArray``), ``Array``;
+* ``Const``, ``Enum``, ``FlagsEnum``, ``Padding``, ``Rebuild``/``Default``/``Computed``;
+* ``Switch`` (the key evaluated as construct evaluates it at build time, cases and default
+  compiled like any field) and ``If``/``IfThenElse``;
+* ``BitStruct``/``Bitwise`` over ``BitsInteger``/``Bit``/``Nibble``/``Octet``/``Flag``/
+  ``Padding`` fields, possibly under ``Const``/``Enum``/``FlagsEnum``/``Rebuild``/
+  ``Default`` or in nested ``Struct``s, adding up to whole bytes: every field is checked as
+  construct checks it, then all are packed into one ``int`` written with ``int.to_bytes``.
+
+Everything else is built by construct itself **for that node only**: the generated code
+calls the node's own ``_build`` with the build context construct would give it (every given
+value of the enclosing ``Struct`` visible, fields already built replaced by what their
+``_build`` returned, ``_index`` inside arrays), on a stream whose positions are those of
+construct's stream, and appends what it wrote. One ``Checksum``, ``Hex``, ``Timestamp`` or
+``RepeatUntil`` field therefore costs one construct call, not the whole message.
+
+What stays whole-schema (``CompileError``, and the codec calls ``schema.build``):
+
+* a schema whose root itself is not compiled (nothing would be gained);
+* ``Seek``, ``Pointer`` and ``StopIf`` reached by the generated code: they move the stream
+  or stop the enclosing ``Struct``, which appending code cannot follow.
+
+A node built by construct that turns out to need more than its own bytes (it seeks back
+before its own start, or leaves the stream anywhere but at its end) makes the generated
+function start over with ``schema.build(obj)``, so the bytes are construct's in every case.
+
+Inside a ``Bitwise`` region nothing falls back per field (construct writes one byte per bit
+there): a ``BitStruct`` with a field the generator does not cover is built by construct as a
+whole node.
+
+Where the generated code knowingly differs from construct (values and bytes never do):
+
+* a string its encoding cannot encode is construct's ``StringError`` *with* the field's
+  path (construct raises it without one);
+* a ``Struct``'s missing field is reported when the ``Struct`` starts, so with several bad
+  values the one named may not be the first construct would have met;
+* lambdas run by the generated code see ``_io`` as ``None`` in the context (construct: the
+  stream); nodes built by construct see their own stream there.
+
+The helpers the generated code calls live in :mod:`codec._build_runtime`.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
 
 import construct as cs
 from construct import expr as cx
-from construct.lib import integer2bytes
+from construct.lib import bits2bytes, bytes2bits
 
+from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
-from ._framing import parse_context, struct_context
 
 __all__ = ["compile_builder"]
 
 Builder = Callable[[Any, bytearray], None]
 
-
-def _context(parent: Any, obj: Any, subcons: Any) -> Any:
-    """The context construct's ``Struct._build`` gives its fields (all values visible)."""
-    ctx = struct_context(parent, subcons, index=parent.get("_index"), building=True)
-    ctx.update(obj)
-    return ctx
+#: constructs that move the stream or stop their Struct: only construct builds them (whole)
+_WHOLE_SCHEMA = (cs.Seek, cs.Pointer, cs.StopIf)
 
 
-def _top() -> Any:
-    return parse_context(building=True)
+class _WholeSchema(CompileError):
+    """A node only construct can build, and only as part of the whole message."""
 
 
-def _greedy(data: Any, path: str) -> bytes:
-    """``GreedyBytes._build``: a bytearray is converted, anything else must be bytes."""
-    out = bytes(data) if type(data) is bytearray else data
-    if not isinstance(out, bytes):
-        raise cs.StringError(f"given non-bytes value, perhaps unicode? {out!r}", path=path)
-    return out
-
-
-def _write_bytes(data: Any, length: int, path: str) -> bytes:
-    """``Bytes._build``: an int becomes ``length`` big-endian bytes, a bytearray is
-    converted, anything else must be bytes of exactly ``length``."""
-    if isinstance(data, int):
-        data = integer2bytes(data, length)
-    out = _greedy(data, path)
-    if length < 0:
-        raise cs.StreamError(f"length must be non-negative, found {length}", path=path)
-    if len(out) != length:
-        raise cs.StreamError(
-            f"bytes object of wrong length, expected {length}, found {len(out)}", path=path
-        )
-    return out
-
-
-def _blame(
-    packers: tuple[struct.Struct, ...], values: tuple[Any, ...], paths: tuple[str, ...]
-) -> None:
-    """After a merged ``struct.pack`` failed: raise construct's error for the field at fault."""
-    for packer, value, path in zip(packers, values, paths, strict=True):
-        try:
-            packer.pack(value)
-        except struct.error as exc:
-            raise cs.FormatFieldError(
-                f"struct {packer.format!r} error during building, given value {value!r}",
-                path=path,
-            ) from exc
-    raise cs.FormatFieldError("struct error during building", path=paths[0])  # pragma: no cover
-
-
-def _number_run(subcons: list[Any], i: int) -> list[tuple[Any, tuple[str, str]]]:
-    """The run of named plain-number fields with one byte order starting at ``i``."""
+def _number_run(subcons: list[Any], i: int, built: set[str]) -> list[tuple[Any, tuple[str, str]]]:
+    """The run of named plain-number fields with one byte order starting at ``i`` (each
+    name once, not built before: the run packs the values given for them)."""
     run: list[tuple[Any, tuple[str, str]]] = []
+    names: set[str] = set()
     for sc in subcons[i:]:
         core, _ = _strip_renamed(sc)
         f = _fmt(core)
         if f is None or not sc.name or (run and f[0] != run[0][1][0]):
             break
+        if sc.name in built or sc.name in names:
+            break
+        names.add(sc.name)
         run.append((sc, f))
     return run
 
 
-def _varint(value: int, path: str) -> bytes:
-    if not isinstance(value, int) or value < 0:
-        raise cs.IntegerError(f"VarInt cannot build from {value!r}", path=path)
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
+# -- the generator ---------------------------------------------------------------------------
 class _BuildCompiler:
     def __init__(self) -> None:
         #: per Struct context variable: field name -> local holding its current value
         self.locals: dict[str, dict[str, str]] = {}
+        #: per Struct context variable: the context variable of the enclosing Struct
+        self.parents: dict[str, str] = {}
+        #: variables known to hold ``bytes`` (an encoded string)
+        self.known_bytes: set[str] = set()
         self.lines: list[str] = []
         self.depth = 1
-        self.ids = itertools.count()
-        self.consts: dict[str, Any] = {
-            "_context": _context,
-            "_top": _top,
-            "_write_bytes": _write_bytes,
-            "_varint": _varint,
-            "_blame": _blame,
-            "_greedy": _greedy,
-            "struct": struct,
-            "Container": cs.Container,
-            "ConstError": cs.ConstError,
-            "MappingError": cs.MappingError,
-            "RangeError": cs.RangeError,
-            "StringError": cs.StringError,
-        }
+        self.ids = itertools.count(1)
+        #: where construct's stream starts in ``out``: the frame's start, or 0 in a scratch
+        self.base = "base0"
+        #: inside a Bitwise region: the fields' bits, (term or None, width, constant bits)
+        self.bits: list[tuple[str | None, int, int]] | None = None
+        #: how many nodes are built by construct (each one a ``_fallback`` call)
+        self.fallbacks = 0
+        self.consts: dict[str, Any] = dict(HELPERS)
 
     def var(self, p: str = "b") -> str:
         return f"{p}{next(self.ids)}"
@@ -141,10 +135,10 @@ class _BuildCompiler:
     def value_of(self, ex: Any, ctx: str) -> str:
         """Python source for an expression evaluated in the build context ``ctx``.
 
-        ``this.name`` (and arithmetic on it) becomes the field's local variable: its built
-        value once built, else the value given for it (construct's Struct puts every given
-        value in the context before building the first field). Other callables get the
-        context itself.
+        ``this.name`` (and arithmetic on it, ``len_(this.name)`` and other ``construct.expr``
+        forms) becomes the field's local variable: its built value once built, else the
+        value given for it (construct's Struct puts every given value in the context before
+        building the first field). Other callables get the context itself.
         """
         if isinstance(ex, bool | int | float | str | bytes) or ex is None:
             return repr(ex)
@@ -152,32 +146,83 @@ class _BuildCompiler:
             local = self._path(ex, ctx)
             if local is not None:
                 return local
-        if isinstance(ex, cx.BinExpr) and ex.op in _OPS:
+        if isinstance(ex, cx.BinExpr):
             lhs = self.value_of(ex.lhs, ctx)
             rhs = self.value_of(ex.rhs, ctx)
-            return f"({lhs} {_OPS[ex.op]} {rhs})"
+            if ex.op in _OPS:
+                return f"({lhs} {_OPS[ex.op]} {rhs})"
+            return f"{self.const(ex.op, 'OP')}({lhs}, {rhs})"
+        if isinstance(ex, cx.UniExpr):
+            return f"{self.const(ex.op, 'OP')}({self.value_of(ex.operand, ctx)})"
+        if isinstance(ex, cx.FuncPath) and ex._FuncPath__operand is not None:
+            # len_(this.items) and the like: the function of the operand's value
+            func = self.const(ex._FuncPath__func, "OP")
+            return f"{func}({self.value_of(ex._FuncPath__operand, ctx)})"
         if callable(ex):
             return f"{self.const(ex, 'F')}({ctx})"
         return self.const(ex)
 
     def _path(self, ex: Any, ctx: str) -> str | None:
+        """The local holding ``this.a.b`` (``this._.a`` goes to the enclosing Struct), when
+        every step is a Struct the generated code built inline; else ``None``."""
         node = ex
         parts = []
         while getattr(node, "_Path__parent", None) is not None:
             parts.append(node._Path__field)
             node = node._Path__parent
-        if node._Path__name != "this" or len(parts) != 1:
+        if node._Path__name != "this" or not parts:
             return None
-        fields = self.locals.get(ctx)
-        if fields is None:
-            return None
-        return fields.get(parts[0])
+        parts.reverse()
+        scope: str | None = ctx
+        for i, part in enumerate(parts):
+            if scope is None:
+                return None
+            if part == "_":
+                scope = self.parents.get(scope)
+                continue
+            local = self.locals.get(scope, {}).get(part)
+            if local is None or i == len(parts) - 1:
+                return local
+            scope = local if local in self.locals else None
+        return None
 
     # -- nodes ----------------------------------------------------------------------------
     def build(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit code appending ``node`` built from ``val``; return what construct's
-        ``_build`` returns (the value later fields see in the context)."""
+        ``_build`` returns (the value later fields see in the context).
+
+        A node the generator does not cover is built by construct (:meth:`fallback`); the
+        code emitted for it so far is dropped first.
+        """
+        if self.bits is not None:
+            return self.node(node, val, ctx, path)  # the Bitwise region falls back whole
+        mark = len(self.lines)
+        depth = self.depth
+        try:
+            return self.node(node, val, ctx, path)
+        except _WholeSchema:
+            raise
+        except CompileError:
+            del self.lines[mark:]
+            self.depth = depth
+            return self.fallback(node, val, ctx, path)
+
+    def fallback(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """Emit a call building ``node`` with construct's own ``_build``."""
         node, _ = _strip_renamed(node)
+        if isinstance(node, _WHOLE_SCHEMA):
+            raise _WholeSchema(f"{type(node).__name__} moves the stream or stops its Struct")
+        self.fallbacks += 1
+        v = self.var()
+        k = self.const(node, "N")
+        self.line(f"{v} = _fallback({k}, {val}, {ctx}, {path!r}, out, {self.base})")
+        return v
+
+    def node(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """Emit the generated code for ``node``; ``CompileError`` when there is none."""
+        node, _ = _strip_renamed(node)
+        if self.bits is not None:
+            return self.bitwise_node(node, val, ctx, path)
         f = _fmt(node)
         if f is not None:
             s = self.const(struct.Struct(f[0] + f[1]), "S")
@@ -195,7 +240,11 @@ class _BuildCompiler:
         if isinstance(node, cs.Bytes):
             n = self.value_of(node.length, ctx)
             v = self.var()
-            self.line(f"{v} = _write_bytes({val}, {n}, {path!r})")
+            # the common case inline: bytes of the right length go as they are
+            self.line(f"if type({val}) is bytes and len({val}) == {n}:")
+            self.line(f"    {v} = {val}")
+            self.line("else:")
+            self.line(f"    {v} = _write_bytes({val}, {n}, {path!r})")
             self.line(f"out += {v}")
             return v
         if node is cs.GreedyBytes:
@@ -207,6 +256,39 @@ class _BuildCompiler:
             return self.string(node, val, ctx, path)
         if isinstance(node, cs.Prefixed):
             return self.prefixed(node, val, ctx, path)
+        if isinstance(node, cs.FixedSized):
+            return self.fixed_sized(node, val, ctx, path)
+        if isinstance(node, cs.NullStripped):
+            return self.build(node.subcon, val, ctx, path)  # building defers to the subcon
+        if isinstance(node, cs.Transformed):
+            return self.bitwise(node, val, ctx, path)
+        if isinstance(node, cs.Switch):
+            return self.switch(node, val, ctx, path)
+        if isinstance(node, cs.IfThenElse):
+            return self.if_then_else(node, val, ctx, path)
+        if isinstance(node, cs.BytesInteger):
+            return self.bytes_integer(node, val, ctx, path)
+        if node is cs.Flag:
+            self.line(f"out += b'\\x01' if {val} else b'\\x00'")
+            return val
+        if (
+            isinstance(node, cs.Padded)
+            and node.subcon is cs.Pass
+            and isinstance(node.length, int)
+            and node.length >= 0
+        ):
+            pad = (node.pattern * node.length)[: node.length]
+            self.line(f"out += {pad!r}")
+            return "None"
+        if type(node) is type(cs.VarInt):
+            self.line(f"out += _varint({val}, {path!r})")
+            return val
+        if isinstance(node, cs.Array) and not node.discard:
+            return self.array(node, val, ctx, path)
+        return self.common(node, val, ctx, path)
+
+    def common(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """Nodes built the same way in a byte stream and in a Bitwise region."""
         if isinstance(node, cs.Const):
             k = self.const(node.value)
             self.line(f"if {val} is not None and {val} != {k}:")
@@ -214,8 +296,7 @@ class _BuildCompiler:
                 f"    raise ConstError('building expected None or %r but got %r' % ({k}, {val}),"
                 f" path={path!r})"
             )
-            self.build(node.subcon, k, ctx, path)
-            return k
+            return self.build(node.subcon, k, ctx, path)
         if isinstance(node, cs.Enum):
             m = self.const(node.encmapping, "M")
             raw = self.var()
@@ -230,6 +311,13 @@ class _BuildCompiler:
             )
             self.build(node.subcon, raw, ctx, path)
             return val
+        if isinstance(node, cs.FlagsEnum):
+            raw = self.var()
+            known = {k: v for k, v in node.flags.items() if not k.startswith("_") and v is not None}
+            flags = self.const(node.flags, "M")
+            self.line(f"{raw} = _flags({val}, {flags}, {self.const(known, 'M')}, {path!r})")
+            self.build(node.subcon, raw, ctx, path)
+            return val
         if isinstance(node, cs.Rebuild):
             v = self.var()
             self.line(f"{v} = {self.value_of(node.func, ctx)}")
@@ -242,15 +330,6 @@ class _BuildCompiler:
             v = self.var()
             self.line(f"{v} = {self.value_of(node.func, ctx)}")
             return v
-        if isinstance(node, cs.Padded) and node.subcon is cs.Pass and isinstance(node.length, int):
-            pad = (node.pattern * node.length)[: node.length]
-            self.line(f"out += {pad!r}")
-            return "None"
-        if type(node) is type(cs.VarInt):
-            self.line(f"out += _varint({val}, {path!r})")
-            return val
-        if isinstance(node, cs.Array) and not node.discard:
-            return self.array(node, val, ctx, path)
         if node is cs.Pass:
             return "None"
         raise CompileError(f"no build code for {type(node).__name__}")
@@ -260,25 +339,27 @@ class _BuildCompiler:
         c = self.var("c")
         self.line(f"{obj} = Container() if {val} is None else {val}")
         self.line(f"{c} = _context({ctx}, {obj}, {self.const(node._subcons)})")
+        if not node.subcons:
+            self.line(f"_context({ctx}, {obj}, None)")  # construct's check that it is a mapping
         # this.<field> inside this Struct: a local for each field, given value first
         fields: dict[str, str] = {}
         self.locals[c] = fields
-        names = [sc.name for sc in node.subcons if sc.name]
+        self.parents[c] = ctx
         for sc in node.subcons:
             if sc.name and not sc.flagbuildnone:
                 fields[sc.name] = self.var("g")
                 self.line(f"{fields[sc.name]} = {obj}[{sc.name!r}]")
-        del names
         subcons = list(node.subcons)
+        built: set[str] = set()
         i = 0
         while i < len(subcons):
-            run = _number_run(subcons, i)
+            run = _number_run(subcons, i, built) if self.bits is None else []
             if len(run) > 1:
                 # one struct.pack for a run of named numbers with one byte order
+                # (the context already holds these given values, and a number's build
+                # returns the value given: no context update to write)
                 names = [sc.name for sc, _ in run]
                 subs = [fields[n] for n in names]
-                for name, x in zip(names, subs, strict=True):
-                    self.line(f"{c}[{name!r}] = {x}")
                 fmt = run[0][1][0] + "".join(code for _, (_, code) in run)
                 s = self.const(struct.Struct(fmt), "S")
                 singles = ", ".join(
@@ -289,24 +370,30 @@ class _BuildCompiler:
                 self.line(f"    out += {s}.pack({', '.join(subs)})")
                 self.line("except struct.error:")
                 self.line(f"    _blame(({singles},), ({', '.join(subs)},), {paths!r})")
+                built.update(names)
                 i += len(run)
                 continue
             sc = subcons[i]
             i += 1
-            if sc.name and sc.name in fields:
-                sub = fields[sc.name]
+            if sc.name and sc.name in fields and sc.name not in built:
+                sub = fields[sc.name]  # already in the context (``_context`` copied it)
             else:
-                sub = self.var("x")
                 if sc.flagbuildnone:
+                    # dropped when nothing reads it (Padding, Computed), as long as another
+                    # field's lookup still rejects what construct rejects (a non-mapping)
+                    sub = self.var("q" if fields else "x")
                     self.line(f"{sub} = {obj}.get({sc.name!r}, None)")
                 else:
+                    sub = self.var("x")
                     self.line(f"{sub} = {obj}[{sc.name!r}]")
-            if sc.name:
-                self.line(f"{c}[{sc.name!r}] = {sub}")
+                if sc.name:
+                    self.line(f"{c}[{sc.name!r}] = {sub}")
             ret = self.build(sc, sub, c, f"{path} -> {sc.name}" if sc.name else path)
             if sc.name:
-                self.line(f"{c}[{sc.name!r}] = {ret}")
+                if ret != sub:
+                    self.line(f"{c}[{sc.name!r}] = {ret}")
                 fields[sc.name] = ret
+                built.add(sc.name)
         return c
 
     def sequence(self, node: Any, val: str, ctx: str, path: str) -> str:
@@ -316,15 +403,26 @@ class _BuildCompiler:
         self.line(f"{obj} = [None] * {len(node.subcons)} if {val} is None else {val}")
         self.line(f"{c} = _context({ctx}, {{}}, {self.const(node._subcons)})")
         self.line(f"{it} = iter({obj})")
+        # a Sequence's context holds a field from when it is reached (given, then built)
+        fields: dict[str, str] = {}
+        self.locals[c] = fields
+        self.parents[c] = ctx
+        rets = []
         for sc in node.subcons:
             sub = self.var("x")
             self.line(f"{sub} = next({it})")
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {sub}")
+                fields[sc.name] = sub
             ret = self.build(sc, sub, c, path)
+            rets.append(ret)
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {ret}")
-        return val
+                fields[sc.name] = ret
+        # construct returns the list of what each item's build returned (kept only if read)
+        out = self.var("c")
+        self.line(f"{out} = ListContainer(({', '.join(rets)}{',' if rets else ''}))")
+        return out
 
     def focused(self, node: Any, val: str, ctx: str, path: str) -> str:
         focus = node.parsebuildfrom
@@ -333,12 +431,17 @@ class _BuildCompiler:
         c = self.var("c")
         self.line(f"{c} = _context({ctx}, {{}}, {self.const(node._subcons)})")
         self.line(f"{c}[{focus!r}] = {val}")
+        # the focus is in the context from the start (the value given), others once built
+        fields = {focus: val}
+        self.locals[c] = fields
+        self.parents[c] = ctx
         ret_var = "None"
         for sc in node.subcons:
             sub = val if sc.name == focus else "None"
             ret = self.build(sc, sub, c, path)
             if sc.name:
                 self.line(f"{c}[{sc.name!r}] = {ret}")
+                fields[sc.name] = ret
             if sc.name == focus:
                 ret_var = ret
         return ret_var
@@ -351,7 +454,11 @@ class _BuildCompiler:
             f"    raise StringError('string encoding failed, expected unicode string',"
             f" path={path!r})"
         )
-        self.line(f"{raw} = {val}.encode({enc!r}) if {val} else b''")
+        self.line("try:")
+        self.line(f"    {raw} = {val}.encode({enc!r}) if {val} else b''")
+        self.line("except Exception:")
+        self.line(f"    raise _encode_error({val}, {enc!r}, {path!r}) from None")
+        self.known_bytes.add(raw)
         sub, _ = _strip_renamed(node.subcon)
         if isinstance(sub, cs.NullTerminated):
             inner, _ = _strip_renamed(sub.subcon)
@@ -363,19 +470,38 @@ class _BuildCompiler:
         self.build(node.subcon, raw, ctx, path)
         return val
 
+    def scratch(self) -> tuple[str, str]:
+        """Start building into a fresh ``out`` (construct's fresh BytesIO for a body)."""
+        outer = self.var("buf")
+        self.line(f"{outer} = out")
+        self.line("out = bytearray()")
+        base = self.base
+        self.base = "0"
+        return outer, base
+
+    def end_scratch(self, outer: str, base: str) -> str:
+        """Back to the enclosing ``out``; the variable holding the body's bytes."""
+        body = self.var("body")
+        self.line(f"{body} = out")
+        self.line(f"out = {outer}")
+        self.base = base
+        return body
+
     def prefixed(self, node: Any, val: str, ctx: str, path: str) -> str:
         sub, _ = _strip_renamed(node.subcon)
-        body = self.var("body")
-        if sub is cs.GreedyBytes:
+        if sub is cs.GreedyBytes and val in self.known_bytes:
+            body = ret = val
+        elif sub is cs.GreedyBytes:
+            body = self.var("body")
             self.line(f"{body} = {val} if type({val}) is bytes else _greedy({val}, {path!r})")
+            ret = body
         else:
             # build the body into a scratch buffer, then write its length first
-            outer = self.var("buf")
-            self.line(f"{outer} = out")
-            self.line("out = bytearray()")
-            self.build(node.subcon, val, ctx, path)
-            self.line(f"{body} = bytes(out)")
-            self.line(f"out = {outer}")
+            outer, base = self.scratch()
+            try:
+                ret = self.build(node.subcon, val, ctx, path)
+            finally:
+                body = self.end_scratch(outer, base)
         n = self.var("n")
         if node.includelength:
             size = self.const(node.lengthfield, "L")
@@ -384,7 +510,143 @@ class _BuildCompiler:
             self.line(f"{n} = len({body})")
         self.build(node.lengthfield, n, ctx, path)
         self.line(f"out += {body}")
+        return ret
+
+    def fixed_sized(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``FixedSized``: the body, then zero bytes up to the length (``PaddedString`` is
+        one, over ``NullStripped(GreedyBytes)``: construct pads with zero *bytes*)."""
+        if isinstance(node.length, int):
+            if node.length < 0:
+                raise CompileError("FixedSized with a negative length")
+            n = repr(node.length)
+        else:
+            n = self.var("n")
+            self.line(f"{n} = {self.value_of(node.length, ctx)}")
+            self.line(f"if {n} < 0:")
+            self.line(f"    raise PaddingError('length cannot be negative', path={path!r})")
+        sub, _ = _strip_renamed(node.subcon)
+        if isinstance(sub, cs.NullStripped):
+            sub, _ = _strip_renamed(sub.subcon)
+        if sub is cs.GreedyBytes and val in self.known_bytes:
+            body = ret = val
+        elif sub is cs.GreedyBytes:
+            body = self.var("body")
+            self.line(f"{body} = {val} if type({val}) is bytes else _greedy({val}, {path!r})")
+            ret = body
+        else:
+            outer, base = self.scratch()
+            try:
+                ret = self.build(node.subcon, val, ctx, path)
+            finally:
+                body = self.end_scratch(outer, base)
+        self.line(f"if len({body}) > {n}:")
+        self.line(
+            f"    raise PaddingError('subcon build %d bytes but was allowed only %d'"
+            f" % (len({body}), {n}), path={path!r})"
+        )
+        self.line(f"out += {body}.ljust({n}, b'\\x00')")
+        return ret
+
+    def bytes_integer(self, node: Any, val: str, ctx: str, path: str) -> str:
+        length = node.length
+        if not isinstance(length, int) or length <= 0 or callable(node.swapped):
+            raise CompileError("BytesInteger with a computed or non-positive length")
+        order = "little" if node.swapped else "big"
+        signed = bool(node.signed)
+        self.line("try:")
+        self.line(f"    out += int.to_bytes({val}, {length}, {order!r}, signed={signed})")
+        self.line("except (TypeError, OverflowError):")
+        self.line(f"    _int_error({val}, {length}, {signed}, {path!r}, False)")
         return val
+
+    def switch(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``Switch``: ``cases.get(key, default)`` as construct looks it up (hash and
+        equality of a dict), then the chosen case built like any field."""
+        if not callable(node.keyfunc):
+            try:
+                chosen = node.cases.get(node.keyfunc, node.default)
+            except TypeError as exc:  # an unhashable constant key: construct fails too
+                raise CompileError("Switch on an unhashable constant") from exc
+            return self.build(chosen, val, ctx, path)
+        key = self.value_of(node.keyfunc, ctx)
+        if not key.isidentifier():
+            k = self.var("k")
+            self.line(f"{k} = {key}")
+            key = k
+        branches: list[Any] = []
+        index: dict[Any, int] = {}
+        for k, sc in node.cases.items():
+            for i, seen in enumerate(branches):
+                if seen is sc:
+                    index[k] = i
+                    break
+            else:
+                index[k] = len(branches)
+                branches.append(sc)
+        sel = self.var("s")
+        self.line(f"{sel} = {self.const(index, 'D')}.get({key}, -1)")
+        ret = self.var("r")
+        self.branches(sel, [*branches, node.default], 0, len(branches), ret, val, ctx, path)
+        return ret
+
+    def branches(
+        self,
+        sel: str,
+        nodes: list[Any],
+        lo: int,
+        hi: int,
+        ret: str,
+        val: str,
+        ctx: str,
+        path: str,
+    ) -> None:
+        """Branches ``lo..hi-1`` (and the default, ``nodes[-1]``, at ``sel == -1``) as a
+        balanced tree of comparisons: a long ``Switch`` costs O(log cases) compares."""
+        if hi - lo > 4:
+            mid = (lo + hi) // 2
+            self.line(f"if {sel} < {mid}:")
+            self.depth += 1
+            self.branches(sel, nodes, lo, mid, ret, val, ctx, path)
+            self.depth -= 1
+            self.line("else:")
+            self.depth += 1
+            self.branches(sel, nodes, mid, hi, ret, val, ctx, path)
+            self.depth -= 1
+            return
+        default_here = lo == 0
+        for i in range(lo, hi):
+            if i == hi - 1 and not default_here:
+                if i == lo:  # the only branch left, no default: no test needed
+                    self.arm(nodes[i], ret, val, ctx, path, indent=False)
+                    return
+                self.line("else:")
+            else:
+                self.line(f"{'if' if i == lo else 'elif'} {sel} == {i}:")
+            self.arm(nodes[i], ret, val, ctx, path)
+        if default_here:
+            if hi > lo:
+                self.line("else:")
+                self.arm(nodes[-1], ret, val, ctx, path)
+            else:
+                self.arm(nodes[-1], ret, val, ctx, path, indent=False)
+
+    def arm(
+        self, node: Any, ret: str, val: str, ctx: str, path: str, *, indent: bool = True
+    ) -> None:
+        if indent:
+            self.depth += 1
+        r = self.build(node, val, ctx, path)
+        self.line(f"{ret} = {r}")
+        if indent:
+            self.depth -= 1
+
+    def if_then_else(self, node: Any, val: str, ctx: str, path: str) -> str:
+        ret = self.var("r")
+        self.line(f"if {self.value_of(node.condfunc, ctx)}:")
+        self.arm(node.thensubcon, ret, val, ctx, path)
+        self.line("else:")
+        self.arm(node.elsesubcon, ret, val, ctx, path)
+        return ret
 
     def array(self, node: Any, val: str, ctx: str, path: str) -> str:
         item, _ = _strip_renamed(node.subcon)
@@ -399,46 +661,176 @@ class _BuildCompiler:
             f"    raise RangeError('expected %d elements, found %d' % ({c}, len({val})),"
             f" path={path!r})"
         )
+        rets = self.var("c")  # construct returns the items' build results (kept only if read)
         if f is None:
             # construct's Array._build: each item built in turn, the index in the context
             i = self.var("i")
             x = self.var("e")
+            self.line(f"{rets} = ListContainer()")
             self.line(f"for {i}, {x} in enumerate({val}):")
             self.depth += 1
             self.line(f"{ctx}['_index'] = {i}")
-            self.build(node.subcon, x, ctx, path)
+            r = self.build(node.subcon, x, ctx, path)
+            self.line(f"{rets}.append({r})")
+            self.line("pass")
             self.depth -= 1
-            return val
+            return rets
         fmt = self.const(f[0] + "%d" + f[1])
         self.line(f"out += struct.pack({fmt} % {c}, *{val})")
-        self.consts["struct"] = struct
-        return val
+        self.line(f"{rets} = ListContainer({val})")
+        return rets
+
+    # -- Bitwise ----------------------------------------------------------------------------
+    def bitwise(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``Bitwise``/``BitStruct`` of a fixed whole number of bytes: each field checked in
+        order, then one ``int.to_bytes`` of all the fields' bits."""
+        if node.encodefunc is not bits2bytes or node.decodefunc is not bytes2bits:
+            raise CompileError("a Transformed other than Bitwise")
+        self.bits = []
+        try:
+            ret = self.build(node.subcon, val, ctx, path)
+            bits = self.bits
+        finally:
+            self.bits = None
+        width = sum(w for _, w, _ in bits)
+        if width == 0 or width != 8 * node.encodeamount:
+            raise CompileError("a Bitwise region that is not its declared whole bytes")
+        terms: list[str] = []
+        fixed = 0
+        shift = width
+        for term, w, constant in bits:
+            shift -= w
+            if term is None:
+                fixed |= constant << shift
+            else:
+                terms.append(f"{term} << {shift}" if shift else term)
+        if fixed:
+            terms.append(hex(fixed))
+        self.line(f"out += ({' | '.join(terms) or '0'}).to_bytes({width // 8}, 'big')")
+        return ret
+
+    def bitwise_node(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """A node inside a Bitwise region: bit fields add to ``self.bits``, containers and
+        adapters are built as anywhere, anything else is a ``CompileError``."""
+        assert self.bits is not None
+        if isinstance(node, cs.BitsInteger):
+            width = node.length
+            if not isinstance(width, int) or width <= 0 or node.swapped is not False:
+                raise CompileError("BitsInteger with a computed length or swapped")
+            signed = bool(node.signed)
+            lo, hi = (-(2**width // 2), 2**width // 2 - 1) if signed else (0, 2**width - 1)
+            self.line(f"if not (isinstance({val}, int) and {lo} <= {val} <= {hi}):")
+            self.line(f"    _int_error({val}, {width}, {signed}, {path!r}, True)")
+            term = f"({val} & {hex(2**width - 1)})" if signed else val
+            self.bits.append((term, width, 0))
+            return val
+        if node is cs.Flag:
+            bit = self.var("t")
+            self.line(f"{bit} = 1 if {val} else 0")
+            self.bits.append((bit, 1, 0))
+            return val
+        if (
+            isinstance(node, cs.Padded)
+            and node.subcon is cs.Pass
+            and isinstance(node.length, int)
+            and node.length >= 0
+            and node.pattern in (b"\x00", b"\x01")
+        ):
+            ones = 2**node.length - 1 if node.pattern == b"\x01" else 0
+            self.bits.append((None, node.length, ones))
+            return "None"
+        if isinstance(node, cs.Struct):
+            return self.struct(node, val, ctx, path)
+        return self.common(node, val, ctx, path)
 
 
-def _prune_contexts(lines: list[str]) -> list[str]:
-    """Drop the build contexts no expression reads (innermost first): building a context
-    Container per Struct costs more than the rest of a small message."""
-    import re
+#: a variable the generator may drop: contexts and return lists (``c``), switch results
+#: (``r``), optional given values (``q``); each is only ever defined by side-effect-free lines
+_PRUNABLE = re.compile(r"\b[crq]\d+\b")
+_KEY = r"\[(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\w+)\]"
+_DEFINITION = re.compile(rf"\s*([crq]\d+)(?:(?:{_KEY})? = |\.append\()")
 
-    names = sorted(
-        {m.group(1) for line in lines if (m := re.match(r"\s*(c\d+) = _context\(", line))},
-        key=lambda n: -int(n[1:]),
-    )
-    for name in names:
-        own = re.compile(rf"\s*{name}(\[[^\]]*\])? = ")
-        word = re.compile(rf"\b{name}\b")
-        if any(word.search(line) and not own.match(line) for line in lines):
-            continue
-        lines = [line for line in lines if not own.match(line)]
-    return lines
+
+def _prune(lines: list[str]) -> list[str]:
+    """Drop the definitions of prunable variables nothing needs (mark and sweep).
+
+    Building a context ``Container`` per ``Struct`` costs more than the rest of a small
+    message, and construct's return values (contexts, lists) are only needed when an
+    expression or a node built by construct reads them. A variable is live when a line with
+    an effect (a write, a check, a call) mentions it, or when the definition of a live
+    variable does. Dropped lines become ``pass`` where a block would otherwise be empty.
+    """
+    defines: list[str | None] = []
+    needs: dict[str, set[str]] = {}
+    live: set[str] = set()
+    for line in lines:
+        m = _DEFINITION.match(line)
+        name = m.group(1) if m else None
+        defines.append(name)
+        mentioned = set(_PRUNABLE.findall(line))
+        if name is None:
+            live |= mentioned
+        else:
+            needs.setdefault(name, set()).update(mentioned - {name})
+    todo = list(live)
+    while todo:
+        for other in needs.get(todo.pop(), ()):
+            if other not in live:
+                live.add(other)
+                todo.append(other)
+    kept = [
+        line if name is None or name in live else line[: len(line) - len(line.lstrip())] + "pass"
+        for line, name in zip(lines, defines, strict=True)
+    ]
+    return _drop_needless_pass(kept)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _drop_needless_pass(lines: list[str]) -> list[str]:
+    """Remove each ``pass`` whose block has another statement."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if line.strip() == "pass":
+            opens_block = bool(out) and out[-1].rstrip().endswith(":")
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if not opens_block or (nxt and _indent(nxt) == _indent(line)):
+                continue
+        out.append(line)
+    return out
 
 
 def compile_builder(schema: cs.Construct) -> Builder:
-    """``build(obj, out)``: append ``schema.build(obj)`` to ``out``; ``CompileError`` when
-    the schema has a construct the generator does not cover."""
+    """``build(obj, out)``: append ``schema.build(obj)`` to ``out``.
+
+    Raises ``CompileError`` when the whole schema is better built by construct: its root is
+    not compiled, or it has a node that moves the stream (see the module docstring).
+    """
     comp = _BuildCompiler()
-    comp.build(schema, "obj", "_top()", "(building)")
-    src = "def build(obj, out):\n" + "\n".join(_prune_contexts(comp.lines)) + "\n"
+    top = comp.var("c")
+    comp.line(f"{top} = _top()")
+    comp.node(schema, "obj", top, "(building)")  # the root itself never falls back
+    body = _prune(comp.lines)
+    if comp.fallbacks:
+        # a node built by construct may need the whole stream: start over with construct
+        src = "\n".join(
+            [
+                "def build(obj, out):",
+                "    dest = out",
+                "    base0 = len(out)",
+                "    try:",
+                *("    " + line for line in body),
+                "    except _Reseek:",
+                "        del dest[base0:]",
+                "        dest += SCHEMA.build(obj)",
+            ]
+        )
+        comp.consts["SCHEMA"] = schema
+    else:
+        src = "\n".join(["def build(obj, out):", *body])
+    src += "\n"
     namespace = dict(comp.consts)
     code = compile(src, f"<wirekit builder for {type(schema).__name__}>", "exec")
     exec(code, namespace)

@@ -95,6 +95,119 @@ VARINT_RECORD = cs.Prefixed(
 
 REPEAT = cs.RepeatUntil(lambda x, lst, ctx: x == 0, cs.Int8ub)
 
+# -- schemas for the compiled builders: BitStruct, FlagsEnum, Switch, PaddedString -----------
+PROTO = cs.Enum(cs.Int8ub, icmp=1, tcp=6, udp=17)
+
+#: an IPv4 header without options: three BitStructs (a Const and an Enum inside one)
+IPV4 = cs.Struct(
+    "vi"
+    / cs.BitStruct(
+        "version" / cs.Const(4, cs.Nibble),
+        "ihl" / cs.Nibble,
+        "dscp" / cs.BitsInteger(6),
+        "ecn" / cs.Enum(cs.BitsInteger(2), not_ect=0, ect1=1, ect0=2, ce=3),
+    ),
+    "total_length" / cs.Int16ub,
+    "identification" / cs.Int16ub,
+    "frag"
+    / cs.BitStruct(
+        cs.Padding(1),
+        "df" / cs.Flag,
+        "mf" / cs.Flag,
+        "offset" / cs.BitsInteger(13),
+    ),
+    "ttl" / cs.Int8ub,
+    "protocol" / PROTO,
+    "checksum" / cs.Int16ub,
+    "source" / cs.Bytes(4),
+    "destination" / cs.Bytes(4),
+)
+
+MQTT_TYPE = cs.Enum(cs.Nibble, CONNECT=1, CONNACK=2, PUBLISH=3, PUBACK=4, PINGREQ=12)
+
+#: MQTT's fixed header (a nibble type, three flag fields), then a VarInt length and the body
+MQTT_FIXED = cs.Struct(
+    "header"
+    / cs.BitStruct(
+        "type" / MQTT_TYPE,
+        "dup" / cs.Flag,
+        "qos" / cs.BitsInteger(2),
+        "retain" / cs.Bit,
+    ),
+    "length" / cs.Rebuild(cs.VarInt, cs.len_(this.body)),
+    "body" / cs.Bytes(this.length),
+)
+
+#: odd bit fields: a signed one, flags as a FlagsEnum, an Octet, ones padding, nested Struct
+#: (the parser leaves such a BitStruct to construct: it is a field here, not the root, so
+#: that plain=True still gives a dict at the top)
+BITS_MIXED = cs.BitStruct(
+    "delta" / cs.BitsInteger(5, signed=True),
+    "opts" / cs.FlagsEnum(cs.BitsInteger(3), ack=1, syn=2, fin=4),
+    "octet" / cs.Octet,
+    cs.Padding(2, b"\x01"),
+    "inner" / cs.Struct("hi" / cs.BitsInteger(3), "lo" / cs.Nibble, "z" / cs.BitsInteger(7)),
+)
+
+FLAGS32 = cs.FlagsEnum(cs.Int32ul, read=1, write=2, exec=4, sticky=0x200, high=0x80000000)
+
+#: a message whose body's shape depends on its type (cases of every kind, a default)
+TYPED = cs.Struct(
+    "type" / cs.Enum(cs.Int8ub, point=1, name=2, flags=3, bits=4, hexed=5),
+    "body"
+    / cs.Switch(
+        this.type,
+        {
+            "point": cs.Struct("x" / cs.Int16sb, "y" / cs.Int16sb),
+            "name": cs.PaddedString(8, "utf8"),
+            "flags": PERMS,
+            "bits": cs.BitStruct("a" / cs.Nibble, "b" / cs.Nibble),
+            "hexed": cs.Hex(cs.Int32ub),  # built by construct, as one node
+        },
+        default=cs.Prefixed(cs.Int8ub, cs.GreedyBytes),
+    ),
+    "tail" / cs.Int8ub,
+)
+
+#: a Switch keyed by a lambda over more cases than one comparison chain
+SWITCH_MANY = cs.Struct(
+    "code" / cs.Int8ub,
+    "body" / cs.Switch(lambda ctx: ctx.code % 12, {i: cs.Bytes(i) for i in range(11)}),
+)
+
+#: PaddedStrings in each kind of encoding unit (utf16/utf32 with and without a BOM)
+PADDED = cs.Struct(
+    "name" / cs.PaddedString(10, "utf8"),
+    "wide" / cs.PaddedString(12, "utf16"),
+    "le" / cs.PaddedString(8, "utf_16_le"),
+    "wider" / cs.PaddedString(16, "utf32"),
+    "be" / cs.PaddedString(8, "utf-32-be"),
+    "code" / cs.PaddedString(3, "ascii"),
+)
+
+#: one field each that only construct builds, among compiled ones
+COLOR = cs.Mapping(cs.Int8ub, {"red": 1, "green": 2, "blue": 3})
+EXOTIC = cs.Struct(
+    "id" / cs.Int32ub,
+    "color" / COLOR,
+    "len" / cs.Rebuild(cs.Int8ub, cs.len_(this.data)),
+    "data" / cs.Bytes(this.len),
+    "crc" / cs.Checksum(cs.Int32ub, lambda data: zlib.crc32(data), this.data),
+    "key" / cs.Hex(cs.Bytes(4)),
+    "tail" / cs.Int16ub,
+)
+
+#: per-field fallback inside a Prefixed body, and for each item of an array
+PREFIXED_EXOTIC = cs.Prefixed(
+    cs.Int16ub,
+    cs.Struct(
+        "n" / cs.Int8ub,
+        "items"
+        / cs.Array(this.n, cs.Struct("c" / COLOR, "i" / cs.Rebuild(cs.Int8ub, this._index))),
+        "labels" / cs.RepeatUntil(lambda x, lst, ctx: x == "", cs.PascalString(cs.Int8ub, "ascii")),
+    ),
+)
+
 
 def _switch_value(draw: Any) -> dict[str, Any]:
     kind = draw(st.sampled_from([1, 2, 3, 9]))
@@ -108,6 +221,30 @@ def _switch_value(draw: Any) -> dict[str, Any]:
     else:
         body = draw(st.binary(min_size=2, max_size=2))
     return {"type": kind, "body": body}
+
+
+def _padded(encoding: str, size: int) -> st.SearchStrategy[str]:
+    """Text whose encoding fits ``size`` bytes (the padding adds zero bytes)."""
+    return text.filter(lambda s: len(s.encode(encoding)) <= size if s else True)
+
+
+@st.composite
+def typed_values(draw: Any) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["point", "name", "flags", "bits", "hexed", 9]))
+    body: Any
+    if kind == "point":
+        body = {"x": draw(st.integers(-(2**15), 2**15 - 1)), "y": draw(st.integers(-5, 5))}
+    elif kind == "name":
+        body = draw(_padded("utf8", 8))
+    elif kind == "flags":
+        body = draw(st.fixed_dictionaries({f: st.booleans() for f in ("read", "write", "exec")}))
+    elif kind == "bits":
+        body = {"a": draw(st.integers(0, 15)), "b": draw(st.integers(0, 15))}
+    elif kind == "hexed":
+        body = draw(u32)
+    else:
+        body = draw(small_bytes)
+    return {"type": kind, "body": body, "tail": draw(u8)}
 
 
 @st.composite
@@ -262,6 +399,155 @@ CASES: list[Case] = [
         REPEAT,
         st.lists(st.integers(1, 255), max_size=8).map(lambda xs: [*xs, 0]),
         "TrialParse",
+    ),
+    Case(
+        "bitstruct_ipv4_header",
+        IPV4,
+        st.fixed_dictionaries(
+            {
+                "vi": st.fixed_dictionaries(
+                    {
+                        "version": st.sampled_from([4, None]),
+                        "ihl": st.integers(0, 15),
+                        "dscp": st.integers(0, 63),
+                        "ecn": st.sampled_from(["not_ect", "ect1", "ect0", "ce", 2]),
+                    }
+                ),
+                "total_length": u16,
+                "identification": u16,
+                "frag": st.fixed_dictionaries(
+                    {"df": st.booleans(), "mf": st.booleans(), "offset": st.integers(0, 8191)}
+                ),
+                "ttl": u8,
+                "protocol": st.sampled_from(["icmp", "tcp", "udp", 41]),
+                "checksum": u16,
+                "source": st.binary(min_size=4, max_size=4),
+                "destination": st.binary(min_size=4, max_size=4),
+            }
+        ),
+        "FixedLength",
+    ),
+    Case(
+        "bitstruct_mqtt_fixed_header",
+        MQTT_FIXED,
+        st.builds(
+            lambda t, dup, qos, retain, body: {
+                "header": {"type": t, "dup": dup, "qos": qos, "retain": retain},
+                "length": None,
+                "body": body,
+            },
+            st.sampled_from(["CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PINGREQ", 15]),
+            st.booleans(),
+            st.integers(0, 3),
+            st.integers(0, 1),
+            st.binary(max_size=200),
+        ),
+        "Measured",
+    ),
+    Case(
+        "bitstruct_signed_flags_nested",
+        cs.Struct("bits" / BITS_MIXED, "n" / cs.Int8ub),
+        st.fixed_dictionaries(
+            {
+                "bits": st.fixed_dictionaries(
+                    {
+                        "delta": st.integers(-16, 15),
+                        "opts": st.one_of(
+                            st.integers(0, 7),
+                            st.fixed_dictionaries(
+                                {f: st.booleans() for f in ("ack", "syn", "fin")}
+                            ),
+                        ),
+                        "octet": u8,
+                        "inner": st.fixed_dictionaries(
+                            {
+                                "hi": st.integers(0, 7),
+                                "lo": st.integers(0, 15),
+                                "z": st.integers(0, 127),
+                            }
+                        ),
+                    }
+                ),
+                "n": u8,
+            }
+        ),
+        "FixedLength",
+    ),
+    Case(
+        "flags_enum_forms",
+        cs.Struct("perms" / FLAGS32, "small" / cs.FlagsEnum(cs.Int8ub, a=1, b=2, c=0x80)),
+        st.fixed_dictionaries(
+            {
+                # every form FlagsEnum builds from: a dict of booleans, an int, "a|b" labels
+                "perms": st.one_of(
+                    st.fixed_dictionaries(
+                        {f: st.booleans() for f in ("read", "write", "exec", "sticky", "high")}
+                    ),
+                    u32,
+                    st.lists(st.sampled_from(["read", "write", "exec", "sticky", "high"])).map(
+                        " | ".join
+                    ),
+                ),
+                "small": st.one_of(
+                    st.fixed_dictionaries({"a": st.booleans(), "c": st.booleans()}), u8
+                ),
+            }
+        ),
+        "FixedLength",
+    ),
+    Case("switch_on_type", TYPED, typed_values(), "Measured"),
+    Case(
+        "switch_many_cases",
+        SWITCH_MANY,
+        u8.flatmap(
+            lambda code: st.binary(min_size=code % 12, max_size=code % 12).map(
+                lambda b: {"code": code, "body": b if code % 12 < 11 else None}
+            )
+        ),
+        "Measured",
+    ),
+    Case(
+        "padded_strings_all_units",
+        PADDED,
+        st.fixed_dictionaries(
+            {
+                "name": _padded("utf8", 10),
+                "wide": _padded("utf16", 12),
+                "le": _padded("utf_16_le", 8),
+                "wider": _padded("utf32", 16),
+                "be": _padded("utf-32-be", 8),
+                "code": ascii_text.filter(lambda s: len(s) <= 3),
+            }
+        ),
+        "FixedLength",
+    ),
+    Case(
+        "struct_with_exotic_fields",
+        EXOTIC,
+        st.fixed_dictionaries(
+            {
+                "id": u32,
+                "color": st.sampled_from(["red", "green", "blue"]),
+                "data": small_bytes,
+                "key": st.binary(min_size=4, max_size=4),
+                "tail": u16,
+            }
+        ),
+        "Measured",
+    ),
+    Case(
+        "prefixed_exotic_array_items",
+        PREFIXED_EXOTIC,
+        st.lists(st.sampled_from(["red", "green", "blue"]), max_size=5).flatmap(
+            lambda colors: st.lists(ascii_text.filter(bool), max_size=3).map(
+                lambda labels: {
+                    "n": len(colors),
+                    "items": [{"c": c} for c in colors],
+                    "labels": [*labels, ""],
+                }
+            )
+        ),
+        "LengthField",
     ),
     Case(
         "explicit_length_field_stripped",
