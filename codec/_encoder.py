@@ -487,21 +487,28 @@ class _BuildCompiler:
         self.base = base
         return body
 
-    def prefixed(self, node: Any, val: str, ctx: str, path: str) -> str:
-        sub, _ = _strip_renamed(node.subcon)
-        if sub is cs.GreedyBytes and val in self.known_bytes:
-            body = ret = val
-        elif sub is cs.GreedyBytes:
+    def body_of(self, subcon: Any, inner: Any, val: str, ctx: str, path: str) -> tuple[str, str]:
+        """The bytes of a wrapped body (``Prefixed``, ``FixedSized``) as a local, and what
+        its build returns: ``val`` itself for ``GreedyBytes`` (``inner``, ``subcon`` with
+        names stripped), else ``subcon`` built into a scratch buffer, so that what wraps it
+        can write its length or padding around it."""
+        if inner is cs.GreedyBytes and val in self.known_bytes:
+            return val, val
+        if inner is cs.GreedyBytes:
             body = self.var("body")
             self.line(f"{body} = {val} if type({val}) is bytes else _greedy({val}, {path!r})")
-            ret = body
-        else:
-            # build the body into a scratch buffer, then write its length first
-            outer, base = self.scratch()
-            try:
-                ret = self.build(node.subcon, val, ctx, path)
-            finally:
-                body = self.end_scratch(outer, base)
+            return body, body
+        outer, base = self.scratch()
+        try:
+            ret = self.build(subcon, val, ctx, path)
+        finally:
+            body = self.end_scratch(outer, base)
+        return body, ret
+
+    def prefixed(self, node: Any, val: str, ctx: str, path: str) -> str:
+        sub, _ = _strip_renamed(node.subcon)
+        # the body first (into a scratch buffer unless it is the bytes given), then its length
+        body, ret = self.body_of(node.subcon, sub, val, ctx, path)
         n = self.var("n")
         if node.includelength:
             size = self.const(node.lengthfield, "L")
@@ -527,18 +534,7 @@ class _BuildCompiler:
         sub, _ = _strip_renamed(node.subcon)
         if isinstance(sub, cs.NullStripped):
             sub, _ = _strip_renamed(sub.subcon)
-        if sub is cs.GreedyBytes and val in self.known_bytes:
-            body = ret = val
-        elif sub is cs.GreedyBytes:
-            body = self.var("body")
-            self.line(f"{body} = {val} if type({val}) is bytes else _greedy({val}, {path!r})")
-            ret = body
-        else:
-            outer, base = self.scratch()
-            try:
-                ret = self.build(node.subcon, val, ctx, path)
-            finally:
-                body = self.end_scratch(outer, base)
+        body, ret = self.body_of(node.subcon, sub, val, ctx, path)
         self.line(f"if len({body}) > {n}:")
         self.line(
             f"    raise PaddingError('subcon build %d bytes but was allowed only %d'"
