@@ -12,7 +12,8 @@ only*, with a real context, so one exotic field does not slow the whole message)
 
 * integers and floats (``FormatField``), runs of them merged into one precompiled
   ``struct.Struct.unpack_from`` (``Padding`` becomes pad bytes in the format);
-* ``BytesInteger``, ``VarInt``, ``Flag``-free ``BitStruct``s of ``BitsInteger``/``Flag``;
+* ``BytesInteger``, ``VarInt``, byte-aligned ``BitStruct``s of ``BitsInteger``/``Flag``/padding
+  fields (signed too, under ``Const``/``Enum``/``FlagsEnum``);
 * ``Bytes`` (fixed or ``this``-sized), ``GreedyBytes`` inside a bounded region;
 * ``PascalString``/``CString``/``PaddedString``/``GreedyString`` and ``Prefixed``;
 * ``Array``/``PrefixedArray`` (one ``unpack_from`` with a repeat count for numbers);
@@ -801,33 +802,41 @@ class Compiler:
         return v
 
     def bitstruct(self, node: Any, limit: str, path: str) -> str | None:
-        """A byte-aligned ``BitStruct`` of unsigned ``BitsInteger``/``Flag``/padding."""
+        """A byte-aligned ``BitStruct`` of ``BitsInteger`` (signed or not; ``Bit``,
+        ``Nibble``, ``Octet``), ``Flag`` and padding fields, each possibly under ``Const``,
+        ``Enum`` or ``FlagsEnum``: one ``int.from_bytes``, then shifts and masks."""
         if not isinstance(node, cs.Transformed | cs.Restreamed):
             return None
         inner, _ = _strip_renamed(node.subcon)
         if not isinstance(inner, cs.Struct):
             return None
-        fields: list[tuple[str | None, int, str]] = []
+        # (name, bits, kind, signed, wrappers from the innermost out)
+        fields: list[tuple[str | None, int, str, bool, list[Any]]] = []
         for sc in inner.subcons:
             core, _ = _strip_renamed(sc)
+            wrappers: list[Any] = []
+            while isinstance(core, cs.Const | cs.Enum | cs.FlagsEnum):
+                wrappers.insert(0, core)
+                core, _ = _strip_renamed(core.subcon)
             if core is cs.Flag:
-                fields.append((sc.name, 1, "flag"))
+                fields.append((sc.name, 1, "flag", False, wrappers))
             elif (
                 isinstance(core, cs.BitsInteger)
                 and isinstance(core.length, int)
-                and not core.signed
+                and core.length > 0
                 and not core.swapped
             ):
-                fields.append((sc.name, core.length, "int"))
+                fields.append((sc.name, core.length, "int", bool(core.signed), wrappers))
             elif (
                 isinstance(core, cs.Padded)
                 and core.subcon is cs.Pass
                 and isinstance(core.length, int)
+                and not wrappers
             ):
-                fields.append((None, core.length, "pad"))
+                fields.append((None, core.length, "pad", False, wrappers))
             else:
                 return None
-        nbits = sum(n for _, n, _ in fields)
+        nbits = sum(n for _, n, _, _, _ in fields)
         if nbits == 0 or nbits % 8:
             return None
         nbytes = nbits // 8
@@ -844,12 +853,47 @@ class Compiler:
         out = e.var("obj")
         e.line(f"{out} = {'{}' if self.plain else 'Container()'}")
         shift = nbits
-        for name, n, kind in fields:
+        for name, n, kind, signed, wrappers in fields:
             shift -= n
-            if kind == "pad" or not name:
+            if kind == "pad":
                 continue
-            val = f"({word} >> {shift}) & {(1 << n) - 1}" if shift else f"{word} & {(1 << n) - 1}"
+            raw = f"({word} >> {shift}) & {(1 << n) - 1}" if shift else f"{word} & {(1 << n) - 1}"
             if kind == "flag":
-                val = f"bool({val})"
-            e.line(f"{out}[{name!r}] = {val}")
+                val = f"bool({raw})"
+            elif signed or wrappers:
+                val = e.var()
+                e.line(f"{val} = {raw}")
+                if signed:  # construct's bits2integer: two's complement of n bits
+                    e.line(f"if {val} >= {1 << (n - 1)}:")
+                    e.line(f"    {val} -= {1 << n}")
+            else:
+                val = raw
+            sub = f"{path} -> {name}" if name else path
+            for wrapper in wrappers:
+                val = self.bit_wrapper(wrapper, val, sub)
+            if name:
+                e.line(f"{out}[{name!r}] = {val}")
         return out
+
+    def bit_wrapper(self, node: Any, val: str, path: str) -> str:
+        """``Const``/``Enum``/``FlagsEnum`` applied to an already-read bit field ``val``, as
+        their ``parse`` does it on a byte field."""
+        e = self.e
+        if isinstance(node, cs.Const):
+            if not self.measuring:
+                k = e.const(node.value)
+                e.line(f"if {val} != {k}:")
+                e.line(
+                    f"    raise ConstError('parsing expected %r but parsed %r' % ({k}, {val}), "
+                    f"path={path!r})"
+                )
+            return val
+        v = e.var()
+        if isinstance(node, cs.Enum):
+            m = e.const(node.decmapping, "M")
+            e.line(f"{v} = {m}.get({val})")
+            e.line(f"if {v} is None:")
+            e.line(f"    {v} = EnumInteger({val})")
+            return v
+        e.line(f"{v} = {e.const(node, 'A')}._decode({val}, None, {path!r})")
+        return v

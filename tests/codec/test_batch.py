@@ -254,3 +254,25 @@ def test_a_large_blob_over_the_limit_is_refused() -> None:
     with pytest.raises(FrameTooLarge):
         c.decode(buf)
     assert len(buf) == 104
+
+
+def test_bit_fields_under_const_enum_flagsenum_and_signed_are_compiled() -> None:
+    """BitStructs of the usual protocol headers are parsed by the generated code (no
+    construct fallback), with the values construct's parse gives."""
+    from .catalog import BITS_MIXED, IPV4, MQTT_FIXED
+
+    header = cs.BitStruct(
+        "delta" / cs.BitsInteger(5, signed=True),
+        "opts" / cs.FlagsEnum(cs.BitsInteger(3), ack=1, syn=2, fin=4),
+        "kind" / cs.Enum(cs.Nibble, a=1, b=2),
+        "magic" / cs.Const(5, cs.Nibble),
+    )
+    for schema in (IPV4, MQTT_FIXED, cs.Struct("h" / header, "n" / cs.Int8ub)):
+        c = Codec(schema)
+        assert "_fallback" not in c._batch_fill.__wirekit_source__  # type: ignore[union-attr]
+    c = Codec(cs.Struct("h" / header, "n" / cs.Int8ub))
+    for raw in (b"\x85\x15\x07", b"\x7f\x35\x00", b"\x00\x05\xff"):
+        assert c.decode(Buffer(raw)) == cs.Struct("h" / header, "n" / cs.Int8ub).parse(raw)
+    with pytest.raises(DecodeError, match="expected 5"):
+        c.decode(Buffer(b"\x85\x16\x07"))  # the Const nibble is 6
+    assert "_fallback" in Codec(cs.Struct("m" / BITS_MIXED))._batch_fill.__wirekit_source__  # type: ignore[union-attr]
