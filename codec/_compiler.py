@@ -397,30 +397,8 @@ class Compiler:
             return self.prefixed(node, limit, scope, path)
         if isinstance(node, cs.Array) and not node.discard:
             return self.array(node, limit, scope, path)
-        if isinstance(node, cs.Const):
-            v = self.parse(node.subcon, limit, scope, path)
-            if self.measuring:
-                return v
-            k = e.const(node.value)
-            e.line(f"if {v} != {k}:")
-            e.line(
-                f"    raise ConstError('parsing expected %r but parsed %r' % ({k}, {v}), "
-                f"path={path!r})"
-            )
-            return v
-        if isinstance(node, cs.Enum):
-            raw = self.parse(node.subcon, limit, scope, path)
-            m = e.const(node.decmapping, "M")
-            v = e.var()
-            e.line(f"{v} = {m}.get({raw})")
-            e.line(f"if {v} is None:")
-            e.line(f"    {v} = EnumInteger({raw})")
-            return v
-        if isinstance(node, cs.FlagsEnum):
-            raw = self.parse(node.subcon, limit, scope, path)
-            v = e.var()
-            e.line(f"{v} = {e.const(node, 'A')}._decode({raw}, None, {path!r})")
-            return v
+        if isinstance(node, cs.Const | cs.Enum | cs.FlagsEnum):
+            return self.mapped(node, self.parse(node.subcon, limit, scope, path), path)
         if isinstance(node, cs.Rebuild | cs.Default):
             return self.parse(node.subcon, limit, scope, path)
         if isinstance(node, cs.Computed):
@@ -870,14 +848,14 @@ class Compiler:
                 val = raw
             sub = f"{path} -> {name}" if name else path
             for wrapper in wrappers:
-                val = self.bit_wrapper(wrapper, val, sub)
+                val = self.mapped(wrapper, val, sub)
             if name:
                 e.line(f"{out}[{name!r}] = {val}")
         return out
 
-    def bit_wrapper(self, node: Any, val: str, path: str) -> str:
-        """``Const``/``Enum``/``FlagsEnum`` applied to an already-read bit field ``val``, as
-        their ``parse`` does it on a byte field."""
+    def mapped(self, node: Any, val: str, path: str) -> str:
+        """``Const``/``Enum``/``FlagsEnum`` applied to the value ``val`` its subcon gave
+        (a byte field, or a bit field of a ``BitStruct``), as their ``parse`` does it."""
         e = self.e
         if isinstance(node, cs.Const):
             if not self.measuring:
@@ -894,6 +872,9 @@ class Compiler:
             e.line(f"{v} = {m}.get({val})")
             e.line(f"if {v} is None:")
             e.line(f"    {v} = EnumInteger({val})")
-            return v
-        e.line(f"{v} = {e.const(node, 'A')}._decode({val}, None, {path!r})")
+        elif self.plain:  # the flags as a dict: construct's keys and order, no _flagsenum
+            items = ", ".join(f"{n!r}: {val} & {b} == {b}" for n, b in node.flags.items())
+            e.line(f"{v} = {{{items}}}")
+        else:
+            e.line(f"{v} = {e.const(node, 'A')}._decode({val}, None, {path!r})")
         return v
