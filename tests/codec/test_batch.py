@@ -276,3 +276,18 @@ def test_bit_fields_under_const_enum_flagsenum_and_signed_are_compiled() -> None
     with pytest.raises(DecodeError, match="expected 5"):
         c.decode(Buffer(b"\x85\x16\x07"))  # the Const nibble is 6
     assert "_fallback" in Codec(cs.Struct("m" / BITS_MIXED))._batch_fill.__wirekit_source__  # type: ignore[union-attr]
+
+
+def test_plain_flags_are_a_dict_of_the_flags() -> None:
+    schema = cs.Struct(
+        "perms" / cs.FlagsEnum(cs.Int8ub, read=1, write=2, admin=0x80),
+        "bits" / cs.BitStruct("opts" / cs.FlagsEnum(cs.Nibble, a=1, b=4), "x" / cs.Nibble),
+    )
+    msg = Codec(schema, plain=True).decode(Buffer(b"\x81\x5f"))
+    assert msg == {
+        "perms": {"read": True, "write": False, "admin": True},
+        "bits": {"opts": {"a": True, "b": True}, "x": 15},
+    }
+    assert type(msg["perms"]) is dict
+    assert type(msg["bits"]["opts"]) is dict
+    assert Codec(schema).decode(Buffer(b"\x81\x5f")) == schema.parse(b"\x81\x5f")
