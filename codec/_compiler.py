@@ -268,6 +268,50 @@ def _fmt(node: Any) -> tuple[str, str] | None:
     return None
 
 
+def _bit_fields(node: Any) -> list[Any] | None:
+    """The fields of a ``Struct`` inside ``Bitwise``, in order, when every one is a bit
+    field the generated code reads from one integer: ``("leaf", name, bits, kind, signed,
+    wrappers)`` with ``kind`` ``int``/``flag``/``pad`` and the ``Const``/``Enum``/``FlagsEnum``
+    wrappers innermost first, or ``("struct", name, fields)`` for a nested ``Struct``."""
+    if not isinstance(node, cs.Struct):
+        return None
+    fields: list[Any] = []
+    for sc in node.subcons:
+        core, _ = _strip_renamed(sc)
+        wrappers: list[Any] = []
+        while isinstance(core, cs.Const | cs.Enum | cs.FlagsEnum):
+            wrappers.insert(0, core)
+            core, _ = _strip_renamed(core.subcon)
+        if core is cs.Flag:
+            fields.append(("leaf", sc.name, 1, "flag", False, wrappers))
+        elif (
+            isinstance(core, cs.BitsInteger)
+            and isinstance(core.length, int)
+            and core.length > 0
+            and not core.swapped
+        ):
+            fields.append(("leaf", sc.name, core.length, "int", bool(core.signed), wrappers))
+        elif (
+            isinstance(core, cs.Padded)
+            and core.subcon is cs.Pass
+            and isinstance(core.length, int)
+            and not wrappers
+        ):
+            fields.append(("leaf", None, core.length, "pad", False, wrappers))
+        elif isinstance(core, cs.Struct) and not wrappers:
+            nested = _bit_fields(core)
+            if nested is None:
+                return None
+            fields.append(("struct", sc.name, nested))
+        else:
+            return None
+    return fields
+
+
+def _bit_count(fields: list[Any]) -> int:
+    return sum(_bit_count(f[2]) if f[0] == "struct" else f[2] for f in fields)
+
+
 class Compiler:
     """Generates the parse function for one schema (see the module docstring)."""
 
@@ -782,39 +826,15 @@ class Compiler:
     def bitstruct(self, node: Any, limit: str, path: str) -> str | None:
         """A byte-aligned ``BitStruct`` of ``BitsInteger`` (signed or not; ``Bit``,
         ``Nibble``, ``Octet``), ``Flag`` and padding fields, each possibly under ``Const``,
-        ``Enum`` or ``FlagsEnum``: one ``int.from_bytes``, then shifts and masks."""
+        ``Enum`` or ``FlagsEnum``, and of nested ``Struct``s of such fields: one
+        ``int.from_bytes``, then shifts and masks."""
         if not isinstance(node, cs.Transformed | cs.Restreamed):
             return None
         inner, _ = _strip_renamed(node.subcon)
-        if not isinstance(inner, cs.Struct):
+        fields = _bit_fields(inner)
+        if fields is None:
             return None
-        # (name, bits, kind, signed, wrappers from the innermost out)
-        fields: list[tuple[str | None, int, str, bool, list[Any]]] = []
-        for sc in inner.subcons:
-            core, _ = _strip_renamed(sc)
-            wrappers: list[Any] = []
-            while isinstance(core, cs.Const | cs.Enum | cs.FlagsEnum):
-                wrappers.insert(0, core)
-                core, _ = _strip_renamed(core.subcon)
-            if core is cs.Flag:
-                fields.append((sc.name, 1, "flag", False, wrappers))
-            elif (
-                isinstance(core, cs.BitsInteger)
-                and isinstance(core.length, int)
-                and core.length > 0
-                and not core.swapped
-            ):
-                fields.append((sc.name, core.length, "int", bool(core.signed), wrappers))
-            elif (
-                isinstance(core, cs.Padded)
-                and core.subcon is cs.Pass
-                and isinstance(core.length, int)
-                and not wrappers
-            ):
-                fields.append((None, core.length, "pad", False, wrappers))
-            else:
-                return None
-        nbits = sum(n for _, n, _, _, _ in fields)
+        nbits = _bit_count(fields)
         if nbits == 0 or nbits % 8:
             return None
         nbytes = nbits // 8
@@ -828,10 +848,24 @@ class Compiler:
         e.need(str(nbytes), limit, path)
         e.line(f"{word} = int.from_bytes(data[pos:pos + {nbytes}], 'big')")
         e.line(f"pos += {nbytes}")
+        out, _ = self.bit_struct(fields, word, nbits, path)
+        return out
+
+    def bit_struct(self, fields: list[Any], word: str, shift: int, path: str) -> tuple[str, int]:
+        """Emit the container of ``fields`` (see :func:`_bit_fields`) whose bits end
+        ``shift`` bits before the end of ``word``; return it and the bits left after it."""
+        e = self.e
         out = e.var("obj")
         e.line(f"{out} = {'{}' if self.plain else 'Container()'}")
-        shift = nbits
-        for name, n, kind, signed, wrappers in fields:
+        for field in fields:
+            name = field[1]
+            sub = f"{path} -> {name}" if name else path
+            if field[0] == "struct":
+                val, shift = self.bit_struct(field[2], word, shift, sub)
+                if name:
+                    e.line(f"{out}[{name!r}] = {val}")
+                continue
+            _, name, n, kind, signed, wrappers = field
             shift -= n
             if kind == "pad":
                 continue
@@ -846,12 +880,11 @@ class Compiler:
                     e.line(f"    {val} -= {1 << n}")
             else:
                 val = raw
-            sub = f"{path} -> {name}" if name else path
             for wrapper in wrappers:
                 val = self.mapped(wrapper, val, sub)
             if name:
                 e.line(f"{out}[{name!r}] = {val}")
-        return out
+        return out, shift
 
     def mapped(self, node: Any, val: str, path: str) -> str:
         """``Const``/``Enum``/``FlagsEnum`` applied to the value ``val`` its subcon gave

@@ -275,7 +275,14 @@ def test_bit_fields_under_const_enum_flagsenum_and_signed_are_compiled() -> None
         assert c.decode(Buffer(raw)) == cs.Struct("h" / header, "n" / cs.Int8ub).parse(raw)
     with pytest.raises(DecodeError, match="expected 5"):
         c.decode(Buffer(b"\x85\x16\x07"))  # the Const nibble is 6
-    assert "_fallback" in Codec(cs.Struct("m" / BITS_MIXED))._batch_fill.__wirekit_source__  # type: ignore[union-attr]
+    # nested Structs of bit fields too (BITS_MIXED: a signed field, a FlagsEnum, an Octet,
+    # ones padding, a nested Struct)
+    mixed = Codec(cs.Struct("m" / BITS_MIXED))
+    assert "_fallback" not in mixed._batch_fill.__wirekit_source__  # type: ignore[union-attr]
+    for raw in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x8a\x5b\xc3\x3c"):
+        got = mixed.decode(Buffer(raw))
+        assert got == cs.Struct("m" / BITS_MIXED).parse(raw)
+        assert type(got["m"]["inner"]) is cs.Container
 
 
 def test_plain_flags_are_a_dict_of_the_flags() -> None:
