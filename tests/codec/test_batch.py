@@ -298,3 +298,12 @@ def test_plain_flags_are_a_dict_of_the_flags() -> None:
     assert type(msg["perms"]) is dict
     assert type(msg["bits"]["opts"]) is dict
     assert Codec(schema).decode(Buffer(b"\x81\x5f")) == schema.parse(b"\x81\x5f")
+
+
+def test_plain_roots_of_bits_and_flags_are_dicts() -> None:
+    from .catalog import BITS_MIXED, FLAGS32
+
+    for schema, raw in ((BITS_MIXED, b"\x8a\x5b\xc3\x3c"), (FLAGS32, b"\x03\x00\x00\x80")):
+        msg = Codec(schema, plain=True).decode(Buffer(raw))
+        assert type(msg) is dict
+        assert msg == {k: v for k, v in schema.parse(raw).items() if not k.startswith("_")}
