@@ -200,12 +200,12 @@ def compile_fill(
         return _exec_fill(src, namespace, schema)
     parser = Compiler(schema, plain=plain)
     parser.e.depth = 0
+    blob = _blob_offset(schema, framing, exact)
     if inline and exact:
         parser.e.soft = "end"
         parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
         value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
-        blob = _blob_offset(schema, framing, exact)
         src = _parse_measures(measure, list(parser.e.lines), value, resumable, blob)
     else:
         value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
@@ -220,9 +220,7 @@ def compile_fill(
             getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
         )
         src = (
-            _single_pass(
-                measure, body, value, strip, resumable, _blob_offset(schema, framing, exact)
-            )
+            _single_pass(measure, body, value, strip, resumable, blob)
             if inline
             else _two_pass(measure, body, value)
         )

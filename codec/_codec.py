@@ -228,20 +228,10 @@ class Codec(Generic[T]):
                     return out
             b = buf._batch
             if b is not None and b[0] is owner:
-                stack = b[1]
-                if stack:
-                    n = len(stack)
-                    if want < 0 or 2 * want >= n:
-                        buf._start = stack[0]
-                        out = stack[-1::-2]
-                        buf._batch = (owner, [], b[2])
-                        if len(out) == want:
-                            return out
-                    else:
-                        cut = n - 2 * want
-                        buf._start = stack[cut]
-                        out = stack[: cut - 1 : -2]
-                        del stack[cut:]
+                if b[1]:
+                    out, rest = _take(buf, b[1], want)
+                    buf._batch = (owner, rest, b[2])
+                    if rest or len(out) == want:
                         return out
                 if b[2] == buf._end:
                     return out  # still the half packet the last pass stopped at
@@ -260,17 +250,8 @@ class Codec(Generic[T]):
                     if failure is None or out:
                         return out  # (a bad frame stays at the front for the next call)
                     raise failed(buf, *failure)
-                n = len(stack)
-                room = want - len(out)
-                rest: list[Any] = []
-                if want < 0 or 2 * room >= n:
-                    buf._start = stack[0]
-                    out += stack[-1::-2]
-                else:
-                    cut = n - 2 * room
-                    buf._start = stack[cut]
-                    out += stack[: cut - 1 : -2]
-                    rest = stack[:cut]
+                values, rest = _take(buf, stack, want - len(out) if want >= 0 else -1)
+                out += values
                 if failure is HALF:
                     # remember it: until bytes arrive, a pass would stop at the same place
                     buf._batch = (owner, rest, end)
@@ -444,6 +425,21 @@ class Codec(Generic[T]):
             del out[mark:]
             limit = self.max_frame_size
             raise EncodeError(f"encoded frame of {size} bytes exceeds {limit=}")
+
+
+def _take(buf: Buffer, stack: list[Any], room: int) -> tuple[list[Any], list[Any]]:
+    """The first ``room`` messages of a batch stack (all of them when ``room`` is
+    negative), consumed from ``buf``, and the part of the stack that stays.
+
+    The stack is ``[end_n, value_n, ..., end_1, value_1]`` (see ``_batch``): the values
+    come out of one slice, and the read position moves to the last taken frame's end."""
+    n = len(stack)
+    if room < 0 or 2 * room >= n:
+        buf._start = stack[0]
+        return stack[-1::-2], []
+    cut = n - 2 * room
+    buf._start = stack[cut]
+    return stack[: cut - 1 : -2], stack[:cut]
 
 
 def _fast_encode_into(builder: Builder, max_frame_size: int) -> Callable[[object, bytearray], None]:
