@@ -161,7 +161,12 @@ def serve_raw_trio(ready: Callable[[int], None]) -> None:
     trio.run(main)
 
 
-def serve_wirekit(kind: str, ready: Callable[[int], None]) -> None:
+def parse_options(text: str) -> dict[str, int]:
+    """``--server-options``: ``name=value,...`` of integer ``Server`` options."""
+    return {k: int(v) for k, v in (item.split("=", 1) for item in text.split(",") if item)}
+
+
+def serve_wirekit(kind: str, ready: Callable[[int], None], options: dict[str, int]) -> None:
     import anyio
     import construct as cs
 
@@ -193,21 +198,23 @@ def serve_wirekit(kind: str, ready: Callable[[int], None]) -> None:
 
     async def main() -> None:
         engine = "native" if "-native-" in kind else "anyio"
-        async with Server(codec, Echo(), host="127.0.0.1", port=0, engine=engine) as server:
+        async with Server(
+            codec, Echo(), host="127.0.0.1", port=0, engine=engine, **options
+        ) as server:
             ready(server.port)
             await server.serve_forever()
 
     backend = "trio" if kind.endswith("trio") else "asyncio"
-    options = {"use_uvloop": True} if kind.endswith("uvloop") else {}
-    anyio.run(main, backend=backend, backend_options=options)
+    loop_options = {"use_uvloop": True} if kind.endswith("uvloop") else {}
+    anyio.run(main, backend=backend, backend_options=loop_options)
 
 
-def serve(kind: str) -> None:
+def serve(kind: str, options: dict[str, int]) -> None:
     def ready(port: int) -> None:
         print(port, flush=True)
 
     if kind.startswith("wirekit"):
-        serve_wirekit(kind, ready)
+        serve_wirekit(kind, ready, options)
     elif kind == "raw-trio":
         serve_raw_trio(ready)
     else:
@@ -304,9 +311,10 @@ def run_load(
     }
 
 
-def start_server(kind: str, core: int) -> tuple[subprocess.Popen[str], int]:
+def start_server(kind: str, core: int, options: str = "") -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--core", str(core)],
+        [sys.executable, __file__, "--serve", kind, "--core", str(core)]
+        + (["--server-options", options] if options else []),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -326,6 +334,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--loads", default=",".join(LOADS), help="comma-separated subset of loads")
+    ap.add_argument("--bodies", default=",".join(BODIES), help="comma-separated frame bodies")
+    ap.add_argument(
+        "--server-options",
+        default="",
+        help="integer Server options for the wirekit servers, e.g. read_buffer_size=262144",
+    )
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -333,11 +348,13 @@ def main() -> int:
     if args.serve:
         if args.core is not None:
             os.sched_setaffinity(0, {args.core})
-        serve(args.serve)
+        serve(args.serve, parse_options(args.server_options))
         return 0
     repeats = args.repeats or (1 if args.quick else 3)
     duration = args.duration or (0.3 if args.quick else 1.0)
     servers = args.servers.split(",")
+    loads = {name: LOADS[name] for name in args.loads.split(",")}
+    bodies = {name: BODIES[name] for name in args.bodies.split(",")}
     server_core, client_core = cpus[0], cpus[-1]
     os.sched_setaffinity(0, {client_core})
     print(
@@ -348,10 +365,10 @@ def main() -> int:
     for r in range(repeats):
         order = servers if r % 2 == 0 else servers[::-1]  # interleaved, alternating order
         for kind in order:
-            proc, port = start_server(kind, server_core)
+            proc, port = start_server(kind, server_core, args.server_options)
             try:
-                for load, (conns, inflight) in LOADS.items():
-                    for bname, body in BODIES.items():
+                for load, (conns, inflight) in loads.items():
+                    for bname, body in bodies.items():
                         res = run_load(port, proc.pid, conns, inflight, body, duration)
                         results[(kind, load, bname)].append(res)
             finally:
@@ -365,8 +382,8 @@ def main() -> int:
     print()
     print("| load | frame | server | frames/s | server CPU us/frame | p50 us | p99 us | vs raw |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
-    for load in LOADS:
-        for bname in BODIES:
+    for load in loads:
+        for bname in bodies:
             for kind in servers:
                 fps = med(kind, load, bname, "fps")
                 ratio = ""

@@ -295,7 +295,7 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
     if blob is not None:
         src += _indent(
             [
-                "if fend - bstart >= BLOB_DIRECT:",
+                "if fend == end or fend - bstart >= BLOB_DIRECT:",
                 f"    return [fend, memoryview(data)[bstart + {blob}:fend].tobytes()], None",
             ],
             1,

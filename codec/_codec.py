@@ -12,7 +12,7 @@ from ._analysis import infer_framing
 from ._batch import HALF, FillFunction, _BadLength, compile_fill
 from ._buffer import Buffer, BytesLike
 from ._compiler import CompileError, _TooLarge
-from ._encoder import Builder, compile_builder
+from ._encoder import Builder, compile_builder, compile_encode_into
 from ._errors import (
     FOREIGN_DECODE_ERRORS,
     FOREIGN_ENCODE_ERRORS,
@@ -219,6 +219,33 @@ class Codec(Generic[T]):
         owner = self
 
         def decode_many(buf: Buffer, limit: int | None = None) -> list[T]:
+            b = buf._batch
+            if (b is None or (b[0] is owner and not b[1])) and (limit is None or limit > 0):
+                # the common case, first: nothing decoded ahead, and one pass takes every
+                # complete message (or stops at a half packet) within the limit
+                start = buf._start
+                end = buf._end
+                if start == end or (b is not None and b[2] == end):
+                    return []  # (nothing new since the half packet the last pass stopped at)
+                stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                if stack and (limit is None or len(stack) <= 2 * limit):
+                    if failure is None:
+                        if stack[0] == end:
+                            buf._start = end
+                            buf._batch = None
+                            return stack[-1::-2]
+                    elif failure is HALF:
+                        # remember it: until bytes arrive, a pass would stop there again
+                        buf._start = stack[0]
+                        buf._batch = (owner, [], end)
+                        return stack[-1::-2]
+                return _decode_many(buf, limit, stack, failure)
+            return _decode_many(buf, limit, None, None)
+
+        def _decode_many(
+            buf: Buffer, limit: int | None, stack: list[Any] | None, failure: Any
+        ) -> list[T]:
+            """The general case; ``stack, failure``: a pass already made at the front."""
             out: list[T] = []
             want = -1 if limit is None else limit
             if want <= 0:
@@ -241,7 +268,8 @@ class Codec(Generic[T]):
                 if start == end:
                     buf._batch = None
                     return out
-                stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                if stack is None:
+                    stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
                 if not stack:
                     if failure is HALF:
                         buf._batch = (owner, [], end)
@@ -251,6 +279,7 @@ class Codec(Generic[T]):
                         return out  # (a bad frame stays at the front for the next call)
                     raise failed(buf, *failure)
                 values, rest = _take(buf, stack, want - len(out) if want >= 0 else -1)
+                stack = None
                 out += values
                 if failure is HALF:
                     # remember it: until bytes arrive, a pass would stop at the same place
@@ -443,8 +472,16 @@ def _take(buf: Buffer, stack: list[Any], room: int) -> tuple[list[Any], list[Any
 
 
 def _fast_encode_into(builder: Builder, max_frame_size: int) -> Callable[[object, bytearray], None]:
-    """``Codec.encode_into`` for a generated builder, as a closure over it (called once per
-    message sent: no attribute lookups, no branches on the codec's configuration)."""
+    """``Codec.encode_into`` for a generated builder: the builder's body inlined into one
+    generated function where it can be (see ``compile_encode_into``), else a closure over
+    it (called once per message sent: no attribute lookups, no branches on the codec's
+    configuration)."""
+    fused = compile_encode_into(builder, max_frame_size)
+    if fused is not None:
+        fused.__name__ = "encode_into"
+        fused.__qualname__ = "Codec.encode_into"
+        fused.__doc__ = Codec.encode_into.__doc__
+        return fused
 
     def encode_into(msg: object, out: bytearray) -> None:
         mark = len(out)

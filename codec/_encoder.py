@@ -71,10 +71,12 @@ from construct.lib import bits2bytes, bytes2bits
 
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
+from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
 
-__all__ = ["compile_builder"]
+__all__ = ["Builder", "EncodeInto", "compile_builder", "compile_encode_into"]
 
 Builder = Callable[[Any, bytearray], None]
+EncodeInto = Callable[[Any, bytearray], None]
 
 #: constructs that move the stream or stop their Struct: only construct builds them (whole)
 _WHOLE_SCHEMA = (cs.Seek, cs.Pointer, cs.StopIf)
@@ -831,5 +833,49 @@ def compile_builder(schema: cs.Construct) -> Builder:
     code = compile(src, f"<wirekit builder for {type(schema).__name__}>", "exec")
     exec(code, namespace)
     fn: Builder = namespace["build"]
+    fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+    if not comp.fallbacks:
+        #: what :func:`compile_encode_into` inlines (a builder with no construct fallback)
+        fn.__wirekit_body__ = (body, comp.consts, type(schema).__name__)  # type: ignore[attr-defined]
+    return fn
+
+
+def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | None:
+    """``encode_into(obj, out)`` with ``builder``'s body inlined: append one frame to
+    ``out``, or append nothing and raise :class:`EncodeError` (bad value, or a frame over
+    ``max_frame_size``). One call per message sent instead of a wrapper and the builder;
+    ``None`` when the builder cannot be inlined (it falls back to construct somewhere)."""
+    parts = getattr(builder, "__wirekit_body__", None)
+    if parts is None:
+        return None
+    body, consts, name = parts
+    src = "\n".join(
+        [
+            "def encode_into(obj, out):",
+            "    mark_ = len(out)",
+            "    try:",
+            *("    " + line for line in body),
+            "    except FOREIGN as exc_:",
+            "        del out[mark_:]",
+            "        raise _as_encode_error(exc_) from exc_",
+            "    if len(out) - mark_ > MAXSIZE:",
+            "        size_ = len(out) - mark_",
+            "        del out[mark_:]",
+            "        raise EncodeError(",
+            "            f'encoded frame of {size_} bytes exceeds limit={MAXSIZE}'",
+            "        )",
+        ]
+    )
+    src += "\n"
+    namespace = dict(consts)
+    namespace.update(
+        FOREIGN=FOREIGN_ENCODE_ERRORS,
+        _as_encode_error=as_encode_error,
+        EncodeError=EncodeError,
+        MAXSIZE=max_frame_size,
+    )
+    code = compile(src, f"<wirekit encoder for {name}>", "exec")
+    exec(code, namespace)
+    fn: EncodeInto = namespace["encode_into"]
     fn.__wirekit_source__ = src  # type: ignore[attr-defined]
     return fn

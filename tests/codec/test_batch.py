@@ -307,3 +307,40 @@ def test_plain_roots_of_bits_and_flags_are_dicts() -> None:
         msg = Codec(schema, plain=True).decode(Buffer(raw))
         assert type(msg) is dict
         assert msg == {k: v for k, v in schema.parse(raw).items() if not k.startswith("_")}
+
+
+@pytest.mark.parametrize("limit", [None, 1, 256])
+def test_decode_many_one_read_at_a_time(limit: int | None) -> None:
+    """The read loop's pattern: one read, one ``decode_many``. A read of exactly one
+    frame, of several, of frames and a half packet, and of the half packet's rest all give
+    what ``schema.parse`` gives, as ``bytes``; nothing is left behind."""
+    schema = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+    c = Codec(schema)
+    wire = [c.encode(bytes([i]) * i) for i in range(1, 6)]
+    buf = Buffer()
+    got: list[bytes] = []
+    for read in (wire[0], wire[1] + wire[2] + wire[3][:3], wire[3][3:], wire[4]):
+        buf.extend(read)
+        for _ in range(5):  # a limit of 1 takes a batch in several calls
+            got += c.decode_many(buf, limit)
+    assert got == [schema.parse(w) for w in wire]
+    assert all(type(v) is bytes for v in got)
+    assert len(buf) == 0
+    assert c.decode_many(buf, limit) == []
+
+
+@pytest.mark.parametrize("schema", [CMD, STRING8], ids=["containers", "strings"])
+def test_decode_many_without_limit_goes_past_passes_and_windows(schema: cs.Construct) -> None:
+    """A pass stops at its batch limit (containers) or its snapshot window (64 KiB); with
+    no ``limit`` ``decode_many`` still returns every complete message in one call."""
+    c = Codec(schema)
+    if schema is CMD:
+        values = [{"cmd": i % 256, "len": 30, "data": bytes([i % 7]) * 30} for i in range(6000)]
+    else:
+        values = [f"message-{i:06d}-" + "x" * 40 for i in range(6000)]
+    wire = b"".join(schema.build(v) for v in values)
+    assert len(wire) > 2 * 64 * 1024
+    buf = Buffer(wire + wire[:5])
+    got = c.decode_many(buf)
+    assert got == [schema.parse(schema.build(v)) for v in values]
+    assert bytes(buf) == wire[:5]

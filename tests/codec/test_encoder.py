@@ -356,3 +356,21 @@ def test_bitstruct_not_whole_bytes_is_constructs() -> None:
     assert source_of(codec).count("_fallback(") == 1  # construct says why it cannot
     with pytest.raises(EncodeError, match="multiple of 8"):
         codec.encode({"h": {"a": 1}, "n": 2})
+
+
+def test_encode_into_is_one_generated_function_unless_a_field_falls_back() -> None:
+    """A builder with no construct fallback is inlined into ``encode_into`` (one call per
+    message sent); one with a fallback keeps the wrapper around it. Both append nothing on
+    a bad value."""
+    plain = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes))
+    assert "def encode_into(obj, out):" in plain.encode_into.__wirekit_source__  # type: ignore[attr-defined]
+    wrapped = Codec(catalog.EXOTIC)
+    assert not hasattr(wrapped.encode_into, "__wirekit_source__")
+    for codec, bad in ((plain, "not bytes"), (wrapped, {"id": 1})):
+        out = bytearray(b"keep")
+        with pytest.raises(EncodeError):
+            codec.encode_into(bad, out)
+        assert out == b"keep"
+    out = bytearray(b"keep")
+    plain.encode_into(b"abc", out)
+    assert out == b"keep\x00\x00\x00\x03abc"

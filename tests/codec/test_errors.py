@@ -149,6 +149,12 @@ def test_encode_refuses_frames_over_the_limit() -> None:
     c = Codec(cs.PascalString(cs.Int32ub, "utf8"), max_frame_size=16)
     with pytest.raises(EncodeError, match="exceeds"):
         c.encode("x" * 20)
+    out = bytearray(b"keep")
+    with pytest.raises(EncodeError, match="exceeds limit=16"):
+        c.encode_into("x" * 20, out)
+    assert out == b"keep"  # nothing appended
+    c.encode_into("x" * 12, out)  # exactly the limit
+    assert out == b"keep" + b"\x00\x00\x00\x0c" + b"x" * 12
 
 
 def test_schemas_that_cannot_delimit_frames_are_refused_up_front() -> None:
