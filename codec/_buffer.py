@@ -120,6 +120,15 @@ class Buffer:
         self._batch = None
         self._advance(self._end)
 
+    def _trim(self, limit: int) -> None:
+        """Give the storage of an empty buffer back when it is larger than ``limit`` bytes
+        (a read loop whose reads shrank, or after a large frame)."""
+        if self._start == self._end and len(self._data) > limit:
+            self._base += self._end
+            self._start = self._end = 0
+            self._batch = None
+            self._data = bytearray()
+
     def _advance(self, new_start: int) -> None:
         if new_start >= self._end:
             # Empty: rewind to the front instead of moving anything.

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.abc import ByteStream, TaskStatus
 
+from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
 
@@ -39,12 +40,13 @@ class StreamEngine(Generic[T]):
         session: Session[T],
         stream: ByteStream,
         *,
-        read_size: int = 65536,
+        read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
         self._session = session
         self._stream = stream
-        self._read_size = read_size
+        #: the size of each read, adapted to the traffic up to ``read_size``
+        self._sizer = ReadSizer(read_size)
         self._close_timeout = close_timeout
         self._writing = False
         self._wake: anyio.Event | None = None
@@ -118,7 +120,8 @@ class StreamEngine(Generic[T]):
         session = self._session
         core = session._core
         receive = self._stream.receive
-        size = self._read_size
+        sizer = self._sizer
+        buffer = core.buffer
         plugins = session._plugins
         process_batch = session._process_batch
         failure: BaseException | None = None
@@ -133,9 +136,11 @@ class StreamEngine(Generic[T]):
             self._receive_scope = scope
             try:
                 while not session._close_requested and core.reading:
+                    if buffer._start == buffer._end and len(buffer._data) > 4 * sizer.size:
+                        buffer._trim(4 * sizer.size)  # reads shrank: give the memory back
                     self._receiving = True
                     try:
-                        data = await receive(size)
+                        data = await receive(sizer.size)
                     except anyio.EndOfStream:
                         eof = True
                     except Exception as exc:
@@ -145,6 +150,9 @@ class StreamEngine(Generic[T]):
                     if eof or failure is not None or scope.cancel_called:
                         break
                     assert data is not None
+                    nbytes = len(data)
+                    if nbytes >= sizer.size or nbytes * 4 <= sizer.size or sizer._small:
+                        sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     core.receive_data(data)
                     for plugin in plugins:
                         plugin.after_read(session, len(data))

@@ -16,7 +16,7 @@ from anyio.abc import ByteStream
 from codec import Protocol as CodecProtocol
 
 from ._anyio_engine import StreamEngine, stream_addresses
-from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._native_engine import NativeEngine, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
@@ -57,7 +57,7 @@ class Client(Generic[T]):
         ssl: ssl.SSLContext | bool | None = None,
         server_hostname: str | None = None,
         connect_timeout: float = 10.0,
-        read_buffer_size: int = 65536,
+        read_buffer_size: int = DEFAULT_READ_SIZE,
         max_frame_size: int | None = None,
         nodelay: bool = True,
         socket_options: Sequence[SocketOption] = (),

@@ -38,6 +38,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.abc import TaskStatus
 
+from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
 
@@ -107,12 +108,16 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         self,
         session: Session[T],
         *,
-        read_size: int = 65536,
+        read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
         self._session = session
         self._core = session._core
+        #: the largest read, and how far input runs ahead of a busy processor
         self._read_size = read_size
+        #: the size of the next read (see ReadSizer), and the space the last one was given
+        self._sizer = ReadSizer(read_size)
+        self._offered = 0
         self._close_timeout = close_timeout
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -141,13 +146,22 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         buf = self._core.buffer
-        if buf._start == buf._end and len(buf._data) >= self._read_size:
-            # Buffer.reserve's common case, inlined (once per read): an emptied buffer with
-            # room enough; the read lands at its front
-            buf._base += buf._start
-            buf._start = buf._end = 0
-            return memoryview(buf._data)
-        return buf.reserve(self._read_size)  # (it rewinds an emptied buffer itself too)
+        size = self._sizer.size
+        if buf._start == buf._end:
+            # Buffer.reserve's common case, inlined (once per read): an emptied buffer;
+            # the read lands at its front
+            data = buf._data
+            if len(data) >= size:
+                if len(data) > 4 * size:
+                    # reads shrank (or a large frame has gone): give the memory back
+                    data = buf._data = bytearray(size)
+                buf._base += buf._start
+                buf._start = buf._end = 0
+                self._offered = len(data)
+                return memoryview(data)
+        view = buf.reserve(size)  # (it rewinds an emptied buffer itself too)
+        self._offered = len(view)
+        return view
 
     def buffer_updated(self, nbytes: int) -> None:
         core = self._core
@@ -156,6 +170,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             buf.commit(nbytes)  # raises: more than was reserved
         buf._end += nbytes  # SessionCore.buffer_updated, inlined (once per read)
         core.bytes_received += nbytes
+        sizer = self._sizer
+        if nbytes >= self._offered or nbytes * 4 <= sizer.size or sizer._small:
+            sizer.record(nbytes, self._offered)  # (a read that changes nothing skips it)
         unread = self._unread + nbytes
         self._unread = unread
         waiter = self._waiter

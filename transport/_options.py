@@ -11,7 +11,7 @@ from anyio.abc import ByteStream, SocketAttribute
 
 from codec import Protocol as CodecProtocol
 
-from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._processor import Plugin, Processor
 from ._session import Session
 
@@ -51,7 +51,7 @@ class SessionOptions(Generic[T]):
     protocol: CodecProtocol[T]
     processor: Processor[T]
     plugins: Sequence[Plugin[T]] = ()
-    read_buffer_size: int = 65536
+    read_buffer_size: int = DEFAULT_READ_SIZE
     max_frame_size: int | None = None
     high_water: int = DEFAULT_HIGH_WATER
     low_water: int = DEFAULT_LOW_WATER

@@ -18,7 +18,7 @@ from anyio.streams.tls import TLSStream
 from codec import Protocol as CodecProtocol
 
 from ._anyio_engine import StreamEngine, stream_addresses
-from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._native_engine import NativeEngine, is_ip, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
@@ -65,7 +65,10 @@ class Server(Generic[T]):
         path: listen on this Unix domain socket instead (removed again on exit).
         ssl_context: serve TLS with this server-side context (handshake per connection).
         backlog: the listen queue length.
-        read_buffer_size: the most bytes one read takes.
+        read_buffer_size: the most bytes one read takes (256 KiB). Reads adapt to the
+            traffic below it: they start at 64 KiB, double while they fill all the space
+            they are given, and halve (down to 4 KiB) when they stay small; it is also
+            how far input may run ahead of a busy processor.
         max_frame_size: the most received bytes a session buffers while waiting for the end
             of a message (``FrameTooLarge``, so ``DECODE_EXCEPTION``, beyond it); ``None``
             leaves the limit to the protocol.
@@ -91,7 +94,7 @@ class Server(Generic[T]):
         path: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 1024,
-        read_buffer_size: int = 65536,
+        read_buffer_size: int = DEFAULT_READ_SIZE,
         max_frame_size: int | None = None,
         nodelay: bool = True,
         socket_options: Sequence[SocketOption] = (),

@@ -10,6 +10,7 @@ import pytest
 import transport
 from codec import Buffer, Codec, DecodeError, FrameTooLarge
 from transport import SessionCore, SessionState, StateEvent
+from transport._core import ReadSizer
 from transport._state import TRANSITIONS, next_state
 
 E = StateEvent
@@ -170,3 +171,42 @@ def test_abort_drops_output(core: SessionCore[str]) -> None:
     assert core.state is S.ABORTING
     assert core.pending == 0
     assert not core.writable
+
+
+def test_read_sizes_grow_while_reads_fill_their_space() -> None:
+    sizer = ReadSizer(256 * 1024)
+    assert sizer.size == 64 * 1024
+    sizes = []
+    for _ in range(4):
+        sizer.record(sizer.size, sizer.size)  # the read filled all it was given
+        sizes.append(sizer.size)
+    assert sizes == [128 * 1024, 256 * 1024, 256 * 1024, 256 * 1024]  # up to the maximum
+    sizer.record(100_000, 300_000)  # more space than asked for, not filled: no change
+    assert sizer.size == 256 * 1024
+
+
+def test_read_sizes_shrink_after_two_small_reads_in_a_row() -> None:
+    sizer = ReadSizer(256 * 1024, minimum=4096, initial=32 * 1024)
+    sizer.record(100, 32 * 1024)
+    assert sizer.size == 32 * 1024  # one small read is not a trend
+    sizer.record(20_000, 32 * 1024)  # a read of more than a quarter resets the count
+    sizer.record(100, 32 * 1024)
+    assert sizer.size == 32 * 1024
+    sizer.record(8 * 1024, 32 * 1024)  # exactly a quarter counts as small
+    assert sizer.size == 16 * 1024
+    for _ in range(20):
+        sizer.record(1, sizer.size)
+    assert sizer.size == 4096  # down to the minimum, never below
+
+
+def test_read_sizes_stay_within_small_maximums() -> None:
+    sizer = ReadSizer(1000)
+    assert (sizer.minimum, sizer.size, sizer.maximum) == (1000, 1000, 1000)
+    sizer.record(1000, 1000)
+    sizer.record(1, 1000)
+    sizer.record(1, 1000)
+    assert sizer.size == 1000
+    with pytest.raises(ValueError, match="positive"):
+        ReadSizer(0)
+    with pytest.raises(ValueError, match="positive"):
+        ReadSizer(1024, minimum=0)

@@ -169,6 +169,57 @@ async def test_slow_processor_bounds_input(
     assert processed == [1000] * count
 
 
+async def test_reads_grow_for_bulk_input_and_shrink_when_it_calms(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    """Reads that fill their space grow to ``read_buffer_size``; small ones afterwards
+    bring them back down, and the emptied receive buffer gives its memory back."""
+    maximum = 256 * 1024
+    release = anyio.Event()
+    blocked = anyio.Event()
+    seen = anyio.Event()
+    processed: list[int] = []
+    frame = bytes_codec.encode(bytes(1000))
+    count = 4000  # 4 MB: the kernel's buffers are full when the processor comes back
+    peak = 0
+
+    class Bulk(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            nonlocal peak
+            if not processed:
+                blocked.set()
+                await release.wait()
+            peak = max(peak, session._engine._sizer.size)  # type: ignore[union-attr]
+            processed.append(len(msg))
+            seen.set()
+
+    with anyio.fail_after(30):
+        async with (
+            Server(
+                bytes_codec, Bulk(), host=LOCAL, port=0, read_buffer_size=maximum, **engine
+            ) as server,
+            await anyio.connect_tcp(LOCAL, server.port) as stream,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(stream.send, frame * count)
+            await blocked.wait()
+            session = server.sessions[0]
+            sizer = session._engine._sizer  # type: ignore[union-attr]
+            release.set()
+            while len(processed) < count:
+                seen = anyio.Event()
+                await seen.wait()
+            assert peak == maximum
+            small = bytes_codec.encode(b"tiny")
+            for _ in range(20):  # one small frame per read
+                seen = anyio.Event()
+                await stream.send(small)
+                await seen.wait()
+            assert sizer.size == sizer.minimum == 4096
+            assert len(session._core.buffer._data) <= 4 * sizer.size + len(small)
+    assert processed == [1000] * count + [4] * 20
+
+
 async def test_udp_engine_choice(
     string_codec: Codec[str], engine: dict[str, Any], anyio_backend: tuple[str, Any]
 ) -> None:
