@@ -65,6 +65,13 @@ class StreamEngine(Generic[T]):
         if wake is not None and not self._writing:
             wake.set()
 
+    async def write_pending(self) -> None:
+        # the batch's own task writes: on trio a hand-off to the writer task and back costs
+        # two task switches and two events per high-water mark; a write already under way
+        # (the writer's) takes the new output too
+        if not self._writing:
+            await self._flush()
+
     def request_close(self, immediate: bool) -> None:
         if immediate:
             if self._scope is not None:

@@ -268,6 +268,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._flush_scheduled = True
             self._loop.call_soon(self._scheduled_flush)
 
+    async def write_pending(self) -> None:
+        self.wake_writer()  # (over the high-water mark, it writes at once)
+
     def request_close(self, immediate: bool) -> None:
         if immediate:
             if self._scope is not None:

@@ -1,6 +1,6 @@
 """``Session``: the application's handle on one connection, shared by every I/O engine.
 
-The engine seam is :class:`Engine` (three methods). Everything a user can observe — send
+The engine seam is :class:`Engine` (four methods). Everything a user can observe — send
 and its backpressure, close, the decode/process loop, state-event delivery, pull-style
 receive — lives here or in the sans-I/O :class:`~transport._core.SessionCore`, so a second
 engine cannot behave differently.
@@ -49,6 +49,11 @@ class Engine(Protocol):
 
     def owns_current_task(self) -> bool:
         """Whether the caller runs in one of the session's own tasks (process/state_event)."""
+
+    async def write_pending(self) -> None:
+        """Output went over the high-water mark inside a read batch: write what is queued
+        now, from the calling task where the engine can (no hand-off to a writer task and
+        back), else wake the writer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +198,10 @@ class Session(Generic[T]):
         if over:  # over the high-water mark
             engine = self._engine
             if engine is not None:
-                engine.wake_writer()
+                if self._in_batch:
+                    await engine.write_pending()
+                else:
+                    engine.wake_writer()
             await self._wait_drain()
         elif not self._in_batch:
             engine = self._engine

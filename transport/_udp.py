@@ -125,6 +125,9 @@ class _DatagramEngine(Generic[T]):
     def wake_writer(self) -> None:
         self.endpoint.schedule(self)
 
+    async def write_pending(self) -> None:
+        self.endpoint.schedule(self)  # the endpoint's writer sends datagrams in order
+
     def request_close(self, immediate: bool) -> None:
         self.endpoint.schedule(self)
 

@@ -364,6 +364,38 @@ async def test_backpressure_bounds_memory_and_serves_others(
             assert flood_session.statistics().pending_write_bytes <= high + len(chunk) + 4
 
 
+async def test_replies_over_the_high_water_mark_in_one_batch_arrive_in_order(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    """One message whose replies are many times the high-water mark: the batch's sends
+    write as they pass the mark and wait for the peer; everything arrives, in order."""
+    high = 16 * 1024
+    count = 400  # 400 x 2 KiB: 50 times the high-water mark
+
+    class Fan(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            for i in range(count):
+                await session.send(i.to_bytes(4, "big") + msg * 2046)
+
+    with anyio.fail_after(30):
+        async with (
+            Server(
+                bytes_codec,
+                Fan(),
+                host=LOCAL,
+                port=0,
+                high_water=high,
+                low_water=high // 4,
+                **engine,
+            ) as server,
+            Client(bytes_codec, host=LOCAL, port=server.port, **engine) as client,
+        ):
+            await client.send(b"x")
+            for i in range(count):
+                reply = await client.receive()
+                assert reply == i.to_bytes(4, "big") + b"x" * 2046
+
+
 async def test_graceful_shutdown_delivers_everything(
     bytes_codec: Codec[bytes], engine: dict[str, Any]
 ) -> None:
