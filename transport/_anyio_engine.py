@@ -158,7 +158,7 @@ class StreamEngine(Generic[T]):
                         break
                     assert data is not None
                     nbytes = len(data)
-                    if nbytes >= sizer.size or nbytes * 4 <= sizer.size or sizer._small:
+                    if nbytes >= sizer.size or nbytes < sizer.small_below or sizer._small:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     core.receive_data(data)
                     for plugin in plugins:

@@ -53,7 +53,7 @@ class ReadSizer:
     256 KiB), while a quiet connection asks for, and keeps, little.
     """
 
-    __slots__ = ("_small", "maximum", "minimum", "size")
+    __slots__ = ("_small", "maximum", "minimum", "size", "small_below")
 
     def __init__(
         self,
@@ -66,24 +66,31 @@ class ReadSizer:
             raise ValueError("read sizes must be positive")
         self.maximum = maximum
         self.minimum = min(minimum, maximum)
-        #: the size of the next read
-        self.size = max(self.minimum, min(initial, maximum))
         self._small = 0
+        self._resize(max(self.minimum, min(initial, maximum)))
 
     def __repr__(self) -> str:
         return f"<ReadSizer {self.size} in [{self.minimum}, {self.maximum}]>"
+
+    def _resize(self, size: int) -> None:
+        #: the size of the next read
+        self.size = size
+        #: a read of fewer bytes counts as small (-1 at the minimum: nothing to count). A
+        #: read loop calls :meth:`record` only for a read that fills its space, a small
+        #: one, or while small ones are being counted: any other read changes nothing.
+        self.small_below = size // 4 + 1 if size > self.minimum else -1
 
     def record(self, nbytes: int, offered: int) -> None:
         """A read returned ``nbytes`` into ``offered`` bytes of space."""
         if nbytes >= offered:
             self._small = 0
             if self.size < self.maximum:
-                self.size = min(self.maximum, self.size * 2)
-        elif nbytes * 4 <= self.size:
+                self._resize(min(self.maximum, self.size * 2))
+        elif nbytes < self.small_below:
             self._small += 1
             if self._small >= 2:
                 self._small = 0
-                self.size = max(self.minimum, self.size // 2)
+                self._resize(max(self.minimum, self.size // 2))
         else:
             self._small = 0
 

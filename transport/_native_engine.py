@@ -171,7 +171,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         buf._end += nbytes  # SessionCore.buffer_updated, inlined (once per read)
         core.bytes_received += nbytes
         sizer = self._sizer
-        if nbytes >= self._offered or nbytes * 4 <= sizer.size or sizer._small:
+        if nbytes >= self._offered or nbytes < sizer.small_below or sizer._small:
             sizer.record(nbytes, self._offered)  # (a read that changes nothing skips it)
         unread = self._unread + nbytes
         self._unread = unread

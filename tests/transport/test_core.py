@@ -210,3 +210,16 @@ def test_read_sizes_stay_within_small_maximums() -> None:
         ReadSizer(0)
     with pytest.raises(ValueError, match="positive"):
         ReadSizer(1024, minimum=0)
+
+
+def test_read_sizer_asks_to_be_told_only_what_can_change_it() -> None:
+    """The read loops skip ``record`` for a read that neither fills its space nor counts
+    as small while no small reads are being counted; that skip must change nothing."""
+    sizer = ReadSizer(256 * 1024, minimum=4096, initial=16384)
+    assert sizer.small_below == 16384 // 4 + 1
+    for _ in range(4):  # two small reads in a row halve it: 16 -> 8 -> 4 KiB
+        sizer.record(1, sizer.size)
+    assert sizer.size == 4096
+    assert sizer.small_below == -1  # at the minimum a small read changes nothing
+    sizer.record(4096, 4096)
+    assert (sizer.size, sizer.small_below) == (8192, 2049)
