@@ -9,7 +9,7 @@ uvloop) or ``_anyio_engine`` (anyio's streams; every backend, the one trio uses)
 from __future__ import annotations
 
 from ._client import Client
-from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
+from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE, SessionCore
 from ._processor import Plugin, Processor
 from ._server import Server, ServerStatistics
 from ._session import Session, SessionStatistics
@@ -19,6 +19,7 @@ from ._udp import UdpClient, UdpServer
 __all__ = [
     "DEFAULT_HIGH_WATER",
     "DEFAULT_LOW_WATER",
+    "DEFAULT_READ_SIZE",
     "Client",
     "Plugin",
     "Processor",
