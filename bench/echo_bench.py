@@ -61,8 +61,13 @@ SERVERS = [
 ]
 
 
+#: ``base:<server>``: the same server run from another checkout (``--base``), for A/B runs
+BASE = "base:"
+
+
 def baseline(kind: str) -> str | None:
     """The raw server on the same loop as a wirekit server (None for the raw ones)."""
+    kind = kind.removeprefix(BASE)
     if not kind.startswith("wirekit"):
         return None
     loop = kind.rsplit("-", 1)[1]
@@ -311,9 +316,16 @@ def run_load(
     }
 
 
-def start_server(kind: str, core: int, options: str = "") -> tuple[subprocess.Popen[str], int]:
+def start_server(
+    kind: str, core: int, options: str = "", base: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    script = __file__
+    if kind.startswith(BASE):
+        assert base is not None, "base: servers need --base"
+        kind = kind.removeprefix(BASE)
+        script = str(base / "bench" / "echo_bench.py")
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--core", str(core)]
+        [sys.executable, script, "--serve", kind, "--core", str(core)]
         + (["--server-options", options] if options else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -341,6 +353,12 @@ def main() -> int:
         default="",
         help="integer Server options for the wirekit servers, e.g. read_buffer_size=262144",
     )
+    ap.add_argument(
+        "--base",
+        default=None,
+        help="another checkout (a git worktree): also run its wirekit servers, as base:<name>, "
+        "interleaved with this one's in the same run (an A/B comparison)",
+    )
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -353,6 +371,11 @@ def main() -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     duration = args.duration or (0.3 if args.quick else 1.0)
     servers = args.servers.split(",")
+    base = Path(args.base).resolve() if args.base else None
+    if base is not None:  # each wirekit server twice: this checkout's and the base's
+        servers = [
+            twin for kind in servers for twin in ([kind, BASE + kind] if baseline(kind) else [kind])
+        ]
     loads = {name: LOADS[name] for name in args.loads.split(",")}
     bodies = {name: BODIES[name] for name in args.bodies.split(",")}
     server_core, client_core = cpus[0], cpus[-1]
@@ -365,7 +388,8 @@ def main() -> int:
     for r in range(repeats):
         order = servers if r % 2 == 0 else servers[::-1]  # interleaved, alternating order
         for kind in order:
-            proc, port = start_server(kind, server_core, args.server_options)
+            options = "" if kind.startswith(BASE) else args.server_options
+            proc, port = start_server(kind, server_core, options, base)
             try:
                 for load, (conns, inflight) in loads.items():
                     for bname, body in bodies.items():

@@ -49,12 +49,12 @@ MIN_READ_SIZE = 4 * 1024
 class ReadSizer:
     """How many bytes to ask for in the next read, adapted to the traffic.
 
-    The idea of Netty's ``AdaptiveRecvByteBufAllocator``: a read that fills all the space
-    it was offered doubles the next one, up to ``maximum``; two reads in a row that use at
-    most a quarter of it halve it, down to ``minimum``. A bulk transfer then moves in few
-    large reads (fewer system calls and loop iterations per byte: measured, 4 KiB frames
-    pipelined on loopback went from 0.50x to 0.63x a raw echo when reads could reach
-    256 KiB), while a quiet connection asks for, and keeps, little.
+    The idea of Netty's ``AdaptiveRecvByteBufAllocator``, fast up and slow down: a read
+    that fills all the space it was offered makes the next one four times larger, up to
+    ``maximum``; two reads in a row that use at most a quarter of it halve it, down to
+    ``minimum``. A bulk transfer then moves in few large reads (fewer system calls and loop
+    iterations per byte: see ``docs/performance.md``), a burst after a quiet spell needs at
+    most a few reads to get there, and a quiet connection asks for, and keeps, little.
     """
 
     __slots__ = ("_small", "maximum", "minimum", "size", "small_below")
@@ -89,7 +89,7 @@ class ReadSizer:
         if nbytes >= offered:
             self._small = 0
             if self.size < self.maximum:
-                self._resize(min(self.maximum, self.size * 2))
+                self._resize(min(self.maximum, self.size * 4))
         elif nbytes < self.small_below:
             self._small += 1
             if self._small >= 2:

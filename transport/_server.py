@@ -66,8 +66,8 @@ class Server(Generic[T]):
         ssl_context: serve TLS with this server-side context (handshake per connection).
         backlog: the listen queue length.
         read_buffer_size: the most bytes one read takes (256 KiB). Reads adapt to the
-            traffic below it: they start at 64 KiB, double while they fill all the space
-            they are given, and halve (down to 4 KiB) when they stay small; it is also
+            traffic below it: they start at 64 KiB, grow fourfold when they fill all the
+            space they are given, and halve (down to 4 KiB) when they stay small; it is also
             how far input may run ahead of a busy processor.
         max_frame_size: the most received bytes a session buffers while waiting for the end
             of a message (``FrameTooLarge``, so ``DECODE_EXCEPTION``, beyond it); ``None``
