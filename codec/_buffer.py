@@ -25,8 +25,11 @@ __all__ = ["Buffer", "BytesLike"]
 #: compacting a few bytes on every read costs more in calls than it saves
 _COMPACT_MIN = 4096
 
-#: storage above this size is released when the buffer empties
-_SHRINK_ABOVE = 256 * 1024
+#: storage above this size is released when the buffer empties (a large frame has gone).
+#: Well above what a read loop keeps reserved (the transport reads up to 256 KiB at a time
+#: into the free space past the live bytes): releasing that storage whenever a hand-written
+#: decoder's ``take`` empties the buffer would make every read allocate it again
+_SHRINK_ABOVE = 1024 * 1024
 
 
 class Buffer:

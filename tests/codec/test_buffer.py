@@ -143,3 +143,26 @@ def test_compaction_moves_live_bytes_whether_or_not_they_overlap_their_target(de
     assert buf._start == 0
     assert bytes(buf) == data[dead:]
     assert buf.offset == dead
+
+
+def test_a_read_loops_reserved_storage_survives_emptying() -> None:
+    """The transport reserves up to 256 KiB past the live bytes for each read; a
+    hand-written decoder's ``take`` that empties the buffer must not release that storage
+    (the next read would allocate and zero it again), while a much larger one, left by a
+    large frame, is released."""
+    buf = Buffer()
+    for _ in range(3):
+        with buf.reserve(256 * 1024) as view:
+            view[:10] = b"0123456789"
+        buf.commit(10)
+        buf.take(4)
+        with buf.reserve(256 * 1024) as view:  # past the 6 live bytes: > 256 KiB of storage
+            view[:2] = b"ab"
+        buf.commit(2)
+        storage = buf._data
+        assert len(storage) > 256 * 1024
+        assert buf.take(8) == b"456789ab"  # empties it
+        assert buf._data is storage
+    big = Buffer(bytes(2 * 1024 * 1024))
+    big.take(len(big))
+    assert len(big._data) == 0
