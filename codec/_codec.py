@@ -228,7 +228,11 @@ class Codec(Generic[T]):
                 if start == end or (b is not None and b[2] == end):
                     return []  # (nothing new since the half packet the last pass stopped at)
                 stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
-                if stack and (limit is None or len(stack) <= 2 * limit):
+                if not stack:
+                    if failure is HALF:
+                        buf._batch = (owner, [], end)  # (as below)
+                        return []
+                elif limit is None or len(stack) <= 2 * limit:
                     if failure is None:
                         if stack[0] == end:
                             buf._start = end
@@ -239,13 +243,14 @@ class Codec(Generic[T]):
                         buf._start = stack[0]
                         buf._batch = (owner, [], end)
                         return stack[-1::-2]
-                return _decode_many(buf, limit, stack, failure)
-            return _decode_many(buf, limit, None, None)
+                return _decode_many(buf, limit, True, stack, failure)
+            return _decode_many(buf, limit, False, None, None)
 
         def _decode_many(
-            buf: Buffer, limit: int | None, stack: list[Any] | None, failure: Any
+            buf: Buffer, limit: int | None, passed: bool, stack: list[Any] | None, failure: Any
         ) -> list[T]:
-            """The general case; ``stack, failure``: a pass already made at the front."""
+            """The general case; ``passed``: ``stack, failure`` are a pass already made at
+            the front of ``buf``."""
             out: list[T] = []
             want = -1 if limit is None else limit
             if want <= 0:
@@ -268,8 +273,9 @@ class Codec(Generic[T]):
                 if start == end:
                     buf._batch = None
                     return out
-                if stack is None:
+                if not passed:
                     stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                passed = False
                 if not stack:
                     if failure is HALF:
                         buf._batch = (owner, [], end)
@@ -279,7 +285,6 @@ class Codec(Generic[T]):
                         return out  # (a bad frame stays at the front for the next call)
                     raise failed(buf, *failure)
                 values, rest = _take(buf, stack, want - len(out) if want >= 0 else -1)
-                stack = None
                 out += values
                 if failure is HALF:
                     # remember it: until bytes arrive, a pass would stop at the same place

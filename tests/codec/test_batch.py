@@ -344,3 +344,31 @@ def test_decode_many_without_limit_goes_past_passes_and_windows(schema: cs.Const
     got = c.decode_many(buf)
     assert got == [schema.parse(schema.build(v)) for v in values]
     assert bytes(buf) == wire[:5]
+
+
+def test_decode_many_makes_one_pass_per_call_on_a_half_packet() -> None:
+    """A large frame arriving in pieces: each ``decode_many`` call makes at most one pass
+    over the buffer (none when nothing arrived), and none once it knows the half packet."""
+    c = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=1 << 20)
+    passes = 0
+    fill = c._batch_fill
+    assert fill is not None
+
+    def counting(*args: object) -> object:
+        nonlocal passes
+        passes += 1
+        return fill(*args)  # type: ignore[arg-type]
+
+    c._batch_fill = counting  # type: ignore[assignment]
+    c.decode_many = c._make_fast_decode_many()  # type: ignore[method-assign]
+    frame = c.encode(bytes(range(256)) * 64)
+    buf = Buffer()
+    for i in range(0, len(frame) - 1000, 1000):
+        buf.extend(frame[i : i + 1000])
+        assert c.decode_many(buf, 256) == []
+        assert c.decode_many(buf, 256) == []  # nothing new: no pass
+    calls = passes
+    assert calls == len(range(0, len(frame) - 1000, 1000))
+    buf.extend(frame[len(range(0, len(frame) - 1000, 1000)) * 1000 :])
+    assert c.decode_many(buf, 256) == [bytes(range(256)) * 64]
+    assert passes == calls + 1
