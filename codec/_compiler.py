@@ -86,6 +86,10 @@ def _short(path: str, want: int, have: int) -> cs.StreamError:
     )
 
 
+def _varint_too_long(path: str) -> cs.IntegerError:
+    return cs.IntegerError("VarInt longer than 10 bytes", path=path)
+
+
 def _make_context(parent: Any, index: Any, subcons: Any, items: tuple[Any, ...]) -> Any:
     """The context construct's Struct passes to its fields, rebuilt from compiled locals."""
     ctx = struct_context(parent, subcons, index=index)
@@ -186,6 +190,7 @@ class Emitter:
             "Container": cs.Container,
             "ListContainer": cs.ListContainer,
             "_short": _short,
+            "_varint_too_long": _varint_too_long,
             "_fallback": _fallback,
             "_fallback_soft": _fallback_soft,
             "_make_context": _make_context,
@@ -821,6 +826,11 @@ class Compiler:
         e.line(f"    if not {b} & 0x80:")
         e.line("        break")
         e.line(f"    {sh} += 7")
+        # the 10th byte ends it (any 64-bit value fits): a longer run of continuation bytes
+        # is malformed, and against the end of the bytes received it would otherwise wait
+        # for more without end, never knowing the frame's size (see _measure.VarIntStep)
+        e.line(f"    if {sh} >= 70:")
+        e.line(f"        raise _varint_too_long({path!r})")
         return v
 
     def bitstruct(self, node: Any, limit: str, path: str) -> str | None:

@@ -174,3 +174,30 @@ def test_length_field_shorter_than_header_is_a_decode_error() -> None:
     c = Codec(cs.GreedyBytes, framing=LengthField(0, 2, adjustment=-4))
     with pytest.raises(DecodeError, match="shorter than"):
         c.decode(Buffer(b"\x00\x01xx"))
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        cs.Struct("h" / cs.Int8ub, "body" / cs.Prefixed(cs.VarInt, cs.GreedyBytes)),
+        cs.Struct("h" / cs.Int8ub, "n" / cs.VarInt, "data" / cs.Bytes(this.n)),
+        cs.Struct("n" / cs.ZigZag, "b" / cs.Int8ub),
+    ],
+    ids=["prefixed", "field", "zigzag"],
+)
+def test_a_varint_longer_than_10_bytes_is_a_decode_error_however_it_arrives(
+    schema: cs.Construct,
+) -> None:
+    """Continuation bytes without end must not read as a half packet: the frame's size
+    would never be known, so neither would ``max_frame_size`` stop the buffering. Ten bytes
+    hold any 64-bit value; the eleventh is an error, in one piece or byte by byte."""
+    c = Codec(schema, max_frame_size=4096)
+    data = b"\x01" + b"\xff" * 20 if schema.subcons[0].name == "h" else b"\xff" * 20
+    with pytest.raises(DecodeError, match="VarInt longer than 10 bytes"):
+        c.decode(Buffer(data))
+    buf = Buffer()
+    with pytest.raises(DecodeError, match="VarInt longer than 10 bytes"):
+        for i in range(len(data)):
+            buf.extend(data[i : i + 1])
+            assert c.decode(buf) is None
+    assert len(buf) <= 12  # refused as soon as the eleventh byte arrived
