@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import construct as cs
 import pytest
 from hypothesis import strategies as st
 
-from codec import Buffer, Codec, DecodeError
+from codec import Buffer, Codec, DecodeError, FrameTooLarge
 from codec.testing import check_codec
-from schemas import basic, dns, modbus
+from schemas import basic, dns, modbus, mqtt
 
 
 @pytest.mark.parametrize(
@@ -120,3 +122,163 @@ def test_dns_tcp_passes_check_codec() -> None:
         )
     )
     check_codec(Codec(dns.TCP, max_frame_size=1024), values, max_examples=30)
+
+
+# -- MQTT 3.1.1 ------------------------------------------------------------------------------
+def _header(kind: str, qos: int = 0, *, dup: bool = False, retain: bool = False) -> dict[str, Any]:
+    return {"type": kind, "dup": dup, "qos": qos, "retain": retain}
+
+
+# bytes laid out by hand from the specification (sections noted)
+MQTT_KNOWN = [
+    # 3.12-3.14: no variable header, no payload
+    (b"\xc0\x00", "PINGREQ", {}),
+    (b"\xd0\x00", "PINGRESP", {}),
+    (b"\xe0\x00", "DISCONNECT", {}),
+    # 3.2: session present 0, connection accepted
+    (b"\x20\x02\x00\x00", "CONNACK", {"return_code": "accepted"}),
+    # 3.1.2: protocol name "MQTT", level 4, clean session, keep alive 10; 3.1.3: client id
+    (
+        b"\x10\x12\x00\x04MQTT\x04\x02\x00\x0a\x00\x06client",
+        "CONNECT",
+        {"protocol_name": "MQTT", "protocol_level": 4, "keep_alive": 10, "client_id": "client"},
+    ),
+    # 3.3.2: topic "a/b", packet identifier 10 (QoS 1), then the payload
+    (b"\x32\x0c\x00\x03a/b\x00\x0ahello", "PUBLISH", {"topic": "a/b", "packet_id": 10}),
+    # QoS 0: no packet identifier
+    (b"\x30\x0a\x00\x03a/bhello", "PUBLISH", {"topic": "a/b", "packet_id": None}),
+    # 3.4 PUBACK, 3.6 PUBREL (flags 0010)
+    (b"\x40\x02\x00\x0a", "PUBACK", {"packet_id": 10}),
+    (b"\x62\x02\x00\x0a", "PUBREL", {"packet_id": 10}),
+    # 3.8: packet identifier, two topic filters with QoS 1 and 2 (flags 0010)
+    (
+        b"\x82\x0e\x00\x0a\x00\x03a/b\x01\x00\x03c/d\x02",
+        "SUBSCRIBE",
+        {"packet_id": 10, "topics": [{"filter": "a/b", "qos": 1}, {"filter": "c/d", "qos": 2}]},
+    ),
+    # 3.9.3: granted QoS 0 and 2, one failure (0x80)
+    (b"\x90\x05\x00\x0a\x00\x02\x80", "SUBACK", {"packet_id": 10, "return_codes": [0, 2, 0x80]}),
+    # 3.10: packet identifier, two topic filters (flags 0010)
+    (b"\xa2\x0c\x00\x0a\x00\x03a/b\x00\x03c/d", "UNSUBSCRIBE", {"topics": ["a/b", "c/d"]}),
+]
+
+
+@pytest.mark.parametrize(("wire", "kind", "fields"), MQTT_KNOWN, ids=[k[1] for k in MQTT_KNOWN])
+def test_mqtt_packets_from_the_specification(
+    wire: bytes, kind: str, fields: dict[str, Any]
+) -> None:
+    c = Codec(mqtt.PACKET, max_frame_size=1 << 20)
+    buf = Buffer(wire + wire)  # sticky: two in one read, one per call
+    msg = c.decode(buf)
+    assert msg is not None
+    assert msg.header.type == kind
+    for name, value in fields.items():
+        assert msg.body[name] == value
+    assert msg == mqtt.PACKET.parse(wire)
+    assert c.decode(buf) == msg
+    assert len(buf) == 0
+    assert c.encode(msg) == wire
+
+
+def test_mqtt_connect_payload_follows_its_flags() -> None:
+    c = Codec(mqtt.PACKET, max_frame_size=1 << 20)
+    flags = {
+        "username": True,
+        "password": True,
+        "will_retain": False,
+        "will_qos": 1,
+        "will": True,
+        "clean_session": True,
+        "reserved": 0,
+    }
+    body = {
+        "protocol_name": "MQTT",
+        "protocol_level": 4,
+        "flags": flags,
+        "keep_alive": 60,
+        "client_id": "id",
+        "will_topic": "w",
+        "will_message": b"bye",
+        "username": "u",
+        "password": b"pw",
+    }
+    wire = c.encode({"header": _header("CONNECT"), "body": body})
+    # 3.1.3: client id, will topic, will message, user name, password, in this order
+    assert wire.endswith(b"\x00\x02id\x00\x01w\x00\x03bye\x00\x01u\x00\x02pw")
+    assert wire[9] == 0b11001110  # 3.1.2.3's connect flags byte, after name and level
+    decoded = c.decode(Buffer(wire))
+    assert decoded == mqtt.PACKET.parse(wire)
+    assert decoded.body.password == b"pw"
+    with pytest.raises(DecodeError):  # 3.1.2.3: the reserved flag must be 0
+        c.decode(Buffer(wire[:9] + bytes([wire[9] | 1]) + wire[10:]))
+
+
+@pytest.mark.parametrize(
+    ("length", "encoded"),
+    [  # 2.2.3, table 2.4: the Remaining Length's bounds for each number of bytes
+        (127, b"\x7f"),
+        (128, b"\x80\x01"),
+        (16_383, b"\xff\x7f"),
+        (16_384, b"\x80\x80\x01"),
+        (2_097_151, b"\xff\xff\x7f"),
+        (2_097_152, b"\x80\x80\x80\x01"),
+    ],
+)
+def test_mqtt_remaining_length(length: int, encoded: bytes) -> None:
+    c = Codec(mqtt.PACKET, max_frame_size=4 << 20)
+    body = {"topic": "", "packet_id": None, "payload": bytes(length - 2)}
+    packet = {"header": _header("PUBLISH"), "body": body}
+    wire = c.encode(packet)
+    assert wire[1 : 1 + len(encoded)] == encoded
+    assert len(wire) == 1 + len(encoded) + length
+    buf = Buffer(wire[:-1])
+    assert c.decode(buf) is None  # a half packet
+    buf.extend(wire[-1:])
+    assert c.decode(buf).body.payload == bytes(length - 2)
+
+
+def test_mqtt_oversized_length_is_refused_before_the_body() -> None:
+    c = Codec(mqtt.PACKET, max_frame_size=1 << 20)
+    with pytest.raises(FrameTooLarge):  # 268,435,455 bytes announced, none of them sent
+        c.decode(Buffer(b"\x30\xff\xff\xff\x7f"))
+
+
+def test_mqtt_packets_pass_check_codec() -> None:
+    topic = st.text(
+        st.characters(min_codepoint=ord("a"), max_codepoint=ord("z")) | st.just("/"), max_size=20
+    )
+    publish = st.builds(
+        lambda qos, retain, t, pid, payload: {
+            "header": _header("PUBLISH", qos, retain=retain),
+            "body": {"topic": t, "packet_id": pid if qos else None, "payload": payload},
+        },
+        st.integers(0, 2),
+        st.booleans(),
+        topic,
+        st.integers(1, 0xFFFF),
+        st.binary(max_size=300),
+    )
+    subscribe = st.builds(
+        lambda pid, topics: {
+            "header": _header("SUBSCRIBE", 1),
+            "body": {"packet_id": pid, "topics": [{"filter": t, "qos": q} for t, q in topics]},
+        },
+        st.integers(1, 0xFFFF),
+        st.lists(st.tuples(topic, st.integers(0, 2)), min_size=1, max_size=4),
+    )
+    acks = st.builds(
+        lambda kind, pid: {
+            "header": _header(kind, 1 if kind == "PUBREL" else 0),
+            "body": {"packet_id": pid},
+        },
+        st.sampled_from(["PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "UNSUBACK"]),
+        st.integers(0, 0xFFFF),
+    )
+    pings = st.sampled_from(["PINGREQ", "PINGRESP", "DISCONNECT"]).map(
+        lambda kind: {"header": _header(kind), "body": {}}
+    )
+    check_codec(
+        Codec(mqtt.PACKET, max_frame_size=4096),
+        st.one_of(publish, subscribe, acks, pings),
+        max_examples=40,
+    )

@@ -190,3 +190,20 @@ def test_broken_pipe_is_quiet() -> None:
     )
     assert len(proc.stdout.splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_the_design_example_schemas_mqtt_packet(tmp_path: Path) -> None:
+    """``wirekit parse schemas.mqtt:PACKET FILE``, the example of the design and the docs."""
+    capture = tmp_path / "mqtt.bin"
+    capture.write_bytes(
+        b"\x10\x12\x00\x04MQTT\x04\x02\x00\x0a\x00\x06client"  # CONNECT
+        b"\x32\x0c\x00\x03a/b\x00\x0ahello"  # PUBLISH, QoS 1
+        b"\xc0\x00"  # PINGREQ
+    )
+    run = wirekit("parse", "schemas.mqtt:PACKET", str(capture))
+    assert run.returncode == 0, run.stderr
+    records = lines(run.stdout)
+    assert [r["offset"] for r in records] == [0, 20, 34]
+    kinds = [r["message"]["header"]["type"] for r in records]  # type: ignore[index]
+    assert kinds == ["CONNECT", "PUBLISH", "PINGREQ"]
+    assert records[1]["message"]["body"]["topic"] == "a/b"  # type: ignore[index]
