@@ -444,21 +444,9 @@ class Codec(Generic[T]):
 
     def encode_into(self, msg: T, out: bytearray) -> None:
         """Append the bytes of one message to ``out`` (nothing is appended on error)."""
-        builder = self._builder
-        if builder is None or self._explicit:
-            out += self.encode(msg)
-            return
-        mark = len(out)
-        try:
-            builder(msg, out)
-        except FOREIGN_ENCODE_ERRORS as exc:
-            del out[mark:]
-            raise as_encode_error(exc) from exc
-        if len(out) - mark > self.max_frame_size:
-            size = len(out) - mark
-            del out[mark:]
-            limit = self.max_frame_size
-            raise EncodeError(f"encoded frame of {size} bytes exceeds {limit=}")
+        # A codec with a generated builder and inferred framing replaces this method on the
+        # instance with a generated function (``_fast_encode_into``) that encodes in place.
+        out += self.encode(msg)
 
 
 def _take(buf: Buffer, stack: list[Any], room: int) -> tuple[list[Any], list[Any]]:
