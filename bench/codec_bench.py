@@ -70,6 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from bench.pinning import pin_cpu  # noqa: E402
 from codec import Buffer, Codec  # noqa: E402
 
 Feed = Callable[[bytes], list[Any]]
@@ -1113,18 +1114,6 @@ def table(results: list[Result], direction: str, columns: list[str]) -> str:
 # =========================================================================================
 # Main
 # =========================================================================================
-
-
-def pin_cpu(cpu: int | None) -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned (no sched_setaffinity)"
-    allowed = sorted(os.sched_getaffinity(0))
-    target = allowed[-1] if cpu is None else cpu
-    try:
-        os.sched_setaffinity(0, {target})
-    except OSError as exc:
-        return f"not pinned ({exc})"
-    return f"pinned to CPU {target} of {len(allowed)}"
 
 
 def select(only: str | None) -> list[Workload]:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import os
 import platform
 import random
 import statistics
@@ -60,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from bench.pinning import pin_cpu  # noqa: E402
 from codec import Codec  # noqa: E402
 
 Run = Callable[[Sequence[Any]], int]
@@ -311,18 +311,6 @@ def time_workload(
             assert run is not None
             samples[name].append(len(msgs) / one_sample(run, msgs, loops[name]))
     return {n: statistics.median(v) for n, v in samples.items()}
-
-
-def pin_cpu(cpu: int | None) -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned (no sched_setaffinity)"
-    allowed = sorted(os.sched_getaffinity(0))
-    target = allowed[-1] if cpu is None else cpu
-    try:
-        os.sched_setaffinity(0, {target})
-    except OSError as exc:
-        return f"not pinned ({exc})"
-    return f"pinned to CPU {target} of {len(allowed)}"
 
 
 def rate(x: float | None) -> str:
