@@ -306,9 +306,17 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
             # than a window per call would make a long buffer cost quadratic copying
             # ...and at most max_frame_size: then every later frame that fits in the
             # window is within the limit too, and needs no check of its own
-            "whole = end",
-            "end = min(end, max(fend, bstart + min(WINDOW, maxsize)))",
-            "whole = end == whole  # the snapshot reaches the last byte received",
+            # (comparisons, not min()/max(): on a read of a few frames those builtins
+            # cost as much as parsing a frame)
+            "if end - bstart > WINDOW or end - bstart > maxsize:",
+            "    cut = bstart + (WINDOW if WINDOW < maxsize else maxsize)",
+            "    if cut < fend:",
+            "        cut = fend",
+            "    whole = cut >= end  # the snapshot reaches the last byte received",
+            "    if not whole:",
+            "        end = cut",
+            "else:",
+            "    whole = True",
             "data = memoryview(data)[bstart:end].tobytes()",
             "end -= bstart",
             "fend -= bstart",
@@ -324,22 +332,22 @@ def _parse_measures(
     """The parser measures: after the first frame, each frame is parsed against the end of
     the snapshot; a read past it stops the batch at that frame's start."""
     src = _first_frame(measure, resumable, blob)
+    # values that are not containers are not tracked by the cyclic GC: no batch cap needed
+    capped = any(_BUILDS_CONTAINER.search(line) for line in body)
     src += _indent(
         [
             "out = []",
             "app = out.append",
             "pos = fstart = 0",
             "err = None",
-            "n = 0",
+            *(["n = 0"] if capped else []),
             "try:",
             "    while True:",
-            "        start = fstart = pos",
+            "        start = fstart = pos" if _uses(body, "start") else "        fstart = pos",
         ],
         1,
     )
     src += _indent(body, 3)
-    # values that are not containers are not tracked by the cyclic GC: no batch cap needed
-    capped = any(_BUILDS_CONTAINER.search(line) for line in body)
     src += _indent(
         [
             f"app({value})",
@@ -449,6 +457,12 @@ def _prune(src: list[str]) -> list[str]:
             continue
         out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
     return out
+
+
+def _uses(lines: list[str], name: str) -> bool:
+    """Whether generated ``lines`` mention the variable ``name``."""
+    pattern = re.compile(rf"\b{name}\b")
+    return any(pattern.search(line) for line in lines)
 
 
 def _indent(lines: list[str], depth: int) -> list[str]:
