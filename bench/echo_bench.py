@@ -376,6 +376,14 @@ def main() -> int:
         servers = [
             twin for kind in servers for twin in ([kind, BASE + kind] if baseline(kind) else [kind])
         ]
+    for option, given, known in (
+        ("--servers", args.servers, SERVERS),
+        ("--loads", args.loads, LOADS),
+        ("--bodies", args.bodies, BODIES),
+    ):
+        unknown = [name for name in given.split(",") if name not in known]
+        if unknown:
+            ap.error(f"{option}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     loads = {name: LOADS[name] for name in args.loads.split(",")}
     bodies = {name: BODIES[name] for name in args.bodies.split(",")}
     server_core, client_core = cpus[0], cpus[-1]
