@@ -10,6 +10,7 @@ kernel. Run it under ``cProfile`` to see where the time goes:
 
     python bench/session_cost.py                       # both engines, 1 and 10 frames/read
     python bench/session_cost.py --codec --loop uvloop
+    python bench/session_cost.py --codec --loop trio      # the anyio engine on trio
     python -m cProfile -s tottime bench/session_cost.py --engine native --frames 10
 """
 
@@ -179,7 +180,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, nargs="*", default=[1, 10], help="frames per read")
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--codec", action="store_true", help="codec.Codec instead of by hand")
-    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     ap.add_argument("--body", type=int, default=16, help="frame body size in bytes")
     args = ap.parse_args()
     if args.codec:
@@ -188,6 +189,11 @@ def main() -> int:
         protocol = LengthPrefixed()
     frame = args.body.to_bytes(4, "big") + b"x" * args.body
     engines = ["native", "anyio"] if args.engine == "both" else [args.engine]
+    if args.loop == "trio":
+        if args.engine == "native":
+            ap.error("the native engine runs on asyncio only")
+        engines = ["anyio"]
+    backend = "trio" if args.loop == "trio" else "asyncio"
     backend_options = {"use_uvloop": True} if args.loop == "uvloop" else {}
     what = "codec.Codec" if args.codec else "hand-written protocol"
     print(f"# python {sys.version.split()[0]}, {args.loop}, {what}, {args.body} B frames; CPU us")
@@ -200,7 +206,13 @@ def main() -> int:
             runner = run_native if name == "native" else run_anyio
 
             spent = anyio.run(
-                measure, runner, protocol, chunk, reads, backend_options=backend_options
+                measure,
+                runner,
+                protocol,
+                chunk,
+                reads,
+                backend=backend,
+                backend_options=backend_options,
             )
             per_msg = spent / (reads * frames) * 1e6
             print(f"| {name} | {frames} | {per_msg:.2f} | {per_msg * frames:.2f} |")
