@@ -21,6 +21,7 @@ from anyio.abc import ByteStream, TaskStatus
 from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
+from ._trio_socket import TrioSocketIO, trio_socket_of
 
 __all__ = ["StreamEngine"]
 
@@ -56,6 +57,9 @@ class StreamEngine(Generic[T]):
         #: whether the main task waits in ``receive`` (the only time close may cancel it)
         self._receiving = False
         self._tasks: set[int] = set()
+        #: reads and writes on the stream's socket itself (trio, plain sockets; see
+        #: ``_trio_socket``), else ``None``: the stream's own ``receive``/``send``
+        self._io: TrioSocketIO | None = None
         #: an event fired in another task, delivered by the main task before SESSION_CLOSED
         session._engine = self
 
@@ -87,6 +91,9 @@ class StreamEngine(Generic[T]):
         """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
         session = self._session
         self._tasks.add(anyio.get_current_task().id)
+        sock = trio_socket_of(self._stream)
+        if sock is not None:
+            self._io = TrioSocketIO(sock)
         started = False
         clean = False
         try:
@@ -127,13 +134,16 @@ class StreamEngine(Generic[T]):
         session = self._session
         core = session._core
         receive = self._stream.receive
+        io = self._io
         sizer = self._sizer
         buffer = core.buffer
         plugins = session._plugins
         process_batch = session._process_batch
         failure: BaseException | None = None
         eof = False
+        late = False  # bytes were read as close() was called
         data: bytes | None = None
+        nbytes = 0
         # One cancel scope for the whole loop, not one per receive (that costs more than the
         # rest of a read on trio): request_close cancels it only while the task waits in
         # ``receive``, so process() and flushes never run in a cancelled scope. What a
@@ -147,23 +157,34 @@ class StreamEngine(Generic[T]):
                         buffer._trim(4 * sizer.size)  # reads shrank: give the memory back
                     self._receiving = True
                     try:
-                        data = await receive(sizer.size)
+                        if io is not None:
+                            nbytes = await io.receive_into(buffer, sizer.size)  # (committed)
+                            eof = not nbytes
+                        else:
+                            data = await receive(sizer.size)
                     except anyio.EndOfStream:
                         eof = True
                     except Exception as exc:
                         failure = exc
                     finally:
                         self._receiving = False
-                    if eof or failure is not None or scope.cancel_called:
+                    if eof or failure is not None:
                         break
-                    assert data is not None
-                    nbytes = len(data)
+                    if data is None:
+                        core.bytes_received += nbytes
+                    elif scope.cancel_called:
+                        break  # (the data is handled below)
+                    else:
+                        nbytes = len(data)
+                        core.receive_data(data)
+                        data = None
                     if nbytes >= sizer.size or nbytes < sizer.small_below or sizer._small:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
-                    core.receive_data(data)
                     for plugin in plugins:
-                        plugin.after_read(session, len(data))
-                    data = None
+                        plugin.after_read(session, nbytes)
+                    if scope.cancel_called:
+                        late = True
+                        break
                     if not await process_batch() or session._close_requested:
                         return  # _finish flushes (and fires SESSION_CLOSING if writes pending)
                     if core.out and not self._writing and not await self._flush():
@@ -185,6 +206,8 @@ class StreamEngine(Generic[T]):
             core.receive_data(data)
             for plugin in plugins:
                 plugin.after_read(session, len(data))
+            late = True
+        if late:
             await process_batch()  # processes nothing: close was requested
 
     async def _finish(self) -> None:
@@ -223,7 +246,7 @@ class StreamEngine(Generic[T]):
         """Write everything queued, in as few sends as possible. ``False`` on failure."""
         session = self._session
         core = session._core
-        send = self._stream.send
+        send = self._stream.send if self._io is None else self._io.send
         self._writing = True
         try:
             while core.out:

@@ -135,6 +135,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         self._unacked = 0
         self._flush_scheduled = False
         self._read_paused = False
+        #: reading paused until the loop's next iteration after a read that filled all the
+        #: space it was given (see buffer_updated)
+        self._yielding = False
         self._scope: anyio.CancelScope | None = None
         #: an event fired outside the main task, delivered by it before SESSION_CLOSED
         session._engine = self
@@ -185,6 +188,19 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._read_paused = True
             assert self._transport is not None
             self._transport.pause_reading()
+        if nbytes >= self._offered and not self._yielding and not self._lost:
+            # A full read: more is probably waiting, and uvloop (libuv) would read this
+            # connection again at once, up to 32 times in one loop iteration, while every
+            # other connection waits. Stop reading until the loop has served the others.
+            self._yielding = True
+            assert self._transport is not None
+            self._transport.pause_reading()
+            self._loop.call_soon(self._end_yield)
+
+    def _end_yield(self) -> None:
+        self._yielding = False
+        if not self._read_paused and not self._lost and self._transport is not None:
+            self._transport.resume_reading()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -383,7 +399,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             if self._read_paused:
                 self._read_paused = False
                 assert self._transport is not None
-                self._transport.resume_reading()
+                if not self._yielding:
+                    self._transport.resume_reading()
             # self._wait(), inlined: this runs once per read
             waiter = create_future()
             self._waiter = waiter

@@ -59,6 +59,12 @@ def bytes_codec() -> Codec[bytes]:
     return Codec(BYTES32, max_frame_size=1 << 20)
 
 
+def reads_the_socket_itself(session: Session[Any]) -> bool:
+    """Whether the session's engine reads and writes its socket directly (the anyio engine
+    on trio over a plain TCP or Unix socket) rather than through anyio's stream."""
+    return getattr(session._engine, "_io", None) is not None
+
+
 FINAL = (StateEvent.SESSION_CLOSED, StateEvent.REJECT_ACCEPT, StateEvent.ACCEPT_EXCEPTION)
 
 

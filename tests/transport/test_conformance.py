@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 from typing import Any
 
 import anyio
@@ -362,6 +363,54 @@ async def test_backpressure_bounds_memory_and_serves_others(
             assert progress["max_pending"] <= high + len(chunk) + 4
             flood_session = next(s for s in server.sessions if s.statistics().pending_write_bytes)
             assert flood_session.statistics().pending_write_bytes <= high + len(chunk) + 4
+
+
+#: a peer in a process of its own that writes tiny frames as fast as the kernel takes them
+#: (faster than any session can decode them), for at most 30 s
+FLOODER = """
+import socket, sys, time
+frame = (5).to_bytes(4, "big") + b"flood"
+chunk = frame * 4096
+deadline = time.monotonic() + 30
+with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as sock:
+    for writes in range(1, 1 << 30):
+        if time.monotonic() > deadline:
+            break
+        try:
+            sock.sendall(chunk)
+        except OSError:
+            break
+        if writes == 64:
+            print("under way", flush=True)
+"""
+
+
+async def test_a_peer_that_never_stops_sending_does_not_starve_others(
+    bytes_codec: Codec[bytes], engine: dict[str, Any]
+) -> None:
+    """A peer whose data is always there to read must not keep the other sessions from
+    being served: every read yields to the loop once, even when it did not have to wait."""
+
+    class Quiet(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            if msg != b"flood":
+                await session.send(msg)
+
+    with anyio.fail_after(60):
+        async with Server(bytes_codec, Quiet(), host=LOCAL, port=0, **engine) as server:
+            command = [sys.executable, "-c", FLOODER, str(server.port)]
+            async with await anyio.open_process(command) as flooder:
+                try:
+                    assert flooder.stdout is not None
+                    assert b"under way" in await flooder.stdout.receive()
+                    async with Client(bytes_codec, host=LOCAL, port=server.port, **engine) as other:
+                        for i in range(10):
+                            await other.send(b"ping %d" % i)
+                            assert await other.receive() == b"ping %d" % i
+                    # served while the peer was still flooding, not after it gave up
+                    assert flooder.returncode is None
+                finally:
+                    flooder.kill()
 
 
 async def test_replies_over_the_high_water_mark_in_one_batch_arrive_in_order(

@@ -13,7 +13,7 @@ import pytest
 from codec import Codec
 from transport import Client, Processor, Server, Session, StateEvent
 
-from .conftest import Recorder
+from .conftest import Recorder, reads_the_socket_itself
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +47,32 @@ async def test_anyio_engine_can_be_forced(string_codec: Codec[str]) -> None:
             await session.send("which?")
             assert await session.receive() == "StreamEngine"
             assert type(session._engine).__name__ == "StreamEngine"
+
+
+async def test_anyio_engine_reads_the_socket_itself_on_trio(
+    string_codec: Codec[str], anyio_backend: tuple[str, Any]
+) -> None:
+    """On trio, the anyio engine reads and writes a plain socket without anyio's and trio's
+    stream wrappers (one trip through the run loop per read instead of two); on asyncio,
+    anyio's stream owns a transport that reads the socket, so the stream is used."""
+    on_trio = anyio_backend[0] == "trio"
+    served: list[bool] = []
+
+    class Which(Processor[str]):
+        async def process(self, session: Session[str], msg: str) -> None:
+            served.append(reads_the_socket_itself(session))
+            await session.send(msg)
+
+    with anyio.fail_after(10):
+        async with (
+            Server(string_codec, Which(), host=LOCAL, port=0, engine="anyio") as server,
+            Client(string_codec, host=LOCAL, port=server.port, engine="anyio") as session,
+        ):
+            for word in ("smart", "socket"):
+                await session.send(word)
+                assert await session.receive() == word
+            assert reads_the_socket_itself(session) == on_trio
+    assert served == [on_trio, on_trio]
 
 
 async def test_engine_option_is_checked(

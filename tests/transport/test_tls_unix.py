@@ -15,7 +15,7 @@ import trustme
 from codec import Codec
 from transport import Client, Server, StateEvent
 
-from .conftest import Recorder
+from .conftest import Recorder, reads_the_socket_itself
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +59,7 @@ async def test_tls_round_trip(
                 for word in ("smart", "socket", "tls"):
                     await session.send(word)
                 assert [await session.receive() for _ in range(3)] == ["smart", "socket", "tls"]
+                assert not reads_the_socket_itself(session)  # TLS: through the TLS stream
             s = await recorder.next_closed()
     assert recorder.events[s] == [E.NEW_SESSION, E.INPUT_SHUTDOWN, E.SESSION_CLOSED]
 
@@ -108,7 +109,10 @@ async def test_tls_untrusted_client_certificate_is_rejected(
 
 
 async def test_unix_socket(
-    string_codec: Codec[str], tmp_path: Path, engine: dict[str, Any]
+    string_codec: Codec[str],
+    tmp_path: Path,
+    engine: dict[str, Any],
+    anyio_backend: tuple[str, Any],
 ) -> None:
     path = tmp_path / "wirekit.sock"
     with anyio.fail_after(10):
@@ -117,6 +121,7 @@ async def test_unix_socket(
             async with Client(string_codec, path=path, **engine) as session:
                 await session.send("unix")
                 assert await session.receive() == "unix"
+                assert reads_the_socket_itself(session) == (anyio_backend[0] == "trio")
     assert not path.exists()
 
 
