@@ -138,6 +138,10 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         #: reading paused until the loop's next iteration after a read that filled all the
         #: space it was given (see buffer_updated)
         self._yielding = False
+        #: whether the loop may read this connection again before serving the others:
+        #: uvloop (libuv reads up to 32 times in a row); asyncio's own loops read each
+        #: ready connection once per iteration
+        self._reads_in_a_row = not isinstance(self._loop, asyncio.BaseEventLoop)
         self._scope: anyio.CancelScope | None = None
         #: an event fired outside the main task, delivered by it before SESSION_CLOSED
         session._engine = self
@@ -188,7 +192,12 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._read_paused = True
             assert self._transport is not None
             self._transport.pause_reading()
-        if nbytes >= self._offered and not self._yielding and not self._lost:
+        if (
+            nbytes >= self._offered
+            and self._reads_in_a_row
+            and not self._yielding
+            and not self._lost
+        ):
             # A full read: more is probably waiting, and uvloop (libuv) would read this
             # connection again at once, up to 32 times in one loop iteration, while every
             # other connection waits. Stop reading until the loop has served the others.
