@@ -12,7 +12,7 @@ from ._analysis import infer_framing
 from ._batch import HALF, FillFunction, _BadLength, compile_fill
 from ._buffer import Buffer, BytesLike
 from ._compiler import CompileError, _TooLarge
-from ._encoder import Builder, compile_builder, compile_encode_into
+from ._encoder import Builder, blob_encode_into, compile_builder, compile_encode_into
 from ._errors import (
     FOREIGN_DECODE_ERRORS,
     FOREIGN_ENCODE_ERRORS,
@@ -94,9 +94,13 @@ class Codec(Generic[T]):
             else:
                 self._build = _bytes_builder(self._builder)
                 if not explicit:
-                    self.encode_into = _fast_encode_into(  # type: ignore[method-assign,assignment]
-                        self._builder, max_frame_size
-                    )
+                    general = _fast_encode_into(self._builder, max_frame_size)
+                    blob = blob_encode_into(schema, general, max_frame_size)
+                    if blob is not None:
+                        blob.__name__ = "encode_into"
+                        blob.__qualname__ = "Codec.encode_into"
+                        blob.__doc__ = Codec.encode_into.__doc__
+                    self.encode_into = blob or general  # type: ignore[method-assign,assignment]
         self.fast = fast and not isinstance(self.framing, TrialParse)
         if plain and not self.fast:
             raise ValueError(f"plain=True is not available with {self.framing!r}")
@@ -445,7 +449,8 @@ class Codec(Generic[T]):
     def encode_into(self, msg: T, out: bytearray) -> None:
         """Append the bytes of one message to ``out`` (nothing is appended on error)."""
         # A codec with a generated builder and inferred framing replaces this method on the
-        # instance with a generated function (``_fast_encode_into``) that encodes in place.
+        # instance with a generated function (``_fast_encode_into``) that encodes in place,
+        # behind a shortcut for a bytes body under an integer prefix (``blob_encode_into``).
         out += self.encode(msg)
 
 

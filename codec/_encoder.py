@@ -73,7 +73,7 @@ from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
 
-__all__ = ["Builder", "EncodeInto", "compile_builder", "compile_encode_into"]
+__all__ = ["Builder", "EncodeInto", "blob_encode_into", "compile_builder", "compile_encode_into"]
 
 Builder = Callable[[Any, bytearray], None]
 EncodeInto = Callable[[Any, bytearray], None]
@@ -130,6 +130,13 @@ class _BuildCompiler:
         name = f"{p}{next(self.ids)}"
         self.consts[name] = obj
         return name
+
+    def packer(self, name: str) -> str:
+        """The name of the struct const ``name``'s ``pack``, bound once: generated code calls
+        a global instead of looking the method up on every message."""
+        bound = f"{name}_pack"
+        self.consts[bound] = self.consts[name].pack
+        return bound
 
     def line(self, s: str) -> None:
         self.lines.append("    " * self.depth + s)
@@ -229,7 +236,7 @@ class _BuildCompiler:
         if f is not None:
             s = self.const(struct.Struct(f[0] + f[1]), "S")
             self.line("try:")
-            self.line(f"    out += {s}.pack({val})")
+            self.line(f"    out += {self.packer(s)}({val})")
             self.line("except struct.error:")
             self.line(f"    _blame(({s},), ({val},), ({path!r},))")
             return val
@@ -369,7 +376,7 @@ class _BuildCompiler:
                 )
                 paths = tuple(f"{path} -> {n}" for n in names)
                 self.line("try:")
-                self.line(f"    out += {s}.pack({', '.join(subs)})")
+                self.line(f"    out += {self.packer(s)}({', '.join(subs)})")
                 self.line("except struct.error:")
                 self.line(f"    _blame(({singles},), ({', '.join(subs)},), {paths!r})")
                 built.update(names)
@@ -879,3 +886,36 @@ def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | N
     fn: EncodeInto = namespace["encode_into"]
     fn.__wirekit_source__ = src  # type: ignore[attr-defined]
     return fn
+
+
+def blob_encode_into(
+    schema: cs.Construct, general: EncodeInto, max_frame_size: int
+) -> EncodeInto | None:
+    """``encode_into`` for the plainest frame there is, a ``bytes`` body behind an integer
+    length prefix (``Prefixed(Int32ub, GreedyBytes)`` and the like): when the value is
+    ``bytes`` and short enough, the prefix and the body are appended at once, with no
+    rollback mark and no size check afterwards (neither can fail). Any other value, a
+    ``bytearray`` or an oversized one, goes to ``general`` (the schema's generated
+    ``encode_into``), which converts it or raises exactly as before. ``None`` for any other
+    schema."""
+    core, _ = _strip_renamed(schema)
+    if not isinstance(core, cs.Prefixed) or getattr(core, "includelength", False):
+        return None
+    body, _ = _strip_renamed(core.subcon)
+    prefix, _ = _strip_renamed(core.lengthfield)
+    f = _fmt(prefix)
+    if body is not cs.GreedyBytes or f is None or f[1] not in "bBhHiIlLqQ":
+        return None
+    packer = struct.Struct(f[0] + f[1])
+    bits = 8 * packer.size - (1 if f[1].islower() else 0)  # (signed: one bit less)
+    limit = min((1 << bits) - 1, max_frame_size - packer.size)
+    pack = packer.pack
+
+    def encode_into(obj: Any, out: bytearray) -> None:
+        if type(obj) is bytes and len(obj) <= limit:
+            out += pack(len(obj))
+            out += obj
+        else:
+            general(obj, out)
+
+    return encode_into

@@ -103,7 +103,7 @@ class Session(Generic[T]):
         #: ``send`` then encodes straight into the outgoing buffer (not for datagrams, which
         #: keep each message's bounds)
         self._encode_into: Callable[[T, bytearray], None] | None = (
-            None if datagram else getattr(protocol, "encode_into", None)
+            None if datagram else _atomic_encode_into(protocol)
         )
         #: a ``codec.Codec``'s ``decode_many(buf, limit)``: the read loop takes its messages
         #: a batch at a time (a hand-written protocol is called once per message)
@@ -185,12 +185,7 @@ class Session(Generic[T]):
         if encode_into is not None:
             # SessionCore.queue, inlined: encode straight into the outgoing buffer
             out = core.out
-            mark = len(out)
-            try:
-                encode_into(msg, out)
-            except BaseException:
-                del out[mark:]  # nothing is queued (codec.Codec guarantees it; others may not)
-                raise
+            encode_into(msg, out)  # (appends nothing when it raises: see _atomic_encode_into)
             core.messages_sent += 1
             over = len(out) + core._inflight > core.high_water
         else:
@@ -405,6 +400,27 @@ class Session(Generic[T]):
                     return True  # all consumed: no need to ask the codec again
         finally:
             self._in_batch = False
+
+
+def _atomic_encode_into(protocol: Any) -> Callable[[Any, bytearray], None] | None:
+    """The protocol's ``encode_into(msg, out)``, if it has one, made to append nothing when
+    it raises: ``codec.Codec``'s already does (and is tested for it); another protocol's is
+    wrapped so that a failed encode never leaves part of a frame queued."""
+    encode_into: Callable[[Any, bytearray], None] | None = getattr(protocol, "encode_into", None)
+    if encode_into is None or isinstance(protocol, Codec):
+        return encode_into
+
+    def atomic(
+        msg: Any, out: bytearray, encode_into: Callable[[Any, bytearray], None] = encode_into
+    ) -> None:
+        mark = len(out)
+        try:
+            encode_into(msg, out)
+        except BaseException:
+            del out[mark:]
+            raise
+
+    return atomic
 
 
 class Inbox(Processor[T]):

@@ -362,15 +362,62 @@ def test_encode_into_is_one_generated_function_unless_a_field_falls_back() -> No
     """A builder with no construct fallback is inlined into ``encode_into`` (one call per
     message sent); one with a fallback keeps the wrapper around it. Both append nothing on
     a bad value."""
-    plain = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes))
+    plain = Codec(cs.Prefixed(cs.Int32ub, cs.Struct("id" / cs.Int16ub, "body" / cs.GreedyBytes)))
     assert "def encode_into(obj, out):" in plain.encode_into.__wirekit_source__  # type: ignore[attr-defined]
     wrapped = Codec(catalog.EXOTIC)
     assert not hasattr(wrapped.encode_into, "__wirekit_source__")
-    for codec, bad in ((plain, "not bytes"), (wrapped, {"id": 1})):
+    for codec, bad in ((plain, {"id": 1, "body": "not bytes"}), (wrapped, {"id": 1})):
         out = bytearray(b"keep")
         with pytest.raises(EncodeError):
             codec.encode_into(bad, out)
         assert out == b"keep"
     out = bytearray(b"keep")
-    plain.encode_into(b"abc", out)
-    assert out == b"keep\x00\x00\x00\x03abc"
+    plain.encode_into({"id": 7, "body": b"abc"}, out)
+    assert out == b"keep\x00\x00\x00\x05\x00\x07abc"
+
+
+@pytest.mark.parametrize(
+    "prefix", [cs.Int8ub, cs.Int8sb, cs.Int16ul, cs.Int32ub, cs.Int64sl], ids=lambda p: str(p)
+)
+@pytest.mark.parametrize("max_frame_size", [64, 300, 1 << 20])
+def test_a_bytes_body_under_an_integer_prefix_encodes_as_construct_builds_it(
+    prefix: cs.Construct, max_frame_size: int
+) -> None:
+    """The shortcut for ``Prefixed(<int>, GreedyBytes)`` (bytes appended behind their
+    length, no rollback mark) gives what the schema builds, and every value it does not
+    take (not bytes, too long for the prefix or for ``max_frame_size``) raises the same
+    ``EncodeError`` as the general encoder, appending nothing."""
+    schema = cs.Prefixed(prefix, cs.GreedyBytes)
+    codec = Codec(schema, max_frame_size=max_frame_size)
+    assert not hasattr(codec.encode_into, "__wirekit_source__")  # the shortcut
+    for size in (0, 1, 55, 56, 60, 61, 63, 64, 126, 127, 128, 255, 256, 300, 1000):
+        for value in (b"x" * size, bytearray(b"y" * size)):
+            out = bytearray(b"keep")
+            try:
+                built = schema.build(value)
+            except cs.ConstructError:
+                with pytest.raises(EncodeError, match="error during building"):
+                    codec.encode_into(value, out)
+                assert out == b"keep"
+                continue
+            if len(built) > max_frame_size:
+                with pytest.raises(EncodeError, match=f"{len(built)} bytes exceeds"):
+                    codec.encode_into(value, out)
+                assert out == b"keep"
+                continue
+            codec.encode_into(value, out)
+            assert out == b"keep" + built
+            assert type(out) is bytearray
+    for bad in ("text", 5, None, [1, 2]):
+        out = bytearray(b"keep")
+        with pytest.raises(EncodeError):
+            codec.encode_into(bad, out)
+        assert out == b"keep"
+
+
+def test_a_prefix_that_counts_itself_is_not_the_shortcut() -> None:
+    schema = cs.Prefixed(cs.Int16ub, cs.GreedyBytes, includelength=True)
+    codec = Codec(schema)
+    out = bytearray()
+    codec.encode_into(b"abc", out)
+    assert out == schema.build(b"abc") == b"\x00\x05abc"

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute
 
-from codec import Codec, DecodeError
+from codec import Codec, DecodeError, EncodeError
 from transport import Client, Plugin, Processor, Server, Session, StateEvent
 
 from .conftest import Recorder
@@ -363,6 +363,59 @@ async def test_backpressure_bounds_memory_and_serves_others(
             assert progress["max_pending"] <= high + len(chunk) + 4
             flood_session = next(s for s in server.sessions if s.statistics().pending_write_bytes)
             assert flood_session.statistics().pending_write_bytes <= high + len(chunk) + 4
+
+
+class HalfWritingProtocol:
+    """A hand-written protocol whose ``encode_into`` appends part of a frame, then fails,
+    on the message ``"bad"``."""
+
+    def __init__(self, codec: Codec[str]) -> None:
+        self.codec = codec
+
+    def decode(self, buf: Any) -> str | None:
+        return self.codec.decode(buf)
+
+    def encode(self, msg: str) -> bytes:
+        return self.codec.encode(msg)
+
+    def encode_into(self, msg: str, out: bytearray) -> None:
+        out += b"\x05ba"
+        if msg == "bad":
+            raise ValueError("cannot encode 'bad'")
+        del out[-3:]
+        out += self.codec.encode(msg)
+
+
+@pytest.mark.parametrize("hand_written", [False, True], ids=["codec", "hand-written"])
+async def test_a_failed_encode_queues_nothing(
+    string_codec: Codec[str], engine: dict[str, Any], hand_written: bool
+) -> None:
+    """``send`` raises the encoder's error and queues nothing, not even part of a frame:
+    the next message still arrives whole and framed."""
+    protocol: Any = HalfWritingProtocol(string_codec) if hand_written else string_codec
+    bad: Any = "bad" if hand_written else 42  # (not a str: the codec refuses it)
+    errors: list[BaseException] = []
+
+    class Checked(Processor[str]):
+        async def process(self, session: Session[str], msg: str) -> None:
+            try:
+                await session.send(bad)
+            except Exception as exc:
+                errors.append(exc)
+            await session.send(msg)
+
+    with anyio.fail_after(10):
+        async with (
+            Server(protocol, Checked(), host=LOCAL, port=0, **engine) as server,
+            Client(string_codec, host=LOCAL, port=server.port, **engine) as session,
+        ):
+            for word in ("smart", "socket"):
+                await session.send(word)
+                assert await session.receive() == word
+            assert session.statistics().bytes_received == len(frame("smart") + frame("socket"))
+    assert len(errors) == 2
+    expected = ValueError if hand_written else EncodeError
+    assert all(isinstance(exc, expected) for exc in errors), errors
 
 
 #: a peer in a process of its own that writes tiny frames as fast as the kernel takes them
