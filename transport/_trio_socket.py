@@ -3,8 +3,8 @@
 On trio, anyio's plain socket streams (TCP and Unix) are thin wrappers of a trio socket, and
 trio's socket methods put a cancellation check and a schedule point around every ``recv``
 and ``send`` (``_try_sync``), so one read and its reply cost two trips through trio's run
-loop, each with an ``epoll_wait``. That, not the session, was most of the anyio engine's cost
-per read on trio. This module does what trio's socket does with one trip per read instead:
+loop, each with an ``epoll_wait``: a large part of the anyio engine's cost per read on trio.
+This module does what trio's socket does with one trip per read instead:
 
 * reads go into the session's receive ``Buffer`` (``recv_into`` its reserved space, no bytes
   object per read), and wait with ``trio.lowlevel.wait_readable`` only when the socket has
