@@ -419,12 +419,12 @@ async def test_a_failed_encode_queues_nothing(
 
 
 #: a peer in a process of its own that writes tiny frames as fast as the kernel takes them
-#: (faster than any session can decode them), for at most 30 s
+#: (faster than any session can decode them), for at most 60 s
 FLOODER = """
 import socket, sys, time
 frame = (5).to_bytes(4, "big") + b"flood"
 chunk = frame * 4096
-deadline = time.monotonic() + 30
+deadline = time.monotonic() + 60
 with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as sock:
     for writes in range(1, 1 << 30):
         if time.monotonic() > deadline:
@@ -449,17 +449,22 @@ async def test_a_peer_that_never_stops_sending_does_not_starve_others(
             if msg != b"flood":
                 await session.send(msg)
 
-    with anyio.fail_after(60):
+    with anyio.fail_after(90):
         async with Server(bytes_codec, Quiet(), host=LOCAL, port=0, **engine) as server:
             command = [sys.executable, "-c", FLOODER, str(server.port)]
             async with await anyio.open_process(command) as flooder:
                 try:
                     assert flooder.stdout is not None
                     assert b"under way" in await flooder.stdout.receive()
-                    async with Client(bytes_codec, host=LOCAL, port=server.port, **engine) as other:
-                        for i in range(10):
-                            await other.send(b"ping %d" % i)
-                            assert await other.receive() == b"ping %d" % i
+                    # served promptly: 10 round trips take a few seconds at most under the
+                    # flood (a loop that reads the flooder 32 times an iteration: ~25 s)
+                    with anyio.fail_after(15):
+                        async with Client(
+                            bytes_codec, host=LOCAL, port=server.port, **engine
+                        ) as other:
+                            for i in range(10):
+                                await other.send(b"ping %d" % i)
+                                assert await other.receive() == b"ping %d" % i
                     # served while the peer was still flooding, not after it gave up
                     assert flooder.returncode is None
                 finally:
