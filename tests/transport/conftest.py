@@ -45,8 +45,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     Server and Client) runs on every backend with every engine that runs there."""
     if "engine" in metafunc.fixturenames:
         metafunc.parametrize(("anyio_backend", "engine"), ENGINES, indirect=["anyio_backend"])
-    elif "anyio_backend" in metafunc.fixturenames:
+    elif "anyio_backend" in metafunc.fixturenames and not _chooses_its_backend(metafunc):
         metafunc.parametrize("anyio_backend", BACKENDS, indirect=True)
+
+
+def _chooses_its_backend(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test parametrizes ``anyio_backend`` itself (a test of one backend)."""
+    return any(
+        "anyio_backend" in str(marker.args[0])
+        for marker in metafunc.definition.iter_markers("parametrize")
+    )
 
 
 @pytest.fixture
