@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.abc import ByteStream, TaskStatus
 
+from codec import Buffer
+
 from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
@@ -57,9 +59,9 @@ class StreamEngine(Generic[T]):
         #: whether the main task waits in ``receive`` (the only time close may cancel it)
         self._receiving = False
         self._tasks: set[int] = set()
-        #: reads and writes on the stream's socket itself (trio, plain sockets; see
-        #: ``_trio_socket``), else ``None``: the stream's own ``receive``/``send``
-        self._io: TrioSocketIO | None = None
+        #: how bytes are read and written: the stream's own ``receive``/``send``, or on
+        #: trio the socket under a plain socket stream itself (see ``_trio_socket``)
+        self._io: StreamIO | TrioSocketIO = StreamIO(stream)
         #: an event fired in another task, delivered by the main task before SESSION_CLOSED
         session._engine = self
 
@@ -133,8 +135,7 @@ class StreamEngine(Generic[T]):
     async def _read_loop(self) -> None:
         session = self._session
         core = session._core
-        receive = self._stream.receive
-        io = self._io
+        receive_into = self._io.receive_into
         sizer = self._sizer
         buffer = core.buffer
         plugins = session._plugins
@@ -142,13 +143,10 @@ class StreamEngine(Generic[T]):
         failure: BaseException | None = None
         eof = False
         late = False  # bytes were read as close() was called
-        data: bytes | None = None
-        nbytes = 0
         # One cancel scope for the whole loop, not one per receive (that costs more than the
         # rest of a read on trio): request_close cancels it only while the task waits in
-        # ``receive``, so process() and flushes never run in a cancelled scope. What a
-        # receive ends with is handled inside the scope only when it is plain data and the
-        # scope was not cancelled; everything else is handled after leaving it.
+        # ``receive_into``, so process() and flushes never run in a cancelled scope. Bytes
+        # that arrive as the scope is cancelled are counted and left unprocessed.
         with anyio.CancelScope() as scope:
             self._receive_scope = scope
             try:
@@ -157,27 +155,16 @@ class StreamEngine(Generic[T]):
                         buffer._trim(4 * sizer.size)  # reads shrank: give the memory back
                     self._receiving = True
                     try:
-                        if io is not None:
-                            nbytes = await io.receive_into(buffer, sizer.size)  # (committed)
-                            eof = not nbytes
-                        else:
-                            data = await receive(sizer.size)
-                    except anyio.EndOfStream:
-                        eof = True
+                        nbytes = await receive_into(buffer, sizer.size)
                     except Exception as exc:
                         failure = exc
+                        break
                     finally:
                         self._receiving = False
-                    if eof or failure is not None:
+                    if not nbytes:
+                        eof = True
                         break
-                    if data is None:
-                        core.bytes_received += nbytes
-                    elif scope.cancel_called:
-                        break  # (the data is handled below)
-                    else:
-                        nbytes = len(data)
-                        core.receive_data(data)
-                        data = None
+                    core.bytes_received += nbytes
                     if nbytes >= sizer.size or nbytes < sizer.small_below or sizer._small:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     for plugin in plugins:
@@ -197,17 +184,9 @@ class StreamEngine(Generic[T]):
             return  # close() was called
         if eof:
             await session._emit(StateEvent.INPUT_SHUTDOWN)
-            return
-        if failure is not None:
+        elif failure is not None:
             await session._emit(StateEvent.INPUT_EXCEPTION, failure)
-            return
-        if data is not None:
-            # close() was called while this read completed: what the loop did before
-            core.receive_data(data)
-            for plugin in plugins:
-                plugin.after_read(session, len(data))
-            late = True
-        if late:
+        elif late:
             await process_batch()  # processes nothing: close was requested
 
     async def _finish(self) -> None:
@@ -246,7 +225,7 @@ class StreamEngine(Generic[T]):
         """Write everything queued, in as few sends as possible. ``False`` on failure."""
         session = self._session
         core = session._core
-        send = self._stream.send if self._io is None else self._io.send
+        send = self._io.send
         self._writing = True
         try:
             while core.out:
@@ -270,6 +249,23 @@ class StreamEngine(Generic[T]):
         self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
         if self._scope is not None:
             self._scope.cancel()
+
+
+class StreamIO:
+    """``receive_into``/``send`` over an anyio byte stream's own methods (every backend)."""
+
+    def __init__(self, stream: ByteStream) -> None:
+        self._receive = stream.receive
+        self.send = stream.send
+
+    async def receive_into(self, buffer: Buffer, size: int) -> int:
+        """Receive up to ``size`` bytes into ``buffer``; 0 at the end of the stream."""
+        try:
+            data = await self._receive(size)
+        except anyio.EndOfStream:
+            return 0
+        buffer.extend(data)
+        return len(data)
 
 
 def stream_addresses(stream: ByteStream) -> tuple[Any, Any]:

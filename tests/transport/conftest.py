@@ -12,6 +12,7 @@ import pytest
 
 from codec import Codec
 from transport import Processor, Session, StateEvent
+from transport._trio_socket import TrioSocketIO
 
 STRING8 = cs.PascalString(cs.Int8ub, "utf8")
 BYTES32 = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
@@ -70,7 +71,7 @@ def bytes_codec() -> Codec[bytes]:
 def reads_the_socket_itself(session: Session[Any]) -> bool:
     """Whether the session's engine reads and writes its socket directly (the anyio engine
     on trio over a plain TCP or Unix socket) rather than through anyio's stream."""
-    return getattr(session._engine, "_io", None) is not None
+    return isinstance(getattr(session._engine, "_io", None), TrioSocketIO)
 
 
 FINAL = (StateEvent.SESSION_CLOSED, StateEvent.REJECT_ACCEPT, StateEvent.ACCEPT_EXCEPTION)
