@@ -94,13 +94,9 @@ class Codec(Generic[T]):
             else:
                 self._build = _bytes_builder(self._builder)
                 if not explicit:
-                    general = _fast_encode_into(self._builder, max_frame_size)
-                    blob = blob_encode_into(schema, general, max_frame_size)
-                    if blob is not None:
-                        blob.__name__ = "encode_into"
-                        blob.__qualname__ = "Codec.encode_into"
-                        blob.__doc__ = Codec.encode_into.__doc__
-                    self.encode_into = blob or general  # type: ignore[method-assign,assignment]
+                    self.encode_into = _fast_encode_into(  # type: ignore[method-assign,assignment]
+                        schema, self._builder, max_frame_size
+                    )
         self.fast = fast and not isinstance(self.framing, TrialParse)
         if plain and not self.fast:
             raise ValueError(f"plain=True is not available with {self.framing!r}")
@@ -469,30 +465,30 @@ def _take(buf: Buffer, stack: list[Any], room: int) -> tuple[list[Any], list[Any
     return stack[: cut - 1 : -2], stack[:cut]
 
 
-def _fast_encode_into(builder: Builder, max_frame_size: int) -> Callable[[object, bytearray], None]:
+def _fast_encode_into(
+    schema: cs.Construct, builder: Builder, max_frame_size: int
+) -> Callable[[object, bytearray], None]:
     """``Codec.encode_into`` for a generated builder: the builder's body inlined into one
     generated function where it can be (see ``compile_encode_into``), else a closure over
     it (called once per message sent: no attribute lookups, no branches on the codec's
-    configuration)."""
-    fused = compile_encode_into(builder, max_frame_size)
-    if fused is not None:
-        fused.__name__ = "encode_into"
-        fused.__qualname__ = "Codec.encode_into"
-        fused.__doc__ = Codec.encode_into.__doc__
-        return fused
+    configuration); behind a shortcut for a bytes body under an integer length prefix
+    (``blob_encode_into``)."""
+    general = compile_encode_into(builder, max_frame_size)
+    if general is None:
 
-    def encode_into(msg: object, out: bytearray) -> None:
-        mark = len(out)
-        try:
-            builder(msg, out)
-        except FOREIGN_ENCODE_ERRORS as exc:
-            del out[mark:]
-            raise as_encode_error(exc) from exc
-        if len(out) - mark > max_frame_size:
-            size = len(out) - mark
-            del out[mark:]
-            raise EncodeError(f"encoded frame of {size} bytes exceeds limit={max_frame_size}")
+        def general(msg: object, out: bytearray) -> None:
+            mark = len(out)
+            try:
+                builder(msg, out)
+            except FOREIGN_ENCODE_ERRORS as exc:
+                del out[mark:]
+                raise as_encode_error(exc) from exc
+            if len(out) - mark > max_frame_size:
+                size = len(out) - mark
+                del out[mark:]
+                raise EncodeError(f"encoded frame of {size} bytes exceeds limit={max_frame_size}")
 
+    encode_into = blob_encode_into(schema, general, max_frame_size) or general
     encode_into.__name__ = "encode_into"
     encode_into.__qualname__ = "Codec.encode_into"
     encode_into.__doc__ = Codec.encode_into.__doc__
