@@ -343,7 +343,7 @@ def _parse_measures(
             *(["n = 0"] if capped else []),
             "try:",
             "    while True:",
-            "        start = fstart = pos" if _uses(body, "start") else "        fstart = pos",
+            "        start = fstart = pos",
         ],
         1,
     )
@@ -445,24 +445,18 @@ def _fixed_records(
 
 
 def _prune(src: list[str]) -> list[str]:
-    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks) and
-    additions of zero."""
-    import re
-
+    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks, a
+    frame's ``start``) and additions of zero."""
     text = "\n".join(src)
     out = []
     for line in src:
-        m = re.fullmatch(r"\s*(base\d+) = pos", line)
-        if m and len(re.findall(rf"\b{m.group(1)}\b", text)) == 1:
+        m = re.fullmatch(r"(\s*)(base\d+|start) = (fstart = )?pos", line)
+        if m and len(re.findall(rf"\b{m.group(2)}\b", text)) == 1:
+            if m.group(3):
+                out.append(f"{m.group(1)}fstart = pos")
             continue
         out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
     return out
-
-
-def _uses(lines: list[str], name: str) -> bool:
-    """Whether generated ``lines`` mention the variable ``name``."""
-    pattern = re.compile(rf"\b{name}\b")
-    return any(pattern.search(line) for line in lines)
 
 
 def _indent(lines: list[str], depth: int) -> list[str]:
