@@ -15,7 +15,11 @@ trio (anyio engine), with the schema compiled by ``codec.Codec`` (``wirekit-*``)
 hand-written length-prefix ``codec.Protocol`` (``wirekit-hand-*``: the transport's own cost
 without construct's parse/build); raw echo
 servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and
-``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server. Each
+``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server; and
+``floor-*`` on asyncio and uvloop, the least a server of wirekit's shape can cost (one task
+per connection, an awaited ``process`` and ``send`` per message, one write per read, and
+nothing else: see ``serve_floor_asyncio``), whose ratio to raw is the ceiling of that shape
+(``vs floor``: wirekit against it). Each
 run is bounded in time; the servers are interleaved within each repeat; figures are medians
 over the repeats. Server CPU per frame comes from the server process's utime+stime
 (``/proc/PID/stat``).
@@ -49,12 +53,14 @@ SERVERS = [
     "wirekit-hand-anyio-asyncio",
     "raw-buffered-asyncio",
     "raw-protocol-asyncio",
+    "floor-asyncio",
     "wirekit-native-uvloop",
     "wirekit-anyio-uvloop",
     "wirekit-hand-native-uvloop",
     "wirekit-hand-anyio-uvloop",
     "raw-buffered-uvloop",
     "raw-protocol-uvloop",
+    "floor-uvloop",
     "wirekit-trio",
     "wirekit-hand-trio",
     "raw-trio",
@@ -66,12 +72,20 @@ BASE = "base:"
 
 
 def baseline(kind: str) -> str | None:
-    """The raw server on the same loop as a wirekit server (None for the raw ones)."""
+    """The raw server on the same loop as a wirekit or floor server (None for the raw ones)."""
     kind = kind.removeprefix(BASE)
-    if not kind.startswith("wirekit"):
+    if not kind.startswith(("wirekit", "floor")):
         return None
     loop = kind.rsplit("-", 1)[1]
     return "raw-trio" if loop == "trio" else f"raw-buffered-{loop}"
+
+
+def design_floor(kind: str) -> str | None:
+    """The floor server on the same loop as a wirekit server on asyncio or uvloop."""
+    kind = kind.removeprefix(BASE)
+    if not kind.startswith("wirekit") or kind.endswith("trio"):
+        return None
+    return "floor-" + kind.rsplit("-", 1)[1]
 
 
 LOADS = {"pipelined": (1, 100), "10x10": (10, 10), "pingpong": (1, 1)}
@@ -132,6 +146,143 @@ def serve_raw_asyncio(kind: str, ready: Callable[[int], None]) -> None:
         loop = asyncio.get_running_loop()
         factory = Buffered if "buffered" in kind else Plain
         server = await loop.create_server(factory, "127.0.0.1", 0)
+        ready(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    if "uvloop" in kind:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
+    """The least a server of wirekit's shape can cost on asyncio: the design's ceiling.
+
+    What the transport issues ask of a session, and nothing else: one task per connection
+    that a ``BufferedProtocol`` wakes eagerly on each read (the native engine's trick), every
+    frame cut by hand into a ``bytes`` message and handed to ``async def process``, which
+    ``await``s ``send``, which appends the encoded reply to a buffer written once per read.
+    No counters, water marks, plugins, state events, error handling or close handshake, and a
+    hand framer instead of a codec: wirekit can only be slower than this; raw/floor is what
+    that shape (task semantics, one awaited call per message) costs by itself.
+    """
+    import asyncio
+    import struct
+
+    header = struct.Struct(">I")
+    unpack_from, pack = header.unpack_from, header.pack
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    current_task: Any = tasks.get if isinstance(tasks, dict) else asyncio.current_task
+
+    class FloorSession:
+        __slots__ = ("out",)
+
+        def __init__(self) -> None:
+            self.out = bytearray()
+
+        async def send(self, msg: bytes) -> None:
+            out = self.out
+            out += pack(len(msg))
+            out += msg
+
+    async def process(session: FloorSession, msg: bytes) -> None:
+        await session.send(msg)
+
+    class Floor(asyncio.BufferedProtocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buf = bytearray(256 * 1024)
+            self.view = memoryview(self.buf)
+            self.start = self.end = 0
+            self.waiter: asyncio.Future[None] | None = None
+            self.gone = False
+            self.loop = asyncio.get_running_loop()
+            self.task = self.loop.create_task(self.run())
+
+        def get_buffer(self, sizehint: int) -> memoryview:
+            if self.start == self.end:
+                self.start = self.end = 0
+            elif len(self.buf) - self.end < 65536:
+                n = self.end - self.start
+                self.buf[:n] = self.buf[self.start : self.end]
+                self.start, self.end = 0, n
+            return self.view[self.end :]
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.end += nbytes
+            self.wake(eager=True)
+
+        def eof_received(self) -> bool:
+            self.gone = True
+            self.wake(eager=False)
+            return False
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.gone = True
+            self.wake(eager=False)
+
+        def wake(self, eager: bool) -> None:
+            waiter = self.waiter
+            if waiter is None or waiter.done():
+                return
+            self.waiter = None
+            callbacks = waiter._callbacks  # type: ignore[attr-defined]
+            if eager and callbacks and len(callbacks) == 1 and current_task(self.loop) is None:
+                callback, context = callbacks[0]  # run the task's next step right here
+                waiter.remove_done_callback(callback)
+                waiter.set_result(None)
+                context.run(callback, waiter)
+            else:
+                waiter.set_result(None)
+
+        def cut(self) -> list[bytes]:
+            """Every complete frame's body, as the fastest hand code gets them: small frames
+            sliced from one ``bytes`` copy of the unread region, large ones each copied once
+            out of the buffer."""
+            start, end, data = self.start, self.end, self.buf
+            msgs = []
+            if unpack_from(data, start)[0] >= 256:
+                view = self.view
+                while end - start >= 4:
+                    stop = start + 4 + unpack_from(data, start)[0]
+                    if stop > end:
+                        break
+                    msgs.append(view[start + 4 : stop].tobytes())
+                    start = stop
+                self.start = start
+                return msgs
+            data = self.view[start:end].tobytes()
+            pos, end = 0, end - start
+            while end - pos >= 4:
+                stop = pos + 4 + unpack_from(data, pos)[0]
+                if stop > end:
+                    break
+                msgs.append(data[pos + 4 : stop])
+                pos = stop
+            self.start = start + pos
+            return msgs
+
+        async def run(self) -> None:
+            session = FloorSession()
+            create_future = self.loop.create_future
+            while not self.gone or self.end > self.start:
+                if self.end - self.start >= 4:
+                    for msg in self.cut():
+                        await process(session, msg)
+                    if session.out:
+                        self.transport.write(session.out)
+                        session.out = bytearray()
+                if self.gone:
+                    break
+                waiter = self.waiter = create_future()
+                await waiter
+            self.transport.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Floor, "127.0.0.1", 0)
         ready(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
 
@@ -222,6 +373,8 @@ def serve(kind: str, options: dict[str, int]) -> None:
         serve_wirekit(kind, ready, options)
     elif kind == "raw-trio":
         serve_raw_trio(ready)
+    elif kind.startswith("floor"):
+        serve_floor_asyncio(kind, ready)
     else:
         serve_raw_asyncio(kind, ready)
 
@@ -317,15 +470,18 @@ def run_load(
 
 
 def start_server(
-    kind: str, core: int, options: str = "", base: Path | None = None
+    kind: str, core: int | None, options: str = "", base: Path | None = None
 ) -> tuple[subprocess.Popen[str], int]:
+    """Start a server of ``kind`` in a child process (pinned to ``core`` if given); return it
+    and the port it listens on."""
     script = __file__
     if kind.startswith(BASE):
         assert base is not None, "base: servers need --base"
         kind = kind.removeprefix(BASE)
         script = str(base / "bench" / "echo_bench.py")
     proc = subprocess.Popen(
-        [sys.executable, script, "--serve", kind, "--core", str(core)]
+        [sys.executable, script, "--serve", kind]
+        + (["--core", str(core)] if core is not None else [])
         + (["--server-options", options] if options else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -412,22 +568,28 @@ def main() -> int:
         return statistics.median(x[key] for x in results[(kind, load, bname)])
 
     print()
-    print("| load | frame | server | frames/s | server CPU us/frame | p50 us | p99 us | vs raw |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| load | frame | server | frames/s | server CPU us/frame | p50 us | p99 us | vs raw "
+        "| vs floor |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for load in loads:
         for bname in bodies:
             for kind in servers:
                 fps = med(kind, load, bname, "fps")
-                ratio = ""
+                ratio = floor_ratio = ""
                 base = baseline(kind)
                 if base in servers:
                     ratio = f"{fps / med(base, load, bname, 'fps'):.2f}x"
+                floor = design_floor(kind)
+                if floor in servers:
+                    floor_ratio = f"{fps / med(floor, load, bname, 'fps'):.2f}x"
                 cpu = med(kind, load, bname, "cpu_us")
                 p50 = med(kind, load, bname, "p50_us")
                 p99 = med(kind, load, bname, "p99_us")
                 print(
                     f"| {load} | {bname} | {kind} | {fps:,.0f} | {cpu:.1f} | {p50:.0f} | "
-                    f"{p99:.0f} | {ratio} |"
+                    f"{p99:.0f} | {ratio} | {floor_ratio} |"
                 )
     return 0
 
