@@ -530,7 +530,9 @@ def main() -> int:
     base = Path(args.base).resolve() if args.base else None
     if base is not None:  # each wirekit server twice: this checkout's and the base's
         servers = [
-            twin for kind in servers for twin in ([kind, BASE + kind] if baseline(kind) else [kind])
+            twin
+            for kind in servers
+            for twin in ([kind, BASE + kind] if kind.startswith("wirekit") else [kind])
         ]
     for option, given, known in (
         ("--servers", args.servers, SERVERS),

@@ -51,10 +51,12 @@ HALF = _Half()
 #: bytes copied into one batch's snapshot (or the first frame, if longer)
 SNAPSHOT_WINDOW = 64 * 1024
 
-#: a length-prefixed blob (``Prefixed(..., GreedyBytes)``) at least this long is copied
-#: straight out of the buffer as its value: one copy instead of a snapshot and a slice of
-#: it. Below this the batch's shared snapshot is cheaper than a pass per frame.
-BLOB_DIRECT = 16 * 1024
+#: a batch whose first frame is a length-prefixed blob (``Prefixed(..., GreedyBytes)``) at
+#: least this long copies each frame straight out of the buffer as its value: one copy
+#: instead of a snapshot and a slice of it. Below this, slicing ``bytes`` out of a shared
+#: snapshot costs less than a ``memoryview`` slice per frame (measured, CPython 3.11: even
+#: at 2 KiB frames, -15% at 4 KiB, -25% at 8 KiB).
+BLOB_DIRECT = 2 * 1024
 
 FillFunction = Callable[[bytearray, int, int, int, Any], tuple[list[Any] | None, Any]]
 
@@ -258,8 +260,9 @@ def _blob_offset(schema: cs.Construct, framing: Framing, exact: bool) -> int | N
 
 
 def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -> list[str]:
-    """Measure the first frame on the storage itself: a half packet copies nothing; a
-    large blob (see :data:`BLOB_DIRECT`) is copied out as the value at once."""
+    """Measure the first frame on the storage itself: a half packet copies nothing; a blob
+    alone in the buffer, or a large one (see :data:`BLOB_DIRECT`) and the frames after it,
+    are copied out as values at once."""
     src = ["def fill(data, bstart, end, maxsize, buf):"]
     if resumable:
         src += _indent(
@@ -293,10 +296,35 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
         src += _indent(["return None, HALF"], 2)
     src += _indent(["except Exception as exc:", "    return None, (exc, bstart)"], 1)
     if blob is not None:
+        # frames this large are each copied straight out of the storage, in one loop: one
+        # copy per frame instead of the snapshot's two; the loop measures each frame the way
+        # the first one was (the frame limit included) and stops after a window's worth
+        again = [ln.replace("return None, HALF", "raise _Need") for ln in first]
         src += _indent(
             [
-                "if fend == end or fend - bstart >= BLOB_DIRECT:",
+                "if fend == end:",
                 f"    return [fend, memoryview(data)[bstart + {blob}:fend].tobytes()], None",
+                "if fend - bstart >= BLOB_DIRECT:",
+                "    out = []",
+                "    app = out.append",
+                "    err = None",
+                "    with memoryview(data) as view:",
+                "        while True:",
+                f"            app(view[pos + {blob}:fend].tobytes())",
+                "            app(fend)",
+                "            pos = fend",
+                "            if pos >= end or pos - bstart >= WINDOW:",
+                "                break",
+                "            try:",
+                *_indent(again, 4),
+                "            except _Need:",
+                "                err = HALF",
+                "                break",
+                "            except Exception as exc:",
+                "                err = (exc, pos)",
+                "                break",
+                "    out.reverse()",
+                "    return out, err",
             ],
             1,
         )

@@ -214,17 +214,23 @@ def test_decode_many_hands_out_what_decode_would(
     assert (ref_error is None) == (bad_at is None)
 
 
+#: bodies on both sides of BLOB_DIRECT (2 KiB frames: 2044-byte bodies behind 4 bytes),
+#: and enough of them for batches that stop at the window (SNAPSHOT_WINDOW)
+BLOB_SIZES = [0, 5, 2043, 2044, 2045, 4096, 16384, 70000]
+
+
 @pytest.mark.parametrize("explicit", [False, True], ids=["prefixed", "explicit"])
-@settings(max_examples=40)
+@settings(max_examples=60)
 @given(
-    sizes=st.lists(st.sampled_from([0, 5, 16383, 16384, 16385, 70000]), min_size=1, max_size=8),
-    chunk=st.sampled_from([1000, 16384, 65536, 1 << 20]),
+    sizes=st.lists(st.sampled_from(BLOB_SIZES), min_size=1, max_size=40),
+    chunk=st.sampled_from([1000, 3000, 16384, 65536, 1 << 20]),
 )
 def test_large_blobs_come_straight_out_of_the_buffer(
     explicit: bool, sizes: list[int], chunk: int
 ) -> None:
-    """Length-prefixed blobs of at least ``BLOB_DIRECT`` bytes skip the batch snapshot; the
-    values, their type and the buffer's accounting are what construct's parse gives."""
+    """A batch that starts with a blob of at least ``BLOB_DIRECT`` bytes copies every frame
+    straight out of the buffer, small ones after it too; the values, their type and the
+    buffer's accounting are what construct's parse gives."""
     if explicit:
         schema: cs.Construct = cs.GreedyBytes
         c = Codec(schema, framing=LengthField(0, 4, strip=4))
@@ -245,6 +251,49 @@ def test_large_blobs_come_straight_out_of_the_buffer(
             got.append(m)
         assert len(buf) == len(data[: i + chunk]) - sum(map(len, wire[: len(got)]))
     assert got == expected
+    assert not buf
+
+
+@pytest.mark.parametrize("bad", ["too_large", "half"])
+def test_a_direct_batch_stops_at_a_bad_or_half_frame_after_the_good_ones(bad: str) -> None:
+    """In a batch of large blobs, a later frame over ``max_frame_size`` raises only once
+    every frame before it was handed out, and leaves the buffer at its start; a half frame
+    stays for the next read."""
+    schema = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+    c = Codec(schema, max_frame_size=10_000)
+    good = [schema.build(bytes([i]) * 3000) for i in range(5)]
+    tail = (20_000).to_bytes(4, "big") + bytes(50) if bad == "too_large" else good[0][:2000]
+    buf = Buffer(b"".join(good) + tail)
+    assert c.decode_many(buf) == [bytes([i]) * 3000 for i in range(5)]
+    assert len(buf) == len(tail)
+    if bad == "too_large":
+        with pytest.raises(FrameTooLarge) as info:
+            c.decode_many(buf)
+        assert info.value.offset == sum(map(len, good))
+    else:
+        assert c.decode_many(buf) == []
+        buf.extend(good[0][2000:])
+        assert c.decode_many(buf) == [bytes([0]) * 3000]
+    assert len(buf) == (len(tail) if bad == "too_large" else 0)
+
+
+def test_a_direct_batch_stops_at_the_window() -> None:
+    """A read of many large blobs is handed out a window at a time (bounded work per pass),
+    and every frame still comes out once, in order."""
+    from codec._batch import SNAPSHOT_WINDOW
+
+    schema = cs.Prefixed(cs.Int32ub, cs.GreedyBytes)
+    c = Codec(schema)
+    bodies = [bytes([i % 251]) * 4096 for i in range(3 * SNAPSHOT_WINDOW // 4096)]
+    buf = Buffer(b"".join(schema.build(b) for b in bodies))
+    fill = c._batch_fill
+    assert fill is not None
+    stack, err = fill(buf._data, buf._start, buf._end, c.max_frame_size, buf)
+    assert err is None
+    assert stack is not None
+    taken = len(stack) // 2
+    assert SNAPSHOT_WINDOW // 4100 <= taken <= SNAPSHOT_WINDOW // 4100 + 1  # one window
+    assert c.decode_many(buf) == bodies
     assert not buf
 
 
