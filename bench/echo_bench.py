@@ -16,8 +16,8 @@ hand-written length-prefix ``codec.Protocol`` (``wirekit-hand-*``: the transport
 without construct's parse/build); raw echo
 servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` and
 ``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server; and
-``floor-*`` on asyncio and uvloop, the least a server of wirekit's shape can cost (one task
-per connection, an awaited ``process`` and ``send`` per message, one write per read, and
+``floor-*`` on each loop, the least a server of wirekit's shape can cost (one task per
+connection, an awaited ``process`` and ``send`` per message, one write per read, and
 nothing else: see ``serve_floor_asyncio``), whose ratio to raw is the ceiling of that shape
 (``vs floor``: wirekit against it). Each
 run is bounded in time; the servers are interleaved within each repeat; figures are medians
@@ -36,6 +36,7 @@ import os
 import selectors
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -64,6 +65,7 @@ SERVERS = [
     "wirekit-trio",
     "wirekit-hand-trio",
     "raw-trio",
+    "floor-trio",
 ]
 
 
@@ -81,9 +83,9 @@ def baseline(kind: str) -> str | None:
 
 
 def design_floor(kind: str) -> str | None:
-    """The floor server on the same loop as a wirekit server on asyncio or uvloop."""
+    """The floor server on the same loop as a wirekit server."""
     kind = kind.removeprefix(BASE)
-    if not kind.startswith("wirekit") or kind.endswith("trio"):
+    if not kind.startswith("wirekit"):
         return None
     return "floor-" + kind.rsplit("-", 1)[1]
 
@@ -101,6 +103,59 @@ def split_frames(buf: bytearray | memoryview, start: int, end: int) -> int:
             break
         start += size
     return start
+
+
+_HEADER = struct.Struct(">I")
+_pack = _HEADER.pack
+
+
+def cut_messages(buf: bytearray, start: int, end: int) -> tuple[list[bytes], int]:
+    """Every complete frame's body in ``buf[start:end]`` as ``bytes``, and the end of the
+    last one, as the fastest hand code gets them (the floor servers' decoder): small frames
+    sliced from one ``bytes`` copy of the region, large ones each copied once out of the
+    buffer (as ``codec``'s batch decoder does, see ``BLOB_DIRECT``)."""
+    unpack_from = _HEADER.unpack_from
+    msgs: list[bytes] = []
+    if end - start < 4:
+        return msgs, start
+    if unpack_from(buf, start)[0] >= 256:
+        with memoryview(buf) as view:
+            while end - start >= 4:
+                stop = start + 4 + unpack_from(buf, start)[0]
+                if stop > end:
+                    break
+                msgs.append(view[start + 4 : stop].tobytes())
+                start = stop
+        return msgs, start
+    with memoryview(buf) as view:
+        data = view[start:end].tobytes()
+    pos, stop, size = 0, 0, end - start
+    while size - pos >= 4:
+        stop = pos + 4 + unpack_from(data, pos)[0]
+        if stop > size:
+            break
+        msgs.append(data[pos + 4 : stop])
+        pos = stop
+    return msgs, start + pos
+
+
+class FloorSession:
+    """The floor servers' session: wirekit's ``Session.send`` at its cheapest."""
+
+    __slots__ = ("out",)
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    async def send(self, msg: bytes) -> None:
+        out = self.out
+        out += _pack(len(msg))
+        out += msg
+
+
+async def floor_process(session: FloorSession, msg: bytes) -> None:
+    """The floor servers' processor: an echo, as ``serve_wirekit``'s ``Echo.process``."""
+    await session.send(msg)
 
 
 def serve_raw_asyncio(kind: str, ready: Callable[[int], None]) -> None:
@@ -169,26 +224,9 @@ def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
     that shape (task semantics, one awaited call per message) costs by itself.
     """
     import asyncio
-    import struct
 
-    header = struct.Struct(">I")
-    unpack_from, pack = header.unpack_from, header.pack
     tasks = getattr(asyncio.tasks, "_current_tasks", None)
     current_task: Any = tasks.get if isinstance(tasks, dict) else asyncio.current_task
-
-    class FloorSession:
-        __slots__ = ("out",)
-
-        def __init__(self) -> None:
-            self.out = bytearray()
-
-        async def send(self, msg: bytes) -> None:
-            out = self.out
-            out += pack(len(msg))
-            out += msg
-
-    async def process(session: FloorSession, msg: bytes) -> None:
-        await session.send(msg)
 
     class Floor(asyncio.BufferedProtocol):
         def connection_made(self, transport: Any) -> None:
@@ -237,40 +275,14 @@ def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
             else:
                 waiter.set_result(None)
 
-        def cut(self) -> list[bytes]:
-            """Every complete frame's body, as the fastest hand code gets them: small frames
-            sliced from one ``bytes`` copy of the unread region, large ones each copied once
-            out of the buffer."""
-            start, end, data = self.start, self.end, self.buf
-            msgs = []
-            if unpack_from(data, start)[0] >= 256:
-                view = self.view
-                while end - start >= 4:
-                    stop = start + 4 + unpack_from(data, start)[0]
-                    if stop > end:
-                        break
-                    msgs.append(view[start + 4 : stop].tobytes())
-                    start = stop
-                self.start = start
-                return msgs
-            data = self.view[start:end].tobytes()
-            pos, end = 0, end - start
-            while end - pos >= 4:
-                stop = pos + 4 + unpack_from(data, pos)[0]
-                if stop > end:
-                    break
-                msgs.append(data[pos + 4 : stop])
-                pos = stop
-            self.start = start + pos
-            return msgs
-
         async def run(self) -> None:
             session = FloorSession()
             create_future = self.loop.create_future
             while not self.gone or self.end > self.start:
                 if self.end - self.start >= 4:
-                    for msg in self.cut():
-                        await process(session, msg)
+                    msgs, self.start = cut_messages(self.buf, self.start, self.end)
+                    for msg in msgs:
+                        await floor_process(session, msg)
                     if session.out:
                         self.transport.write(session.out)
                         session.out = bytearray()
@@ -294,18 +306,31 @@ def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
         asyncio.run(main())
 
 
-def serve_raw_trio(ready: Callable[[int], None]) -> None:
+def serve_raw_trio(ready: Callable[[int], None], floor: bool = False) -> None:
+    """The raw trio echo; ``floor``: the same connection loop in wirekit's shape (every
+    frame a ``bytes`` message handed to ``async def process``, which awaits ``send``; one
+    ``send_all`` per read), like ``serve_floor_asyncio``."""
     import trio
 
     async def handler(stream: Any) -> None:
         buf = bytearray()
+        session = FloorSession()
         try:
             while data := await stream.receive_some(65536):
                 buf += data
                 done = split_frames(buf, 0, len(buf))
-                if done:
+                if not done:
+                    continue
+                if not floor:
                     await stream.send_all(bytes(buf[:done]))
                     del buf[:done]
+                    continue
+                msgs, _ = cut_messages(buf, 0, done)
+                del buf[:done]
+                for msg in msgs:
+                    await floor_process(session, msg)
+                await stream.send_all(session.out)
+                session.out = bytearray()
         except trio.BrokenResourceError:
             pass
 
@@ -371,8 +396,8 @@ def serve(kind: str, options: dict[str, int]) -> None:
 
     if kind.startswith("wirekit"):
         serve_wirekit(kind, ready, options)
-    elif kind == "raw-trio":
-        serve_raw_trio(ready)
+    elif kind in ("raw-trio", "floor-trio"):
+        serve_raw_trio(ready, floor=kind == "floor-trio")
     elif kind.startswith("floor"):
         serve_floor_asyncio(kind, ready)
     else:

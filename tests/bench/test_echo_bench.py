@@ -17,9 +17,16 @@ import pytest
 
 from .scripts import loaded
 
-#: one of each family, on the default loop (uvloop and trio variants share the code paths
-#: with their loop swapped; the transport suites test wirekit itself on every loop)
-KINDS = ["raw-buffered-asyncio", "raw-protocol-asyncio", "floor-asyncio", "wirekit-native-asyncio"]
+#: one of each family on asyncio's default loop, and trio's own (the uvloop variants share
+#: the code with their loop swapped; the transport suites test wirekit on every loop)
+KINDS = [
+    "raw-buffered-asyncio",
+    "raw-protocol-asyncio",
+    "floor-asyncio",
+    "wirekit-native-asyncio",
+    "raw-trio",
+    "floor-trio",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,5 +74,6 @@ def test_ratios_name_the_right_servers(bench: ModuleType) -> None:
     assert bench.baseline("raw-trio") is None
     assert bench.design_floor("wirekit-anyio-asyncio") == "floor-asyncio"
     assert bench.design_floor("base:wirekit-native-uvloop") == "floor-uvloop"
-    assert bench.design_floor("wirekit-trio") is None
+    assert bench.design_floor("wirekit-trio") == "floor-trio"
+    assert bench.baseline("floor-trio") == "raw-trio"
     assert bench.design_floor("floor-asyncio") is None
