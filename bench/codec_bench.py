@@ -244,7 +244,8 @@ _U32 = struct.Struct(">I")
 
 
 def hand_frame64k() -> Feed:
-    """``Prefixed(Int32ub, GreedyBytes)`` -> ``bytes`` (bodies of 64 KiB)."""
+    """``Prefixed(Int32ub, GreedyBytes)`` -> ``bytes`` (large bodies: ``frame64k`` and
+    ``frame4k``): each body copied once out of a bytearray, consumed once per chunk."""
     buf = bytearray()
     need = 4  # bytes the frame at the front needs before anything can be decoded
     unpack_hdr = _U32.unpack_from
@@ -488,6 +489,10 @@ def _frame64k_values(rng: random.Random, n: int) -> list[Any]:
     return [rng.randbytes(65536) for _ in range(n)]
 
 
+def _frame4k_values(rng: random.Random, n: int) -> list[Any]:
+    return [rng.randbytes(rng.randint(1024, 8192)) for _ in range(n)]
+
+
 def _container(**kw: Any) -> cs.Container:
     return cs.Container(**kw)
 
@@ -573,6 +578,20 @@ WORKLOADS = [
         count=128,
         quick_count=40,
         verify_count=6,
+    ),
+    Workload(
+        name="frame4k",
+        title="Prefixed(Int32ub, GreedyBytes), 1..8 KiB bodies",
+        schema=cs.Prefixed(cs.Int32ub, cs.GreedyBytes),
+        make_values=_frame4k_values,
+        to_hand=lambda v: v,
+        from_hand=lambda m: m,
+        hand=hand_frame64k,
+        frames=frames_frame64k,
+        hand_encode=enc_frame64k,
+        count=4_000,
+        quick_count=800,
+        verify_count=100,
     ),
 ]
 
