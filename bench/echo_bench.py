@@ -18,8 +18,8 @@ servers with hand framing and one write per read: ``asyncio.BufferedProtocol`` a
 ``asyncio.Protocol`` on the default loop and on uvloop, and a raw trio socket server; and
 ``floor-*`` on each loop, the least a server of wirekit's shape can cost (one task per
 connection, an awaited ``process`` and ``send`` per message, one write per read, and
-nothing else: see ``serve_floor_asyncio``), whose ratio to raw is the ceiling of that shape
-(``vs floor``: wirekit against it). Each
+nothing else: see ``Floor`` in ``serve_raw_asyncio``), whose ratio to raw is the ceiling
+of that shape (``vs floor``: wirekit against it). Each
 run is bounded in time; the servers are interleaved within each repeat; figures are medians
 over the repeats. Server CPU per frame comes from the server process's utime+stime
 (``/proc/PID/stat``).
@@ -159,7 +159,12 @@ async def floor_process(session: FloorSession, msg: bytes) -> None:
 
 
 def serve_raw_asyncio(kind: str, ready: Callable[[int], None]) -> None:
+    """The raw asyncio echoes (``raw-buffered-*``, ``raw-protocol-*``) and the floor
+    (``floor-asyncio``, ``floor-uvloop``)."""
     import asyncio
+
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    current_task: Any = tasks.get if isinstance(tasks, dict) else asyncio.current_task
 
     class Buffered(asyncio.BufferedProtocol):
         def connection_made(self, transport: Any) -> None:
@@ -197,56 +202,25 @@ def serve_raw_asyncio(kind: str, ready: Callable[[int], None]) -> None:
                 self.transport.write(bytes(buf[:done]))
                 del buf[:done]
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        factory = Buffered if "buffered" in kind else Plain
-        server = await loop.create_server(factory, "127.0.0.1", 0)
-        ready(server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
+    class Floor(Buffered):
+        """The least a server of wirekit's shape can cost on asyncio: the design's ceiling.
 
-    if "uvloop" in kind:
-        import uvloop
+        What the transport issues ask of a session, and nothing else: one task per
+        connection, woken eagerly on each read (the native engine's trick), every frame cut
+        by hand into a ``bytes`` message and handed to ``async def process``, which awaits
+        ``send``, which appends the encoded reply to a buffer written once per read. No
+        counters, water marks, plugins, state events, error handling or close handshake,
+        and a hand framer instead of a codec: wirekit can only be slower than this;
+        raw/floor is what that shape (task semantics, one awaited call per message) costs
+        by itself. It receives like ``Buffered``.
+        """
 
-        uvloop.run(main())
-    else:
-        asyncio.run(main())
-
-
-def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
-    """The least a server of wirekit's shape can cost on asyncio: the design's ceiling.
-
-    What the transport issues ask of a session, and nothing else: one task per connection
-    that a ``BufferedProtocol`` wakes eagerly on each read (the native engine's trick), every
-    frame cut by hand into a ``bytes`` message and handed to ``async def process``, which
-    ``await``s ``send``, which appends the encoded reply to a buffer written once per read.
-    No counters, water marks, plugins, state events, error handling or close handshake, and a
-    hand framer instead of a codec: wirekit can only be slower than this; raw/floor is what
-    that shape (task semantics, one awaited call per message) costs by itself.
-    """
-    import asyncio
-
-    tasks = getattr(asyncio.tasks, "_current_tasks", None)
-    current_task: Any = tasks.get if isinstance(tasks, dict) else asyncio.current_task
-
-    class Floor(asyncio.BufferedProtocol):
         def connection_made(self, transport: Any) -> None:
-            self.transport = transport
-            self.buf = bytearray(256 * 1024)
-            self.view = memoryview(self.buf)
-            self.start = self.end = 0
+            super().connection_made(transport)
             self.waiter: asyncio.Future[None] | None = None
             self.gone = False
             self.loop = asyncio.get_running_loop()
             self.task = self.loop.create_task(self.run())
-
-        def get_buffer(self, sizehint: int) -> memoryview:
-            if self.start == self.end:
-                self.start = self.end = 0
-            elif len(self.buf) - self.end < 65536:
-                n = self.end - self.start
-                self.buf[:n] = self.buf[self.start : self.end]
-                self.start, self.end = 0, n
-            return self.view[self.end :]
 
         def buffer_updated(self, nbytes: int) -> None:
             self.end += nbytes
@@ -294,7 +268,8 @@ def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Floor, "127.0.0.1", 0)
+        factory = Floor if "floor" in kind else Buffered if "buffered" in kind else Plain
+        server = await loop.create_server(factory, "127.0.0.1", 0)
         ready(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
 
@@ -309,7 +284,7 @@ def serve_floor_asyncio(kind: str, ready: Callable[[int], None]) -> None:
 def serve_raw_trio(ready: Callable[[int], None], floor: bool = False) -> None:
     """The raw trio echo; ``floor``: the same connection loop in wirekit's shape (every
     frame a ``bytes`` message handed to ``async def process``, which awaits ``send``; one
-    ``send_all`` per read), like ``serve_floor_asyncio``."""
+    ``send_all`` per read), like ``Floor`` in ``serve_raw_asyncio``."""
     import trio
 
     async def handler(stream: Any) -> None:
@@ -398,8 +373,6 @@ def serve(kind: str, options: dict[str, int]) -> None:
         serve_wirekit(kind, ready, options)
     elif kind in ("raw-trio", "floor-trio"):
         serve_raw_trio(ready, floor=kind == "floor-trio")
-    elif kind.startswith("floor"):
-        serve_floor_asyncio(kind, ready)
     else:
         serve_raw_asyncio(kind, ready)
 
