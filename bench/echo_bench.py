@@ -129,7 +129,7 @@ def cut_messages(buf: bytearray, start: int, end: int) -> tuple[list[bytes], int
         return msgs, start
     with memoryview(buf) as view:
         data = view[start:end].tobytes()
-    pos, stop, size = 0, 0, end - start
+    pos, size = 0, end - start
     while size - pos >= 4:
         stop = pos + 4 + unpack_from(data, pos)[0]
         if stop > size:
