@@ -13,6 +13,7 @@ State events are delivered from the connection's main task only, so a processor'
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -23,6 +24,7 @@ from codec import Buffer
 from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
+from ._tasks import SessionTasks
 from ._trio_socket import TrioSocketIO, trio_socket_of
 
 __all__ = ["StreamEngine"]
@@ -59,6 +61,8 @@ class StreamEngine(Generic[T]):
         #: whether the main task waits in ``receive`` (the only time close may cancel it)
         self._receiving = False
         self._tasks: set[int] = set()
+        #: work the processor handed off with Session.start_soon
+        self._started = SessionTasks()
         #: how bytes are read and written: the stream's own ``receive``/``send``, or on
         #: trio the socket under a plain socket stream itself (see ``_trio_socket``)
         self._io: StreamIO | TrioSocketIO = StreamIO(stream)
@@ -86,7 +90,11 @@ class StreamEngine(Generic[T]):
             self._receive_scope.cancel()
 
     def owns_current_task(self) -> bool:
-        return anyio.get_current_task().id in self._tasks
+        task_id = anyio.get_current_task().id
+        return task_id in self._tasks or task_id in self._started.ids
+
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self._started.start_soon(func)
 
     # -- the connection's life -----------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -105,17 +113,20 @@ class StreamEngine(Generic[T]):
                 if session._aborted:  # close(immediate=True) during NEW_SESSION
                     tg.cancel_scope.cancel()
                 self._wake = anyio.Event()
+                self._started.bind(tg)
                 tg.start_soon(self._writer)
                 task_status.started()
                 started = True
                 await self._read_loop()
+                with anyio.move_on_after(self._close_timeout):
+                    await self._started.wait_idle()
                 await self._finish()
                 tg.cancel_scope.cancel()
             clean = True
-        except Exception as exc:  # a bug or a failing plugin hook
-            logger.exception("internal error in %r", session)
+        except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
         finally:
+            self._started.bind(None)
             with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_GRACE):
                 session._close_requested = True
                 if not clean:

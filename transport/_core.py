@@ -57,7 +57,13 @@ class ReadSizer:
     most a few reads to get there, and a quiet connection asks for, and keeps, little.
     """
 
-    __slots__ = ("_small", "maximum", "minimum", "size", "small_below")
+    __slots__ = (
+        "_small",
+        "maximum",
+        "minimum",
+        "size",
+        "small_below",
+    )
 
     def __init__(
         self,
@@ -103,14 +109,14 @@ class SessionCore(Generic[T]):
     """One connection's protocol state, independent of any I/O library."""
 
     __slots__ = (
-        "_decode",
         "_ends",
-        "_inflight",
         "_state",
         "buffer",
         "bytes_received",
         "bytes_sent",
+        "decode_function",
         "high_water",
+        "inflight",
         "low_water",
         "max_buffered",
         "messages_received",
@@ -133,7 +139,8 @@ class SessionCore(Generic[T]):
         if not 0 <= low_water <= high_water:
             raise ValueError("water marks need 0 <= low_water <= high_water")
         self.protocol = protocol
-        self._decode = protocol.decode
+        #: the protocol's ``decode``, bound once (read by the session's batch loop)
+        self.decode_function = protocol.decode
         self.buffer = Buffer()
         #: received bytes that may wait for a frame's end before a DecodeError (None: no cap)
         self.max_buffered = max_buffered
@@ -144,7 +151,9 @@ class SessionCore(Generic[T]):
         self.out = bytearray()
         #: datagram sessions only: where each queued message ends in :attr:`out`
         self._ends: list[int] | None = [] if datagram else None
-        self._inflight = 0
+        #: bytes handed to the engine by :meth:`data_to_send` and not yet reported written
+        #: with :meth:`sent` (an attribute, not a property: read on every send)
+        self.inflight = 0
         self.state = SessionState.NEW
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -197,7 +206,7 @@ class SessionCore(Generic[T]):
         half packets that holds for hand-written protocols too).
         """
         try:
-            msg = self._decode(self.buffer)
+            msg = self.decode_function(self.buffer)
         except Exception as exc:
             raise self.decode_error(exc) from None
         if msg is None:
@@ -236,7 +245,7 @@ class SessionCore(Generic[T]):
         if self._ends is not None:
             self._ends.append(len(out))
         self.messages_sent += 1
-        return len(out) + self._inflight > self.high_water
+        return len(out) + self.inflight > self.high_water
 
     @property
     def has_output(self) -> bool:
@@ -246,15 +255,15 @@ class SessionCore(Generic[T]):
     @property
     def pending(self) -> int:
         """Bytes queued or being written."""
-        return len(self.out) + self._inflight
+        return len(self.out) + self.inflight
 
     @property
     def over_high_water(self) -> bool:
-        return len(self.out) + self._inflight > self.high_water
+        return len(self.out) + self.inflight > self.high_water
 
     @property
     def under_low_water(self) -> bool:
-        return len(self.out) + self._inflight <= self.low_water
+        return len(self.out) + self.inflight <= self.low_water
 
     def data_to_send(self) -> bytearray:
         """Everything queued, in one piece; it counts as pending until :meth:`sent`.
@@ -263,7 +272,7 @@ class SessionCore(Generic[T]):
         transport may keep a reference to it instead of copying."""
         data = self.out
         self.out = bytearray()
-        self._inflight += len(data)
+        self.inflight += len(data)
         if self._ends is not None:
             self._ends.clear()
         return data
@@ -285,12 +294,12 @@ class SessionCore(Generic[T]):
         view.release()
         ends.clear()
         self.out = bytearray()
-        self._inflight += len(data)
+        self.inflight += len(data)
         return parts
 
     def sent(self, nbytes: int) -> None:
         """The engine wrote ``nbytes`` handed out by :meth:`data_to_send`."""
-        self._inflight -= nbytes
+        self.inflight -= nbytes
         self.bytes_sent += nbytes
 
     def discard_output(self) -> None:
@@ -298,4 +307,4 @@ class SessionCore(Generic[T]):
         self.out = bytearray()
         if self._ends is not None:
             self._ends.clear()
-        self._inflight = 0
+        self.inflight = 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -41,6 +41,7 @@ from anyio.abc import TaskStatus
 from ._core import DEFAULT_READ_SIZE, ReadSizer
 from ._session import Session
 from ._state import StateEvent
+from ._tasks import SessionTasks
 
 __all__ = ["NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
 
@@ -143,7 +144,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         #: ready connection once per iteration
         self._reads_in_a_row = not isinstance(self._loop, asyncio.BaseEventLoop)
         self._scope: anyio.CancelScope | None = None
-        #: an event fired outside the main task, delivered by it before SESSION_CLOSED
+        #: work the processor handed off with Session.start_soon
+        self._started = SessionTasks()
         session._engine = self
 
     # -- asyncio protocol callbacks (never run user code) ---------------------------------
@@ -282,7 +284,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
     # -- Engine protocol -----------------------------------------------------------------
     def wake_writer(self) -> None:
         core = self._core
-        if len(core.out) + core._inflight > core.high_water:
+        if len(core.out) + core.inflight > core.high_water:
             # over the high-water mark: write now (transport.write never blocks), so the
             # sender waits only if the transport itself is full (pause_writing), and a
             # batch of large replies does not cost a loop iteration per high-water mark
@@ -304,7 +306,13 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._wake()
 
     def owns_current_task(self) -> bool:
-        return asyncio.current_task() is self._task
+        task = asyncio.current_task()
+        return task is self._task or (
+            bool(self._started.ids) and anyio.get_current_task().id in self._started.ids
+        )
+
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self._started.start_soon(func)
 
     # -- writing -------------------------------------------------------------------------
     def _scheduled_flush(self) -> None:
@@ -335,7 +343,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                 session._wrote(len(data))
             else:  # Session._wrote and SessionCore.sent, inlined: nothing else to tell
                 nbytes = len(data)
-                core._inflight -= nbytes
+                core.inflight -= nbytes
                 core.bytes_sent += nbytes
         return True
 
@@ -353,20 +361,24 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         clean = False
         try:
             await session._emit(StateEvent.NEW_SESSION)
-            with anyio.CancelScope() as scope:
-                self._scope = scope
+            async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
+                self._started.bind(tg)
                 if session._aborted:  # close(immediate=True) during NEW_SESSION
-                    scope.cancel()
+                    tg.cancel_scope.cancel()
                 task_status.started()
                 started = True
                 await self._read_loop()
+                with anyio.move_on_after(self._close_timeout):
+                    await self._started.wait_idle()
                 await self._finish()
+                tg.cancel_scope.cancel()  # started work that outlived close_timeout
             clean = True
-        except Exception as exc:  # a bug or a failing plugin hook
-            logger.exception("internal error in %r", session)
+        except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
         finally:
             self._scope = None
+            self._started.bind(None)
             with anyio.CancelScope(shield=True):
                 session._close_requested = True
                 if not clean:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._state import StateEvent
 
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["Plugin", "Processor"]
+__all__ = ["Plugin", "Processor", "log_event"]
 
 T = TypeVar("T")
 
@@ -20,29 +21,57 @@ logger = logging.getLogger("transport")
 class Processor(Generic[T]):
     """Handles a session's messages and state events (the seed's ``MessageProcessor``).
 
-    Both methods run inside the session's reader task, one call at a time per session, so
-    anyio calls, timeouts and cancellation work in them; while they run, that session reads
-    nothing more (a slow processor slows its own peer down, nobody else).
+    Each method may be a plain ``def`` or an ``async def``; the shape is detected once per
+    session, not per message, and a processor may mix them.
+
+    * A plain ``def process`` is the seed's shape and the fastest: it runs inline in the
+      session's read loop for every message of a read batch (no task switch, no coroutine)
+      and replies with :meth:`Session.write`; the batch's replies leave in one write after
+      it. It must not block: hand slow work to :meth:`Session.start_soon`.
+    * An ``async def process`` may await (``await session.send(msg)``, locks, timeouts,
+      other services); each message costs a coroutine.
+
+    Both run in the session's own task, one call at a time per session, so while they run
+    that session reads nothing more (a slow processor slows its own peer down, nobody
+    else).
     """
 
-    async def process(self, session: Session[T], msg: T) -> None:
+    def process(self, session: Session[T], msg: T) -> Awaitable[None] | None:
         """Handle one decoded message. The default drops it.
 
         An exception (not a cancellation) fires ``PROCESS_EXCEPTION`` and the session goes
-        on with the next message. Replies sent here are written together after the read
+        on with the next message. Replies written here are written together after the read
         batch (one write for all the messages decoded from one read).
         """
+        return None
 
-    async def state_event(
+    def state_event(
         self, session: Session[T], event: StateEvent, exc: BaseException | None
-    ) -> None:
+    ) -> Awaitable[None] | None:
         """Observe a state event (see ``docs/transport.md`` for the order).
 
-        The default logs the ``*_EXCEPTION`` events at debug level. An exception raised here
-        is logged and otherwise ignored.
+        The default makes failures visible without any logging set-up: under the logger
+        ``"transport"``, ``PROCESS_EXCEPTION`` and ``INTERNAL_EXCEPTION`` are logged at
+        ERROR with their traceback, the other ``*_EXCEPTION`` events at WARNING, once per
+        event. Override it to handle them yourself (and call ``super().state_event(...)``
+        to keep the logging). An exception raised here is logged and otherwise ignored.
         """
         if exc is not None:
-            logger.debug("%s on %r", event.name, session, exc_info=exc)
+            log_event(session, event, exc)
+        return None
+
+
+#: events logged at ERROR with a traceback by the default ``state_event`` (the others with
+#: an exception at WARNING, with the exception's one-line description)
+_ERRORS = (StateEvent.PROCESS_EXCEPTION, StateEvent.INTERNAL_EXCEPTION)
+
+
+def log_event(session: Session[Any], event: StateEvent, exc: BaseException) -> None:
+    """Log a state event's exception the way the default ``Processor.state_event`` does."""
+    if event in _ERRORS:
+        logger.error("%s on %r", event.name, session, exc_info=exc)
+    else:
+        logger.warning("%s on %r: %s: %s", event.name, session, type(exc).__name__, exc)
 
 
 class Plugin(Generic[T]):

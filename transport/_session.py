@@ -9,8 +9,9 @@ engine cannot behave differently.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -54,6 +55,10 @@ class Engine(Protocol):
         """Output went over the high-water mark inside a read batch: write what is queued
         now, from the calling task where the engine can (no hand-off to a writer task and
         back), else wake the writer."""
+
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``func()`` in a task of the session's own: the graceful close waits for it
+        (within ``close_timeout``), an immediate close cancels it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +118,13 @@ class Session(Generic[T]):
         if self._decode_many is not None:
             self._process_batch = self._process_bulk  # type: ignore[method-assign]
         self._processor = processor
+        #: the processor's shapes, detected once: a plain ``def process`` is called inline
+        #: for every message of a batch, no coroutine made (the seed's ``readFromChannel``)
+        self._sync_process = not inspect.iscoroutinefunction(processor.process)
+        self._sync_state_event = not inspect.iscoroutinefunction(processor.state_event)
+        #: set by :meth:`write` when pending output went over the high-water mark inside a
+        #: batch: the batch stops until output drains (see :meth:`_relieve`)
+        self._over_high_water = False
         self._plugins = tuple(plugins)
         self._local_address = local_address
         self._remote_address = remote_address
@@ -165,6 +177,42 @@ class Session(Generic[T]):
             state=core.state,
         )
 
+    def write(self, msg: T) -> None:
+        """Encode ``msg`` and queue it for writing, after everything written before it;
+        never waits (the seed's ``session.writeBuffer()``).
+
+        This is the call for a plain ``def process``: what one read batch writes leaves in
+        one write after the batch. When pending output passes the high-water mark inside a
+        batch, the session stops processing the rest of the batch and stops reading the
+        connection until output drains under the low-water mark, so a thousand requests
+        in one read never make a thousand replies in memory, and nothing is dropped.
+        Outside a batch (a timer, another task) the output is written soon but nothing
+        waits for it: use ``await send()`` there to be slowed down by a slow peer.
+
+        Raises :class:`codec.EncodeError` for a value the protocol cannot encode (nothing is
+        queued) and :class:`anyio.ClosedResourceError` once ``close()`` was called, input
+        ended with an error, or the session was aborted.
+        """
+        core = self._core
+        if not core.writable:
+            raise anyio.ClosedResourceError
+        encode_into = self._encode_into
+        if encode_into is not None:
+            # SessionCore.queue, inlined: encode straight into the outgoing buffer
+            out = core.out
+            encode_into(msg, out)  # (appends nothing when it raises: see _atomic_encode_into)
+            core.messages_sent += 1
+            over = len(out) + core.inflight > core.high_water
+        else:
+            over = core.queue(self._encode(msg))
+        if self._in_batch:
+            if over:
+                self._over_high_water = True
+        else:
+            engine = self._engine
+            if engine is not None:
+                engine.wake_writer()
+
     async def send(self, msg: T) -> None:
         """Encode ``msg`` and queue it for writing, after everything sent before it.
 
@@ -187,7 +235,7 @@ class Session(Generic[T]):
             out = core.out
             encode_into(msg, out)  # (appends nothing when it raises: see _atomic_encode_into)
             core.messages_sent += 1
-            over = len(out) + core._inflight > core.high_water
+            over = len(out) + core.inflight > core.high_water
         else:
             over = core.queue(self._encode(msg))
         if over:  # over the high-water mark
@@ -203,25 +251,57 @@ class Session(Generic[T]):
             if engine is not None:
                 engine.wake_writer()
 
+    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``await func(*args)`` in a task of this session's own.
+
+        The sanctioned way for a plain ``def process`` to hand slow work off (a database
+        call, a request to another service) without blocking the read loop and without
+        turning every message into a coroutine: the task may ``await session.send()`` or
+        call :meth:`write`; its writes are ordered after what was written before them.
+        An exception from it fires ``PROCESS_EXCEPTION`` and the session goes on. A
+        graceful close waits for the session's tasks (within ``close_timeout``) before it
+        flushes; an immediate close cancels them.
+
+        Raises :class:`anyio.ClosedResourceError` once the session is closing or closed.
+        """
+        engine = self._engine
+        if engine is None or self._close_requested or not self._core.writable:
+            raise anyio.ClosedResourceError
+
+        async def run_one() -> None:
+            try:
+                await func(*args)
+            except Exception as exc:
+                await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+
+        engine.start_soon(run_one)
+
     async def close(self, immediate: bool = False) -> None:
         """Close the session.
 
         Graceful (the default): stop reading, write everything already sent, then close the
         connection; ``SESSION_CLOSING`` is fired when writes were pending. ``immediate``
         drops pending writes and closes now. Called from outside the session's own tasks, it
-        returns once ``SESSION_CLOSED`` was delivered; called from ``process`` or
-        ``state_event`` it only requests the close (which happens after the current batch).
+        returns once ``SESSION_CLOSED`` was delivered; called from ``process``,
+        ``state_event`` or a task of :meth:`start_soon` it only requests the close (which
+        happens after the current batch), like :meth:`close_nowait`.
         """
         engine = self._engine
-        if engine is None or self.closed:
-            self._close_requested = True
-            return
+        self.close_nowait(immediate)
+        if engine is not None and not self.closed and not engine.owns_current_task():
+            await self._closed.wait()
+
+    def close_nowait(self, immediate: bool = False) -> None:
+        """Request the close that :meth:`close` describes and return at once (from a plain
+        ``def process``, say): no message after the current one is processed, and
+        ``SESSION_CLOSED`` follows once the engine has flushed (or dropped) the output."""
+        engine = self._engine
         self._close_requested = True
+        if engine is None or self.closed:
+            return
         if immediate:
             self._abort()
         engine.request_close(immediate)
-        if not engine.owns_current_task():
-            await self._closed.wait()
 
     async def wait_closed(self) -> None:
         """Wait until ``SESSION_CLOSED`` was delivered."""
@@ -286,7 +366,10 @@ class Session(Generic[T]):
             except Exception:
                 logger.exception("plugin %r failed on %s", plugin, event.name)
         try:
-            await self._processor.state_event(self, event, exc)
+            if self._sync_state_event:
+                self._processor.state_event(self, event, exc)
+            else:
+                await self._processor.state_event(self, event, exc)  # type: ignore[misc]
         except Exception:
             logger.exception("state_event(%s) failed on %r", event.name, self)
         if event is StateEvent.SESSION_CLOSED:
@@ -325,13 +408,25 @@ class Session(Generic[T]):
         if self._aborted:
             raise anyio.BrokenResourceError("the session was aborted before the data was written")
 
+    async def _relieve(self) -> None:
+        """Inside a batch, a :meth:`write` took pending output over the high-water mark:
+        write it now and wait until it drains under the low-water mark before the batch
+        goes on. The engine reads nothing meanwhile, so the connection's input waits in the
+        kernel (TCP flow control slows the peer) and memory stays bounded."""
+        self._over_high_water = False
+        engine = self._engine
+        if engine is not None:
+            await engine.write_pending()
+        await self._wait_drain()
+
     async def _process_batch(self) -> bool:
         """Decode and process every complete message in the receive buffer (the seed's
         ``readFromChannel``). ``False`` when input must stop (a decode error)."""
         core = self._core
-        decode = core._decode
+        decode = core.decode_function
         buffer = core.buffer
         process = self._processor.process
+        sync = self._sync_process
         plugins = self._plugins
         self._in_batch = True
         try:
@@ -352,9 +447,14 @@ class Session(Generic[T]):
                 if plugins and not all(p.before_process(self, msg) for p in plugins):
                     continue
                 try:
-                    await process(self, msg)
+                    if sync:
+                        process(self, msg)
+                    else:
+                        await process(self, msg)  # type: ignore[misc]
                 except Exception as exc:
                     await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+                if self._over_high_water:
+                    await self._relieve()
             return True
         finally:
             self._in_batch = False
@@ -371,6 +471,7 @@ class Session(Generic[T]):
         core = self._core
         buffer = core.buffer
         process = self._processor.process
+        sync = self._sync_process
         plugins = self._plugins
         self._in_batch = True
         try:
@@ -393,10 +494,15 @@ class Session(Generic[T]):
                     if plugins and not all(p.before_process(self, msg) for p in plugins):
                         continue
                     try:
-                        await process(self, msg)
+                        if sync:
+                            process(self, msg)
+                        else:
+                            await process(self, msg)  # type: ignore[misc]
                     except Exception as exc:
                         await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
-                if buffer._start == buffer._end or self._close_requested:
+                    if self._over_high_water:
+                        await self._relieve()
+                if not buffer or self._close_requested:
                     return True  # all consumed: no need to ask the codec again
         finally:
             self._in_batch = False

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -133,6 +133,14 @@ class _DatagramEngine(Generic[T]):
 
     def owns_current_task(self) -> bool:
         return anyio.get_current_task().id in self.endpoint.tasks
+
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        # a datagram session's work runs in its endpoint's task group (its close does
+        # not wait for it: a UDP session has no connection to keep open meanwhile)
+        tg = self.endpoint.tg
+        if tg is None:
+            raise anyio.ClosedResourceError
+        tg.start_soon(func)
 
 
 class _Endpoint(Generic[T]):

@@ -83,6 +83,9 @@ E = StateEvent
 class Recorder(Processor[Any]):
     """Echoes (unless ``echo=False``) and records every event and message per session."""
 
+    #: the processor shape this recorder has (``SHAPES``)
+    shape = "async"
+
     def __init__(self, echo: bool = True) -> None:
         self.echo = echo
         self.events: dict[Session[Any], list[StateEvent]] = {}
@@ -102,6 +105,9 @@ class Recorder(Processor[Any]):
     async def state_event(
         self, session: Session[Any], event: StateEvent, exc: BaseException | None
     ) -> None:
+        self.record(session, event, exc)
+
+    def record(self, session: Session[Any], event: StateEvent, exc: BaseException | None) -> None:
         self.events.setdefault(session, []).append(event)
         self.errors.setdefault(session, []).append(exc)
         # the last event: SESSION_CLOSED, or the only event of a connection never opened
@@ -119,6 +125,52 @@ class Recorder(Processor[Any]):
         return self.closed[self._taken - 1]
 
 
+class SyncRecorder(Recorder):
+    """:class:`Recorder` in the seed's shape: a plain ``def process`` replying with
+    ``Session.write`` and a plain ``def state_event``."""
+
+    shape = "sync"
+
+    def process(self, session: Session[Any], msg: Any) -> None:  # type: ignore[override]
+        self.messages.setdefault(session, []).append(msg)
+        if msg == "boom":
+            raise RuntimeError("boom")
+        if self.echo:
+            session.write(msg)
+
+    def state_event(  # type: ignore[override]
+        self, session: Session[Any], event: StateEvent, exc: BaseException | None
+    ) -> None:
+        self.record(session, event, exc)
+
+
+class MixedRecorder(SyncRecorder):
+    """A plain ``def process`` with an ``async def state_event``: shapes may be mixed."""
+
+    shape = "mixed"
+
+    async def state_event(  # type: ignore[override]
+        self, session: Session[Any], event: StateEvent, exc: BaseException | None
+    ) -> None:
+        self.record(session, event, exc)
+
+
+#: processor shapes, by the recorder of that shape
+RECORDERS: dict[str, type[Recorder]] = {
+    "async": Recorder,
+    "sync": SyncRecorder,
+    "mixed": MixedRecorder,
+}
+
+
+@pytest.fixture(params=list(RECORDERS))
+def shape(request: pytest.FixtureRequest) -> str:
+    """The processor shape of the test: ``async``, ``sync`` (the seed's plain ``def``) or
+    ``mixed`` (a plain ``process``, an ``async`` ``state_event``)."""
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def recorder(shape: str) -> Recorder:
+    """A :class:`Recorder` of every processor shape, in turn."""
+    return RECORDERS[shape]()

@@ -27,10 +27,12 @@ def frame(s: str) -> bytes:
     return bytes([len(body)]) + body
 
 
-async def test_echo_pull_style(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+async def test_echo_pull_style(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
     with anyio.fail_after(10):
         async with (
-            Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server,
+            Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
             Client(string_codec, host=LOCAL, port=server.port, **engine) as session,
         ):
             await session.send("smart-socket")
@@ -43,7 +45,9 @@ async def test_echo_pull_style(string_codec: Codec[str], engine: dict[str, Any])
             assert stats.bytes_sent == stats.bytes_received == 13
 
 
-async def test_push_style_client(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+async def test_push_style_client(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
     got = anyio.Event()
     received: list[str] = []
 
@@ -54,7 +58,7 @@ async def test_push_style_client(string_codec: Codec[str], engine: dict[str, Any
                 got.set()
 
     with anyio.fail_after(10):
-        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
             async with Client(string_codec, Collect(), host=LOCAL, port=server.port) as session:
                 for word in ("a", "b", "c"):
                     await session.send(word)
@@ -64,7 +68,9 @@ async def test_push_style_client(string_codec: Codec[str], engine: dict[str, Any
     assert received == ["a", "b", "c"]
 
 
-async def test_many_pipelined_clients(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+async def test_many_pipelined_clients(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
     clients, per_client = 20, 200
 
     async def one(port: int, k: int) -> None:
@@ -76,7 +82,7 @@ async def test_many_pipelined_clients(string_codec: Codec[str], engine: dict[str
             assert got == expected
 
     with anyio.fail_after(60):
-        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
             async with anyio.create_task_group() as tg:
                 for k in range(clients):
                     tg.start_soon(one, server.port, k)
@@ -97,10 +103,12 @@ async def test_half_packets_byte_by_byte(
     assert recorder.events[session] == [E.NEW_SESSION, E.INPUT_SHUTDOWN, E.SESSION_CLOSED]
 
 
-async def test_sticky_packets_one_write(string_codec: Codec[str], engine: dict[str, Any]) -> None:
+async def test_sticky_packets_one_write(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
     words = [f"w{i}" for i in range(50)]
     with anyio.fail_after(10):
-        async with Server(string_codec, Recorder(), host=LOCAL, port=0, **engine) as server:
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
             async with await anyio.connect_tcp(LOCAL, server.port) as stream:
                 await stream.send(b"".join(frame(w) for w in words))
                 expected = b"".join(frame(w) for w in words)
