@@ -22,6 +22,7 @@ from anyio.abc import ByteStream, TaskStatus
 from codec import Buffer
 
 from ._core import DEFAULT_READ_SIZE, ReadSizer
+from ._native_engine import LINGER_IDLE
 from ._session import Session
 from ._state import StateEvent
 from ._tasks import SessionTasks
@@ -60,6 +61,10 @@ class StreamEngine(Generic[T]):
         self._receive_scope: anyio.CancelScope | None = None
         #: whether the main task waits in ``receive`` (the only time close may cancel it)
         self._receiving = False
+        #: the peer's input ended (EOF or a read error): nothing to drain at the close
+        self._input_ended = False
+        #: the session is done: the writer task returns when woken
+        self._stopping = False
         self._tasks: set[int] = set()
         #: work the processor handed off with Session.start_soon
         self._started = SessionTasks()
@@ -72,7 +77,7 @@ class StreamEngine(Generic[T]):
     # -- Engine protocol -----------------------------------------------------------------
     def wake_writer(self) -> None:
         wake = self._wake
-        if wake is not None and not self._writing:
+        if wake is not None and (not self._writing or self._stopping):
             wake.set()
 
     async def write_pending(self) -> None:
@@ -121,25 +126,33 @@ class StreamEngine(Generic[T]):
                 with anyio.move_on_after(self._close_timeout):
                     await self._started.wait_idle()
                 await self._finish()
-                tg.cancel_scope.cancel()
+                # the writer ends by itself: a cancelled task leaves a reference cycle
+                # (its CancelledError's traceback) that only the cyclic collector frees
+                self._stopping = True
+                self.wake_writer()
+                if self._started.running:
+                    tg.cancel_scope.cancel()  # started work that outlived close_timeout
             clean = True
         except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
         finally:
+            # the cancelled writer's frame (in its CancelledError's traceback) refers to
+            # this engine: the engine must not refer back to the task group's scope
+            self._scope = None
+            self._wake = None
             self._started.bind(None)
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_GRACE):
+            with anyio.CancelScope(shield=True):
                 session._close_requested = True
                 if not clean:
                     session._abort()
-                await session._deliver_late()
                 if session._aborted:
                     await anyio.aclose_forcefully(self._stream)
                 else:
-                    try:
-                        await self._stream.aclose()
-                    except Exception:
-                        pass  # the peer is gone already; nothing left to tell it
-                await session._emit(StateEvent.SESSION_CLOSED)
+                    await self._linger()
+                with anyio.move_on_after(_FINAL_GRACE):
+                    await session._deliver_late()
+                    await session._emit(StateEvent.SESSION_CLOSED)
+            session._detach()  # no session <-> engine cycle outlives the connection
             if not started:
                 task_status.started()
 
@@ -150,7 +163,7 @@ class StreamEngine(Generic[T]):
         sizer = self._sizer
         buffer = core.buffer
         plugins = session._plugins
-        process_batch = session._process_batch
+        process_batch = session._batch_processor()
         failure: BaseException | None = None
         eof = False
         late = False  # bytes were read as close() was called
@@ -191,6 +204,8 @@ class StreamEngine(Generic[T]):
                     return
             finally:
                 self._receive_scope = None
+        if eof or failure is not None:
+            self._input_ended = True
         if scope.cancelled_caught:
             return  # close() was called
         if eof:
@@ -222,12 +237,45 @@ class StreamEngine(Generic[T]):
         if scope.cancelled_caught:
             self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
 
+    async def _linger(self) -> None:
+        """The graceful close of the connection, after the last flush: a lingering close.
+
+        Closing a socket while the peer's unread input is still in the kernel makes Linux
+        send a reset, which destroys the output the peer has not read yet — the replies a
+        graceful close exists to deliver. So the write side is shut first, the input is
+        read and dropped until the peer's EOF (or until none arrived for ``LINGER_IDLE``),
+        and only then is the stream closed; all within ``close_timeout``. A stream that
+        cannot half-close (TLS) is closed at once."""
+        stream = self._stream
+        try:
+            if not self._input_ended:
+                with anyio.move_on_after(self._close_timeout):
+                    await stream.send_eof()
+                    while True:
+                        with anyio.move_on_after(LINGER_IDLE) as idle:
+                            await stream.receive()
+                        if idle.cancelled_caught:
+                            break  # nothing more arrives: nothing left for a reset
+        except (anyio.EndOfStream, NotImplementedError):
+            pass  # the peer's EOF (or a stream that cannot half-close)
+        except Exception:
+            await anyio.aclose_forcefully(stream)  # the peer is gone already
+            return
+        try:
+            with anyio.fail_after(_FINAL_GRACE):
+                await stream.aclose()
+        except Exception:  # the peer is gone already, or a TLS close_notify hangs
+            await anyio.aclose_forcefully(stream)
+
     async def _writer(self) -> None:
         self._tasks.add(anyio.get_current_task().id)
         core = self._session._core
         while True:
-            assert self._wake is not None
-            await self._wake.wait()
+            wake = self._wake
+            assert wake is not None
+            await wake.wait()
+            if self._stopping:
+                return
             self._wake = anyio.Event()
             if not self._writing and core.has_output and not await self._flush():
                 return

@@ -43,7 +43,7 @@ from ._session import Session
 from ._state import StateEvent
 from ._tasks import SessionTasks
 
-__all__ = ["NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
+__all__ = ["LINGER_IDLE", "NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
 
 T = TypeVar("T")
 
@@ -59,6 +59,11 @@ logger = logging.getLogger("transport")
 
 #: how long SESSION_CLOSED handlers may take at the very end
 _FINAL_GRACE = 5.0
+
+#: a lingering close stops waiting for the peer's EOF when no input arrived for this long
+#: (Apache's lingering close waits 2 s a read): what was read is dropped, so closing then
+#: leaves nothing unread whose reset would destroy the peer's unread replies
+LINGER_IDLE = 2.0
 
 
 def on_asyncio() -> bool:
@@ -136,6 +141,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         self._unacked = 0
         self._flush_scheduled = False
         self._read_paused = False
+        #: a graceful close has half-closed the connection and reads (and drops) the
+        #: peer's input until its EOF (see _close_transport)
+        self._draining = False
         #: reading paused until the loop's next iteration after a read that filled all the
         #: space it was given (see buffer_updated)
         self._yielding = False
@@ -175,6 +183,10 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
     def buffer_updated(self, nbytes: int) -> None:
         core = self._core
         buf = core.buffer
+        if self._draining:  # closing: the input is read only to be dropped
+            buf.clear()
+            self._wake()
+            return
         if buf._end + nbytes > len(buf._data):
             buf.commit(nbytes)  # raises: more than was reserved
         buf._end += nbytes  # SessionCore.buffer_updated, inlined (once per read)
@@ -372,7 +384,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                 with anyio.move_on_after(self._close_timeout):
                     await self._started.wait_idle()
                 await self._finish()
-                tg.cancel_scope.cancel()  # started work that outlived close_timeout
+                if self._started.running:
+                    tg.cancel_scope.cancel()  # started work that outlived close_timeout
             clean = True
         except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
@@ -387,6 +400,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                 with anyio.move_on_after(_FINAL_GRACE):
                     await session._deliver_late()
                     await session._emit(StateEvent.SESSION_CLOSED)
+            session._detach()  # no session <-> engine cycle outlives the connection
+            self._task = None
             if not started:
                 task_status.started()
 
@@ -394,7 +409,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         session = self._session
         core = self._core
         plugins = session._plugins
-        process_batch = session._process_batch
+        process_batch = session._batch_processor()
         create_future = self._loop.create_future
         while not session._close_requested and core.reading:
             unread = self._unread
@@ -453,18 +468,45 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
 
     async def _close_transport(self) -> None:
-        """Close the connection (flushing the transport's own buffer unless aborted) and
-        wait for ``connection_lost``, so the socket is closed before SESSION_CLOSED."""
+        """Close the connection and wait for ``connection_lost``, so the socket is closed
+        before SESSION_CLOSED.
+
+        Aborted: at once, dropping everything. Graceful: a lingering close. Closing a
+        socket while the peer's unread input is still in the kernel makes Linux send a
+        reset, which destroys the output the peer has not read yet — the replies a
+        graceful close exists to deliver. So the write side is shut first (the transport
+        flushes its buffer, then sends FIN), the input is read and dropped until the
+        peer's EOF (or until none arrived for ``LINGER_IDLE``), and only then is the socket
+        closed; all within ``close_timeout``.
+        TLS cannot half-close: there the close_notify and close happen at once."""
         transport = self._transport
         if transport is None or self._lost:
             return
         if self._session._aborted:
             transport.abort()
-        else:
+        elif self._eof or not transport.can_write_eof():
             transport.close()
+        else:
+            try:
+                transport.write_eof()
+            except Exception:
+                transport.abort()  # (the connection broke meanwhile)
+            else:
+                self._draining = True
+                self._core.buffer.clear()
+                if self._read_paused:
+                    self._read_paused = False
+                    transport.resume_reading()
         with anyio.move_on_after(self._close_timeout):
-            while not self._lost:
-                await self._wait()
+            while not self._lost and not self._eof:
+                with anyio.move_on_after(LINGER_IDLE) as idle:
+                    await self._wait()
+                if idle.cancelled_caught:
+                    break  # nothing more arrives: nothing left for a reset to destroy
+            if not self._lost:
+                transport.close()
+                while not self._lost:
+                    await self._wait()
         if not self._lost:
             transport.abort()
             with anyio.move_on_after(_FINAL_GRACE):

@@ -115,8 +115,6 @@ class Session(Generic[T]):
         self._decode_many: Callable[[Any, int], list[T]] | None = (
             protocol.decode_many if isinstance(protocol, Codec) else None
         )
-        if self._decode_many is not None:
-            self._process_batch = self._process_bulk  # type: ignore[method-assign]
         self._processor = processor
         #: the processor's shapes, detected once: a plain ``def process`` is called inline
         #: for every message of a batch, no coroutine made (the seed's ``readFromChannel``)
@@ -327,6 +325,13 @@ class Session(Generic[T]):
             raise StopAsyncIteration from None
 
     # -- engine side ---------------------------------------------------------------------
+    def _detach(self) -> None:
+        """The engine is done with this session (``SESSION_CLOSED`` delivered): forget it,
+        so a closed session and its engine do not keep each other (and the receive buffer)
+        alive until the cyclic garbage collector runs."""
+        self._engine = None
+        self._late = None
+
     def _abort(self) -> None:
         """Drop pending output and refuse more: the state becomes ABORTING (no event)."""
         core = self._core
@@ -419,6 +424,12 @@ class Session(Generic[T]):
             await engine.write_pending()
         await self._wait_drain()
 
+    def _batch_processor(self) -> Callable[[], Awaitable[bool]]:
+        """The coroutine function an engine awaits after each read: :meth:`_process_bulk`
+        for a ``codec.Codec``, else :meth:`_process_batch`. (Chosen here, not stored on the
+        instance: a bound method kept in the session would make a reference cycle.)"""
+        return self._process_bulk if self._decode_many is not None else self._process_batch
+
     async def _process_batch(self) -> bool:
         """Decode and process every complete message in the receive buffer (the seed's
         ``readFromChannel``). ``False`` when input must stop (a decode error)."""
@@ -460,7 +471,7 @@ class Session(Generic[T]):
             self._in_batch = False
 
     async def _process_bulk(self) -> bool:
-        """:meth:`_process_batch` for a ``codec.Codec`` (it replaces it on the instance): the
+        """:meth:`_process_batch` for a ``codec.Codec`` (see :meth:`_batch_processor`): the
         messages come a batch at a time from ``decode_many`` instead of one ``decode`` call
         each. What a processor can observe is the same: messages in order, counted as each
         is handed out, none after ``close()``, a decode error only after every good message

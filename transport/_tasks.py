@@ -53,6 +53,11 @@ class SessionTasks:
                 self._idle = None
                 idle.set()
 
+    @property
+    def running(self) -> int:
+        """How many started tasks run now."""
+        return self._running
+
     async def wait_idle(self) -> None:
         """Wait until no started work runs (callers bound it: ``close_timeout``)."""
         while self._running:

@@ -221,7 +221,7 @@ class _Endpoint(Generic[T]):
             core.receive_data(data)
             for plugin in session._plugins:
                 plugin.after_read(session, len(data))
-            ok = await session._process_batch()
+            ok = await session._batch_processor()()
             if ok and len(core.buffer):
                 partial = IncompleteFrame(
                     "datagram ends inside a frame",

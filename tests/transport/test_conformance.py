@@ -210,10 +210,15 @@ async def test_nothing_is_processed_after_close_in_a_batch(
     proc = CloseOnSecond()
     with anyio.fail_after(10):
         async with Server(string_codec, proc, host=LOCAL, port=0, **engine) as server:
-            stream = await anyio.connect_tcp(LOCAL, server.port)
-            await stream.send(b"".join(frame(m) for m in ["one", "two", "three", "four"]))
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                await stream.send(b"".join(frame(m) for m in ["one", "two", "three", "four"]))
+                expected = frame("one") + frame("two")
+                got = b""
+                with pytest.raises(anyio.EndOfStream):  # the replies, then the server's EOF
+                    while True:
+                        got += await stream.receive()
+                assert got == expected
             s = await proc.next_closed()
-            await stream.aclose()
     assert proc.messages[s] == ["one", "two"]
     assert proc.stats.messages_received == 2
     assert proc.events[s][-1] == E.SESSION_CLOSED
@@ -538,3 +543,113 @@ async def test_graceful_shutdown_delivers_everything(
                 await started.wait()
             # the server block is left while most replies are still pending
     assert got == list(range(count))
+
+
+async def test_graceful_shutdown_under_load_loses_no_processed_reply(
+    bytes_codec: Codec[bytes], shape: str, engine: dict[str, Any]
+) -> None:
+    """8 clients pipeline 1 KiB frames; 4 of them read nothing until the shutdown began.
+    Every message the server processed has its reply delivered (the close half-closes
+    and drains the peer's input before closing: a plain close with input unread makes the
+    kernel reset the connection, destroying the replies still unread)."""
+    clients, per_client, size = 8, 400, 1024
+    processed: dict[int, int] = {}
+    enough = anyio.Event()
+    shutdown_began = anyio.Event()
+
+    def count(msg: bytes) -> None:
+        processed[msg[0]] = processed.get(msg[0], 0) + 1
+        if sum(processed.values()) >= clients * per_client // 4:
+            enough.set()
+
+    class AsyncEcho(Processor[bytes]):
+        async def process(self, session: Session[bytes], msg: bytes) -> None:
+            count(msg)
+            await session.send(msg)
+
+    class SyncEcho(Processor[bytes]):
+        def process(self, session: Session[bytes], msg: bytes) -> None:
+            count(msg)
+            session.write(msg)
+
+    received = dict.fromkeys(range(clients), 0)
+
+    async def client(port: int, k: int) -> None:
+        body = bytes([k]) + bytes(size - 1)
+        blob = (len(body).to_bytes(4, "big") + body) * per_client
+        async with await anyio.connect_tcp(LOCAL, port) as stream:
+
+            async def send_all() -> None:
+                try:
+                    for i in range(0, len(blob), 65536):
+                        await stream.send(blob[i : i + 65536])
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    pass  # the server stopped reading and closed: the rest is not sent
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send_all)
+                if k % 2:
+                    await shutdown_began.wait()  # a lazy reader
+                nbytes = 0
+                try:
+                    while True:
+                        nbytes += len(await stream.receive())
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    pass
+                received[k] = nbytes // (size + 4)
+                assert nbytes % (size + 4) == 0
+                tg.cancel_scope.cancel()
+
+    proc = AsyncEcho() if shape == "async" else SyncEcho()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            async with Server(
+                bytes_codec, proc, host=LOCAL, port=0, shutdown_timeout=30, **engine
+            ) as server:
+                for k in range(clients):
+                    tg.start_soon(client, server.port, k)
+                await enough.wait()
+                shutdown_began.set()
+            # the block is left: a graceful shutdown while replies are pending
+    assert sum(processed.values()) >= clients * per_client // 4
+    assert received == {k: processed.get(k, 0) for k in range(clients)}
+
+
+async def test_closed_sessions_are_freed_without_the_cyclic_collector(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """A closed session and its engine must not keep each other (and the receive buffer)
+    alive until the cyclic garbage collector runs: with it disabled, every session of a
+    finished server is gone."""
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[Session[str]]] = []
+
+    class Track(Processor[str]):
+        def process(self, session: Session[str], msg: str) -> None:
+            session.write(msg)
+
+        def state_event(
+            self, session: Session[str], event: StateEvent, exc: BaseException | None
+        ) -> None:
+            if event is StateEvent.NEW_SESSION:
+                refs.append(weakref.ref(session))
+
+    gc.collect()
+    gc.disable()
+    try:
+        with anyio.fail_after(20):
+            async with Server(string_codec, Track(), host=LOCAL, port=0, **engine) as server:
+                for i in range(30):
+                    async with Client(
+                        string_codec, host=LOCAL, port=server.port, **engine
+                    ) as client:
+                        await client.send(f"m{i}")
+                        assert await client.receive() == f"m{i}"
+                    del client
+        alive = [r for r in refs if r() is not None]
+    finally:
+        gc.enable()
+    assert len(refs) == 30
+    assert alive == []

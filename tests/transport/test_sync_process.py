@@ -171,7 +171,7 @@ async def test_start_soon_hands_slow_work_off(
         + ([E.SESSION_CLOSING] if E.SESSION_CLOSING in events else []),
         key=lambda e: e.value,
     )
-    assert isinstance(proc.errors[s][1], ValueError)
+    assert isinstance(proc.errors[s][events.index(E.PROCESS_EXCEPTION)], ValueError)
 
 
 async def test_close_nowait_from_a_sync_process(
