@@ -122,19 +122,25 @@ class StreamEngine(Generic[T]):
                 tg.start_soon(self._writer)
                 task_status.started()
                 started = True
-                await self._read_loop()
-                with anyio.move_on_after(self._close_timeout):
-                    await self._started.wait_idle()
-                await self._finish()
-                # the writer ends by itself: a cancelled task leaves a reference cycle
-                # (its CancelledError's traceback) that only the cyclic collector frees
-                self._stopping = True
-                self.wake_writer()
-                if self._started.running:
-                    tg.cancel_scope.cancel()  # started work that outlived close_timeout
-            clean = True
-        except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+                try:
+                    await self._read_loop()
+                    with anyio.move_on_after(self._close_timeout):
+                        await self._started.wait_idle()
+                    await self._finish()
+                except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+                    tg.cancel_scope.cancel()
+                else:
+                    clean = True
+                    # the writer ends by itself: a cancelled task leaves a reference cycle
+                    # (its CancelledError's traceback) that only the cyclic collector frees
+                    self._stopping = True
+                    self.wake_writer()
+                    if self._started.running:
+                        tg.cancel_scope.cancel()  # started work that outlived close_timeout
+        except Exception as exc:  # a bug in the engine itself
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+            clean = False
         finally:
             # the cancelled writer's frame (in its CancelledError's traceback) refers to
             # this engine: the engine must not refer back to the task group's scope
@@ -193,6 +199,8 @@ class StreamEngine(Generic[T]):
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     for plugin in plugins:
                         plugin.after_read(session, nbytes)
+                    if session._read_hooks:
+                        session._data_read(nbytes)
                     if scope.cancel_called:
                         late = True
                         break
@@ -289,6 +297,8 @@ class StreamEngine(Generic[T]):
         try:
             while core.out:
                 data = core.data_to_send()
+                if session._write_hooks and not session._data_written(data):
+                    return False
                 try:
                     # anyio's socket and TLS streams take any buffer (typed ``bytes``)
                     await send(data)  # type: ignore[arg-type]

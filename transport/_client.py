@@ -159,6 +159,7 @@ class Client(Generic[T]):
             if session._inbox_recv is not None:
                 stack.push_async_callback(session._inbox_recv.aclose)
             tg = await stack.enter_async_context(anyio.create_task_group())
+            options.timers.bind(tg)
             await tg.start(engine.run)
             self._session = session
             self._stack = stack.pop_all()
@@ -184,6 +185,7 @@ class Client(Generic[T]):
                 close_timeout=options.close_timeout,
             )
             tg = await stack.enter_async_context(anyio.create_task_group())
+            options.timers.bind(tg)
             await tg.start(engine.run)
             self._session = session
             self._stack = stack.pop_all()
@@ -204,6 +206,7 @@ class Client(Generic[T]):
                 session._inbox_recv.close()  # unblock a reader waiting on a full inbox
             await session.close(immediate=exc_type is not None)
         finally:
+            self._options.timers.close()
             # The body's own exception propagates unchanged (not in an exception group).
             await stack.__aexit__(None, None, None)
         return None

@@ -342,6 +342,9 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             return False
         core = self._core
         data = core.data_to_send()
+        session = self._session
+        if session._write_hooks and not session._data_written(data):
+            return False
         try:
             transport.write(data)
         except Exception as exc:
@@ -350,7 +353,6 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         if self._write_paused:  # write() paused us: the transport's buffer is full
             self._unacked += len(data)
         else:
-            session = self._session
             if session._plugins or session._drain is not None:
                 session._wrote(len(data))
             else:  # Session._wrote and SessionCore.sent, inlined: nothing else to tell
@@ -380,15 +382,21 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                     tg.cancel_scope.cancel()
                 task_status.started()
                 started = True
-                await self._read_loop()
-                with anyio.move_on_after(self._close_timeout):
-                    await self._started.wait_idle()
-                await self._finish()
-                if self._started.running:
-                    tg.cancel_scope.cancel()  # started work that outlived close_timeout
-            clean = True
-        except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+                try:
+                    await self._read_loop()
+                    with anyio.move_on_after(self._close_timeout):
+                        await self._started.wait_idle()
+                    await self._finish()
+                except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+                    tg.cancel_scope.cancel()
+                else:
+                    clean = True
+                    if self._started.running:
+                        tg.cancel_scope.cancel()  # started work that outlived close_timeout
+        except Exception as exc:  # a bug in the engine itself
             session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+            clean = False
         finally:
             self._scope = None
             self._started.bind(None)
@@ -417,6 +425,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                 self._unread = 0
                 for plugin in plugins:
                     plugin.after_read(session, unread)
+                if session._read_hooks:
+                    session._data_read(unread)
                 if not await process_batch() or session._close_requested:
                     return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
                 if core.out and not self._write_paused and not self._flush():

@@ -14,6 +14,7 @@ from codec import Protocol as CodecProtocol
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._processor import Plugin, Processor
 from ._session import Session
+from ._timers import TimerQueue
 
 __all__ = ["ENGINES", "SessionOptions", "SocketOption", "check_engine", "use_native"]
 
@@ -59,6 +60,8 @@ class SessionOptions(Generic[T]):
     socket_options: Sequence[SocketOption] = ()
     close_timeout: float = 30.0
     inbox_size: int | None = None
+    #: the timers of every session built here (``Session.call_later``); run by the owner
+    timers: TimerQueue = dataclasses.field(default_factory=TimerQueue)
 
     def new_session(self, local: Any, remote: Any, *, datagram: bool = False) -> Session[T]:
         return Session(
@@ -72,6 +75,7 @@ class SessionOptions(Generic[T]):
             max_buffered=self.max_frame_size,
             inbox_size=self.inbox_size,
             datagram=datagram,
+            timers=self.timers,
         )
 
     def configure(self, stream: ByteStream) -> None:

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._state import StateEvent
 
 if TYPE_CHECKING:
+    from codec import Buffer
+
     from ._session import Session
 
-__all__ = ["Plugin", "Processor", "log_event"]
+__all__ = ["Plugin", "Processor", "log_event", "overrides"]
 
 T = TypeVar("T")
 
@@ -77,9 +79,17 @@ def log_event(session: Session[Any], event: StateEvent, exc: BaseException) -> N
 class Plugin(Generic[T]):
     """Hooks around a session's life, called in the order plugins were given.
 
-    Every hook is synchronous and cheap by contract (it runs on the hot path); the defaults
-    do nothing. A hook that raises aborts the session with ``INTERNAL_EXCEPTION``
-    (``accept`` raising means the session could not be set up).
+    Every hook is synchronous and cheap by contract (most run on the hot path); the
+    defaults do nothing, and a hook a plugin does not override costs nothing (the session
+    looks once which plugins override which hook). The exception contract, the same for
+    every hook: a hook that raises aborts that session with ``INTERNAL_EXCEPTION`` carrying
+    the exception (pending output dropped, ``SESSION_CLOSED`` last); ``accept`` raising means
+    the session could not be set up (``INTERNAL_EXCEPTION`` alone); ``state_event`` raising
+    is logged and otherwise ignored (the session is ending or the event is an error
+    already). Other sessions are never disturbed.
+
+    Plugins that act later (idle timeouts, rate limits) arm timers with
+    :meth:`Session.call_later` and pause a session with :meth:`Session.pause_input`.
     """
 
     def accept(self, session: Session[T]) -> bool:
@@ -90,6 +100,16 @@ class Plugin(Generic[T]):
     def after_read(self, session: Session[T], nbytes: int) -> None:
         """``nbytes`` were just read into the session's receive buffer."""
 
+    def data_read(self, session: Session[T], data: memoryview) -> None:
+        """The bytes just read, before anything decodes them. ``data`` is valid during the
+        call only (copy what you keep); an engine may report several reads at once."""
+
+    def before_decode(self, session: Session[T], buffer: Buffer) -> bool:
+        """Before messages are decoded from the receive ``buffer``: a plugin may consume
+        bytes that are not the protocol's (a PROXY protocol header). ``False`` means
+        "not yet": nothing is decoded until more bytes arrive."""
+        return True
+
     def before_process(self, session: Session[T], msg: T) -> bool:
         """A message was decoded; ``False`` drops it instead of processing it (the plugins
         after this one are not asked)."""
@@ -98,7 +118,22 @@ class Plugin(Generic[T]):
     def after_write(self, session: Session[T], nbytes: int) -> None:
         """``nbytes`` were just written to the peer."""
 
+    def data_written(self, session: Session[T], data: memoryview) -> None:
+        """The bytes just handed to the connection, in order (valid during the call only)."""
+
+    def input_paused(self, session: Session[T]) -> None:
+        """The session stopped processing and reading its input: output over the high-water
+        mark, or :meth:`Session.pause_input`."""
+
+    def input_resumed(self, session: Session[T]) -> None:
+        """The session processes and reads its input again."""
+
     def state_event(
         self, session: Session[T], event: StateEvent, exc: BaseException | None
     ) -> None:
         """Observe a state event, before the processor sees it."""
+
+
+def overrides(plugin: Plugin[Any], hook: str) -> bool:
+    """Whether ``plugin`` overrides the hook named ``hook`` (else calling it is pointless)."""
+    return getattr(type(plugin), hook) is not getattr(Plugin, hook)

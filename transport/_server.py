@@ -173,6 +173,7 @@ class Server(Generic[T]):
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
+        self._options.timers.bind(tg)
         tg.start_soon(self._accept_all)
         return self
 
@@ -189,6 +190,7 @@ class Server(Generic[T]):
         if exc_type is None:
             with anyio.CancelScope(shield=True):
                 await self._drain_sessions()
+        self._options.timers.close()
         tg.cancel_scope.cancel()
         try:
             # The body's own exception propagates unchanged (not in an exception group).

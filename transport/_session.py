@@ -21,8 +21,9 @@ from codec import Codec
 from codec import Protocol as CodecProtocol
 
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, SessionCore
-from ._processor import Plugin, Processor
+from ._processor import Plugin, Processor, overrides
 from ._state import SessionState, StateEvent
+from ._timers import Timer, TimerQueue
 
 __all__ = ["Engine", "Session", "SessionStatistics"]
 
@@ -95,6 +96,7 @@ class Session(Generic[T]):
         max_buffered: int | None = None,
         inbox_size: int | None = None,
         datagram: bool = False,
+        timers: TimerQueue | None = None,
     ) -> None:
         self._core: SessionCore[T] = SessionCore(
             protocol,
@@ -124,6 +126,17 @@ class Session(Generic[T]):
         #: batch: the batch stops until output drains (see :meth:`_relieve`)
         self._over_high_water = False
         self._plugins = tuple(plugins)
+        #: the plugins that override each data hook (most plugins override none: a hook
+        #: nobody overrides costs one false test per read, batch or write)
+        self._read_hooks = tuple(p for p in self._plugins if overrides(p, "data_read"))
+        self._decode_hooks = tuple(p for p in self._plugins if overrides(p, "before_decode"))
+        self._write_hooks = tuple(p for p in self._plugins if overrides(p, "data_written"))
+        self._timers = timers
+        #: whether the batch loop must stop after the current message: output over the
+        #: high-water mark (``_over_high_water``) or :meth:`pause_input` (``_paused``)
+        self._hold = False
+        self._paused = False
+        self._resumed: anyio.Event | None = None
         self._local_address = local_address
         self._remote_address = remote_address
         self.attributes: dict[str, Any] = {}
@@ -205,7 +218,7 @@ class Session(Generic[T]):
             over = core.queue(self._encode(msg))
         if self._in_batch:
             if over:
-                self._over_high_water = True
+                self._over_high_water = self._hold = True
         else:
             engine = self._engine
             if engine is not None:
@@ -274,6 +287,53 @@ class Session(Generic[T]):
 
         engine.start_soon(run_one)
 
+    def pause_input(self) -> None:
+        """Stop processing this session's input, and reading it, until :meth:`resume_input`.
+
+        Messages already decoded or buffered wait (one read can hold hundreds: they are not
+        processed either); the peer is slowed down by TCP's flow control once the buffers
+        fill. Nothing is dropped. For plugins that slow a peer down (``RateLimit``)."""
+        self._paused = self._hold = True
+
+    def resume_input(self) -> None:
+        """Undo :meth:`pause_input`."""
+        self._paused = False
+        self._hold = self._over_high_water
+        resumed = self._resumed
+        if resumed is not None:
+            self._resumed = None
+            resumed.set()
+
+    @property
+    def input_paused(self) -> bool:
+        """Whether :meth:`pause_input` holds the input now."""
+        return self._paused
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Call ``callback()`` in ``delay`` seconds, unless the returned timer is cancelled
+        first or the session is closed by then.
+
+        The session's server (or client) keeps every timer in one queue served by one task,
+        so a plugin can arm one per session per period (an idle timeout, a heartbeat)
+        without a task per session. The callback runs outside the session's tasks and must
+        not block: it may :meth:`write`, :meth:`close_nowait`, :meth:`resume_input` or arm
+        the next timer. An exception from it aborts the session with
+        ``INTERNAL_EXCEPTION``.
+        """
+        timers = self._timers
+        if timers is None:
+            raise RuntimeError("this session has no timer queue (not run by a server or client)")
+
+        def fire() -> None:
+            if self.closed:
+                return
+            try:
+                callback()
+            except Exception as exc:
+                self._hook_failed(exc)
+
+        return timers.call_later(delay, fire)
+
     async def close(self, immediate: bool = False) -> None:
         """Close the session.
 
@@ -325,6 +385,63 @@ class Session(Generic[T]):
             raise StopAsyncIteration from None
 
     # -- engine side ---------------------------------------------------------------------
+    def _hook_failed(self, exc: BaseException) -> None:
+        """A plugin hook or timer callback raised outside the session's main task: abort
+        the session with ``INTERNAL_EXCEPTION`` (delivered by the main task)."""
+        self._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+        self._close_requested = True
+        engine = self._engine
+        if engine is not None:
+            engine.request_close(True)
+
+    def _data_read(self, nbytes: int) -> None:
+        """Show the last ``nbytes`` read to the ``data_read`` hooks (the engine calls this
+        only when there are such hooks: ``_read_hooks``)."""
+        with self._core.buffer.view() as view, view[len(view) - nbytes :] as data:
+            for plugin in self._read_hooks:
+                plugin.data_read(self, data)
+
+    def _data_written(self, data: bytes | bytearray) -> bool:
+        """Show ``data``, about to be written, to the ``data_written`` hooks (only called
+        when there are such hooks); ``False`` when one raised and the session was aborted
+        (the engine must not write it then)."""
+        try:
+            with memoryview(data) as view:
+                for plugin in self._write_hooks:
+                    plugin.data_written(self, view)
+        except Exception as exc:
+            self._hook_failed(exc)
+            return False
+        return True
+
+    async def _relieve(self) -> None:
+        """Inside a batch, the input must stop after the current message: a :meth:`write`
+        took pending output over the high-water mark, or :meth:`pause_input` was called.
+        Output over the mark is written now and the batch waits until it drains under the
+        low-water mark; a pause waits for :meth:`resume_input`. The engine reads nothing
+        meanwhile, so the connection's input waits in the kernel (TCP flow control slows
+        the peer) and memory stays bounded."""
+        plugins = self._plugins
+        for plugin in plugins:
+            plugin.input_paused(self)
+        while self._hold and not self._close_requested:
+            if self._over_high_water:
+                self._over_high_water = False
+                engine = self._engine
+                if engine is not None:
+                    await engine.write_pending()
+                try:
+                    await self._wait_drain()
+                except anyio.BrokenResourceError:
+                    self._close_requested = True  # aborted: the batch ends here
+                    return
+            elif self._paused:
+                self._resumed = anyio.Event()
+                await self._resumed.wait()
+            self._hold = self._paused or self._over_high_water
+        for plugin in plugins:
+            plugin.input_resumed(self)
+
     def _detach(self) -> None:
         """The engine is done with this session (``SESSION_CLOSED`` delivered): forget it,
         so a closed session and its engine do not keep each other (and the receive buffer)
@@ -399,8 +516,11 @@ class Session(Generic[T]):
         """The engine wrote ``nbytes`` of :meth:`SessionCore.data_to_send`."""
         core = self._core
         core.sent(nbytes)
-        for plugin in self._plugins:
-            plugin.after_write(self, nbytes)
+        try:
+            for plugin in self._plugins:
+                plugin.after_write(self, nbytes)
+        except Exception as exc:  # (it may run in an I/O callback: not the main task)
+            self._hook_failed(exc)
         if self._drain is not None and core.under_low_water:
             self._wake_drain()
 
@@ -413,16 +533,10 @@ class Session(Generic[T]):
         if self._aborted:
             raise anyio.BrokenResourceError("the session was aborted before the data was written")
 
-    async def _relieve(self) -> None:
-        """Inside a batch, a :meth:`write` took pending output over the high-water mark:
-        write it now and wait until it drains under the low-water mark before the batch
-        goes on. The engine reads nothing meanwhile, so the connection's input waits in the
-        kernel (TCP flow control slows the peer) and memory stays bounded."""
-        self._over_high_water = False
-        engine = self._engine
-        if engine is not None:
-            await engine.write_pending()
-        await self._wait_drain()
+    def _before_decode(self) -> bool:
+        """The ``before_decode`` hooks, in order; ``False`` when one wants more input."""
+        buffer = self._core.buffer
+        return all(plugin.before_decode(self, buffer) for plugin in self._decode_hooks)
 
     def _batch_processor(self) -> Callable[[], Awaitable[bool]]:
         """The coroutine function an engine awaits after each read: :meth:`_process_bulk`
@@ -441,6 +555,10 @@ class Session(Generic[T]):
         plugins = self._plugins
         self._in_batch = True
         try:
+            if self._hold:
+                await self._relieve()  # paused between reads
+            if self._decode_hooks and not self._before_decode():
+                return True
             while not self._close_requested:
                 # SessionCore.next_message, inlined: this loop runs once per message
                 try:
@@ -464,7 +582,7 @@ class Session(Generic[T]):
                         await process(self, msg)  # type: ignore[misc]
                 except Exception as exc:
                     await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
-                if self._over_high_water:
+                if self._hold:
                     await self._relieve()
             return True
         finally:
@@ -486,6 +604,10 @@ class Session(Generic[T]):
         plugins = self._plugins
         self._in_batch = True
         try:
+            if self._hold:
+                await self._relieve()  # paused between reads
+            if self._decode_hooks and not self._before_decode():
+                return True
             while True:
                 try:
                     msgs = decode_many(buffer, _BULK_LIMIT)
@@ -511,7 +633,7 @@ class Session(Generic[T]):
                             await process(self, msg)  # type: ignore[misc]
                     except Exception as exc:
                         await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
-                    if self._over_high_water:
+                    if self._hold:
                         await self._relieve()
                 if not buffer or self._close_requested:
                     return True  # all consumed: no need to ask the codec again

@@ -176,6 +176,7 @@ class _Endpoint(Generic[T]):
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self.tg = tg
+        self.options.timers.bind(tg)
         self.wake = anyio.Event()
         tg.start_soon(self._receive_loop)
         tg.start_soon(self._writer)
@@ -183,6 +184,7 @@ class _Endpoint(Generic[T]):
     async def aclose(self) -> None:
         tg = self.tg
         assert tg is not None
+        self.options.timers.close()
         tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
@@ -221,6 +223,8 @@ class _Endpoint(Generic[T]):
             core.receive_data(data)
             for plugin in session._plugins:
                 plugin.after_read(session, len(data))
+            if session._read_hooks:
+                session._data_read(len(data))
             ok = await session._batch_processor()()
             if ok and len(core.buffer):
                 partial = IncompleteFrame(
@@ -260,6 +264,8 @@ class _Endpoint(Generic[T]):
             parts = core.parts_to_send()
             try:
                 for datagram in _pack(parts, self.max_datagram_size):
+                    if session._write_hooks and not session._data_written(datagram):
+                        return False
                     await sock.sendto(datagram, host, port)
             except Exception as exc:
                 if session._fire(StateEvent.OUTPUT_EXCEPTION):
