@@ -225,6 +225,7 @@ class StreamEngine(Generic[T]):
 
     async def _finish(self) -> None:
         """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
+        await self._session._end_input()
         session = self._session
         core = session._core
         if session._aborted:

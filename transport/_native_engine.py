@@ -454,6 +454,7 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
 
     async def _finish(self) -> None:
         """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
+        await self._session._end_input()
         session = self._session
         core = self._core
         transport = self._transport

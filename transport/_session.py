@@ -137,6 +137,8 @@ class Session(Generic[T]):
         self._hold = False
         self._paused = False
         self._resumed: anyio.Event | None = None
+        #: why :meth:`fail_input` ended the input (delivered by :meth:`_end_input`)
+        self._input_failure: BaseException | None = None
         self._local_address = local_address
         self._remote_address = remote_address
         self.attributes: dict[str, Any] = {}
@@ -334,6 +336,21 @@ class Session(Generic[T]):
 
         return timers.call_later(delay, fire)
 
+    def fail_input(self, exc: BaseException) -> None:
+        """End the session's input with an error that is not a read's own: ``exc`` is
+        delivered as ``INPUT_EXCEPTION`` (unless input ended already), then the session
+        closes gracefully, flushing what was written. For plugins that decide a peer has
+        failed (an idle timeout, a missed heartbeat, a bad PROXY header); returns at once.
+        """
+        if self._input_failure is None and not self._close_requested:
+            self._input_failure = exc
+        self.close_nowait()
+
+    def set_remote_address(self, address: Any) -> None:
+        """Replace :attr:`remote_address`: for a plugin that learns the real peer behind a
+        proxy or load balancer (the PROXY protocol) before ``NEW_SESSION``'s work is done."""
+        self._remote_address = address
+
     async def close(self, immediate: bool = False) -> None:
         """Close the session.
 
@@ -394,6 +411,14 @@ class Session(Generic[T]):
         if engine is not None:
             engine.request_close(True)
 
+    async def _end_input(self) -> None:
+        """The engine's first step of a close: deliver the ``INPUT_EXCEPTION`` that
+        :meth:`fail_input` asked for (the table drops it if input ended already)."""
+        exc = self._input_failure
+        if exc is not None:
+            self._input_failure = None
+            await self._emit(StateEvent.INPUT_EXCEPTION, exc)
+
     def _data_read(self, nbytes: int) -> None:
         """Show the last ``nbytes`` read to the ``data_read`` hooks (the engine calls this
         only when there are such hooks: ``_read_hooks``)."""
@@ -448,6 +473,7 @@ class Session(Generic[T]):
         alive until the cyclic garbage collector runs."""
         self._engine = None
         self._late = None
+        self._input_failure = None
 
     def _abort(self) -> None:
         """Drop pending output and refuse more: the state becomes ABORTING (no event)."""

@@ -283,6 +283,7 @@ class _Endpoint(Generic[T]):
         del self.sessions[engine.address]
         self.dirty.pop(engine, None)
         session._close_requested = True
+        await session._end_input()
         if not session._aborted and session._core.has_output:
             await session._emit(StateEvent.SESSION_CLOSING)
             await self._flush(engine)

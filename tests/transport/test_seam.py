@@ -235,3 +235,21 @@ async def test_a_raising_hook_aborts_only_its_session(
     exc = recorder.errors[victim_session][events.index(E.INTERNAL_EXCEPTION)]
     assert isinstance(exc, RuntimeError)
     assert hook in str(exc)
+
+
+async def test_fail_input_from_a_timer_ends_the_session_with_its_reason(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    reason = TimeoutError("no message for 0.01 s")
+    with anyio.fail_after(10):
+        async with Server(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                await stream.send(frame("hi"))
+                assert await read_exactly(stream, 3) == frame("hi")
+                (session,) = server.sessions
+                session.call_later(0.01, lambda: session.fail_input(reason))
+                with pytest.raises(anyio.EndOfStream):  # the server closes gracefully
+                    await stream.receive()
+            s = await recorder.next_closed()
+    assert recorder.events[s] == [E.NEW_SESSION, E.INPUT_EXCEPTION, E.SESSION_CLOSED]
+    assert recorder.errors[s][1] is reason
