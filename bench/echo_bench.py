@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SERVERS = [
+    "wirekit-sync-native-asyncio",
     "wirekit-native-asyncio",
     "wirekit-anyio-asyncio",
     "wirekit-hand-native-asyncio",
@@ -55,6 +56,8 @@ SERVERS = [
     "raw-buffered-asyncio",
     "raw-protocol-asyncio",
     "floor-asyncio",
+    "streams-asyncio",
+    "wirekit-sync-native-uvloop",
     "wirekit-native-uvloop",
     "wirekit-anyio-uvloop",
     "wirekit-hand-native-uvloop",
@@ -62,10 +65,13 @@ SERVERS = [
     "raw-buffered-uvloop",
     "raw-protocol-uvloop",
     "floor-uvloop",
+    "streams-uvloop",
+    "wirekit-sync-trio",
     "wirekit-trio",
     "wirekit-hand-trio",
     "raw-trio",
     "floor-trio",
+    "twisted",
 ]
 
 
@@ -76,7 +82,9 @@ BASE = "base:"
 def baseline(kind: str) -> str | None:
     """The raw server on the same loop as a wirekit or floor server (None for the raw ones)."""
     kind = kind.removeprefix(BASE)
-    if not kind.startswith(("wirekit", "floor")):
+    if kind == "twisted":
+        return "raw-buffered-asyncio"
+    if not kind.startswith(("wirekit", "floor", "streams")):
         return None
     loop = kind.rsplit("-", 1)[1]
     return "raw-trio" if loop == "trio" else f"raw-buffered-{loop}"
@@ -352,10 +360,18 @@ def serve_wirekit(kind: str, ready: Callable[[int], None], options: dict[str, in
         async def process(self, session: Session[bytes], msg: bytes) -> None:
             await session.send(msg)
 
+    class SyncEcho(Processor[bytes]):
+        """The seed's shape: a plain ``def process`` replying with ``Session.write``."""
+
+        def process(self, session: Session[bytes], msg: bytes) -> None:
+            session.write(msg)
+
+    processor: Processor[bytes] = SyncEcho() if "-sync-" in kind else Echo()
+
     async def main() -> None:
         engine = "native" if "-native-" in kind else "anyio"
         async with Server(
-            codec, Echo(), host="127.0.0.1", port=0, engine=engine, **options
+            codec, processor, host="127.0.0.1", port=0, engine=engine, **options
         ) as server:
             ready(server.port)
             await server.serve_forever()
@@ -365,12 +381,62 @@ def serve_wirekit(kind: str, ready: Callable[[int], None], options: dict[str, in
     anyio.run(main, backend=backend, backend_options=loop_options)
 
 
+def serve_streams(kind: str, ready: Callable[[int], None]) -> None:
+    """What users write instead with asyncio's streams: ``readexactly`` a header and a body,
+    ``write`` the reply and ``drain``, one connection a task."""
+    import asyncio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(header, "big"))
+                writer.write(header + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    if kind.endswith("uvloop"):
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def serve_twisted(ready: Callable[[int], None]) -> None:
+    """What users write instead with Twisted: an ``Int32StringReceiver`` echo (the same
+    4-byte big-endian length prefix), on Twisted's default reactor."""
+    from twisted.internet import protocol, reactor
+    from twisted.protocols.basic import Int32StringReceiver
+
+    class Echo(Int32StringReceiver):
+        MAX_LENGTH = 1 << 20
+
+        def stringReceived(self, string: bytes) -> None:
+            self.sendString(string)
+
+    factory = protocol.Factory.forProtocol(Echo)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+    ready(port.getHost().port)
+    reactor.run()  # type: ignore[attr-defined]
+
+
 def serve(kind: str, options: dict[str, int]) -> None:
     def ready(port: int) -> None:
         print(port, flush=True)
 
     if kind.startswith("wirekit"):
         serve_wirekit(kind, ready, options)
+    elif kind.startswith("streams"):
+        serve_streams(kind, ready)
+    elif kind == "twisted":
+        serve_twisted(ready)
     elif kind in ("raw-trio", "floor-trio"):
         serve_raw_trio(ready, floor=kind == "floor-trio")
     else:

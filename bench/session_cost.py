@@ -58,6 +58,17 @@ class Echo(Processor[bytes]):
         await session.send(msg)
 
 
+class SyncEcho(Processor[bytes]):
+    """The seed's shape: a plain ``def process`` replying with ``Session.write``."""
+
+    def process(self, session: Session[bytes], msg: bytes) -> None:
+        session.write(msg)
+
+
+#: the processor every run uses (``--sync`` swaps in :class:`SyncEcho`)
+PROCESSOR: type[Processor[bytes]] = Echo
+
+
 class FakeTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
@@ -109,7 +120,7 @@ class MemoryByteStream(ByteStream):
 
 
 async def run_native(protocol: Any, chunk: bytes, reads: int) -> float:
-    session: Session[bytes] = Session(protocol, Echo())
+    session: Session[bytes] = Session(protocol, PROCESSOR())
     engine: NativeEngine[bytes] = NativeEngine(session)
     transport = FakeTransport()
     engine.connection_made(transport)
@@ -147,7 +158,7 @@ async def feed_from_callbacks(engine: Any, chunk: bytes, reads: int) -> float:
 
 
 async def run_anyio(protocol: Any, chunk: bytes, reads: int) -> float:
-    session: Session[bytes] = Session(protocol, Echo())
+    session: Session[bytes] = Session(protocol, PROCESSOR())
     stream = MemoryByteStream()
     engine: StreamEngine[bytes] = StreamEngine(session, stream)
     async with anyio.create_task_group() as tg:
@@ -182,7 +193,11 @@ def main() -> int:
     ap.add_argument("--codec", action="store_true", help="codec.Codec instead of by hand")
     ap.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     ap.add_argument("--body", type=int, default=16, help="frame body size in bytes")
+    ap.add_argument("--sync", action="store_true", help="a plain def process (Session.write)")
     args = ap.parse_args()
+    if args.sync:
+        global PROCESSOR
+        PROCESSOR = SyncEcho
     if args.codec:
         protocol: Any = Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=1 << 20)
     else:
@@ -196,7 +211,11 @@ def main() -> int:
     backend = "trio" if args.loop == "trio" else "asyncio"
     backend_options = {"use_uvloop": True} if args.loop == "uvloop" else {}
     what = "codec.Codec" if args.codec else "hand-written protocol"
-    print(f"# python {sys.version.split()[0]}, {args.loop}, {what}, {args.body} B frames; CPU us")
+    shape = "def process" if args.sync else "async def process"
+    print(
+        f"# python {sys.version.split()[0]}, {args.loop}, {what}, {shape}, {args.body} B "
+        "frames; CPU us"
+    )
     print("| engine | frames/read | us/message | us/read |")
     print("|---|---:|---:|---:|")
     for frames in args.frames:

@@ -24,8 +24,12 @@ KINDS = [
     "raw-protocol-asyncio",
     "floor-asyncio",
     "wirekit-native-asyncio",
+    "wirekit-sync-native-asyncio",
+    "streams-asyncio",
     "raw-trio",
     "floor-trio",
+    "wirekit-sync-trio",
+    "twisted",
 ]
 
 
@@ -77,3 +81,6 @@ def test_ratios_name_the_right_servers(bench: ModuleType) -> None:
     assert bench.design_floor("wirekit-trio") == "floor-trio"
     assert bench.baseline("floor-trio") == "raw-trio"
     assert bench.design_floor("floor-asyncio") is None
+    assert bench.baseline("wirekit-sync-native-uvloop") == "raw-buffered-uvloop"
+    assert bench.baseline("streams-uvloop") == "raw-buffered-uvloop"
+    assert bench.baseline("twisted") == "raw-buffered-asyncio"
