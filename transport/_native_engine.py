@@ -144,6 +144,10 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         #: a graceful close has half-closed the connection and reads (and drops) the
         #: peer's input until its EOF (see _close_transport)
         self._draining = False
+        #: whether reads are processed in ``buffer_updated`` itself (a plain-function
+        #: processor: see _read_inline), and whether such a read left work for the task
+        self._inline = session.inline
+        self._batch_pending = False
         #: reading paused until the loop's next iteration after a read that filled all the
         #: space it was given (see buffer_updated)
         self._yielding = False
@@ -195,17 +199,27 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         if nbytes >= self._offered or nbytes < sizer.small_below or sizer._small:
             sizer.record(nbytes, self._offered)  # (a read that changes nothing skips it)
         unread = self._unread + nbytes
-        self._unread = unread
         waiter = self._waiter
-        if waiter is not None:
+        if waiter is not None and self._inline:
+            self._unread = 0
+            if not self._read_inline(unread):
+                # the batch needs the task (a pause, a close, an error): it goes on there
+                self._batch_pending = True
+                self._waiter = None
+                if not waiter.done():
+                    self._resume(waiter)
+        elif waiter is not None:
+            self._unread = unread
             self._waiter = None
             if not waiter.done():
                 self._resume(waiter)
-        elif unread >= self._read_size and not self._read_paused and not self._lost:
-            # the main task is busy processing: stop reading until it catches up
-            self._read_paused = True
-            assert self._transport is not None
-            self._transport.pause_reading()
+        else:
+            self._unread = unread
+            if unread >= self._read_size and not self._read_paused and not self._lost:
+                # the main task is busy processing: stop reading until it catches up
+                self._read_paused = True
+                assert self._transport is not None
+                self._transport.pause_reading()
         if (
             nbytes >= self._offered
             and self._reads_in_a_row
@@ -219,6 +233,20 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             assert self._transport is not None
             self._transport.pause_reading()
             self._loop.call_soon(self._end_yield)
+
+    def _read_inline(self, nbytes: int) -> bool:
+        """A plain-function processor's read, handled in this callback while the main task
+        waits (the seed's ``readFromChannel``, no task switch): the read hooks, every
+        complete message processed (``Session._process_inline``), one write. ``False``
+        when the main task must take the batch over."""
+        session = self._session
+        if session._plugins and not session._after_read(nbytes):
+            return False
+        if not session._process_inline():
+            return False
+        if self._core.out and not self._write_paused:
+            self._flush()
+        return True
 
     def _end_yield(self) -> None:
         self._yielding = False
@@ -421,12 +449,14 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         create_future = self._loop.create_future
         while not session._close_requested and core.reading:
             unread = self._unread
-            if unread:
+            if unread or self._batch_pending:
                 self._unread = 0
-                for plugin in plugins:
-                    plugin.after_read(session, unread)
-                if session._read_hooks:
-                    session._data_read(unread)
+                self._batch_pending = False
+                if unread:
+                    for plugin in plugins:
+                        plugin.after_read(session, unread)
+                    if session._read_hooks:
+                        session._data_read(unread)
                 if not await process_batch() or session._close_requested:
                     return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
                 if core.out and not self._write_paused and not self._flush():

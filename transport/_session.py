@@ -139,6 +139,11 @@ class Session(Generic[T]):
         self._resumed: anyio.Event | None = None
         #: why :meth:`fail_input` ended the input (delivered by :meth:`_end_input`)
         self._input_failure: BaseException | None = None
+        #: messages decoded by :meth:`_process_inline` and left for the task's batch loop
+        self._backlog: list[T] | None = None
+        #: whether an engine may process a read's messages right where the read lands
+        #: (:meth:`_process_inline`): every call the batch makes is a plain function
+        self.inline = self._sync_process and self._sync_state_event
         self._local_address = local_address
         self._remote_address = remote_address
         self.attributes: dict[str, Any] = {}
@@ -419,6 +424,19 @@ class Session(Generic[T]):
             self._input_failure = None
             await self._emit(StateEvent.INPUT_EXCEPTION, exc)
 
+    def _after_read(self, nbytes: int) -> bool:
+        """The read hooks (``after_read``, ``data_read``) outside the main task; ``False``
+        when one raised (the session is then aborted)."""
+        try:
+            for plugin in self._plugins:
+                plugin.after_read(self, nbytes)
+            if self._read_hooks:
+                self._data_read(nbytes)
+        except Exception as exc:
+            self._hook_failed(exc)
+            return False
+        return True
+
     def _data_read(self, nbytes: int) -> None:
         """Show the last ``nbytes`` read to the ``data_read`` hooks (the engine calls this
         only when there are such hooks: ``_read_hooks``)."""
@@ -508,18 +526,33 @@ class Session(Generic[T]):
             await self._deliver(*late)
 
     async def _deliver(self, event: StateEvent, exc: BaseException | None) -> None:
+        if self._sync_state_event:
+            self._deliver_now(event, exc)
+            return
+        self._deliver_to_plugins(event, exc)
+        try:
+            await self._processor.state_event(self, event, exc)  # type: ignore[misc]
+        except Exception:
+            logger.exception("state_event(%s) failed on %r", event.name, self)
+        self._delivered(event)
+
+    def _deliver_now(self, event: StateEvent, exc: BaseException | None) -> None:
+        """:meth:`_deliver` for a plain ``def state_event``: no await."""
+        self._deliver_to_plugins(event, exc)
+        try:
+            self._processor.state_event(self, event, exc)
+        except Exception:
+            logger.exception("state_event(%s) failed on %r", event.name, self)
+        self._delivered(event)
+
+    def _deliver_to_plugins(self, event: StateEvent, exc: BaseException | None) -> None:
         for plugin in self._plugins:
             try:
                 plugin.state_event(self, event, exc)
             except Exception:
                 logger.exception("plugin %r failed on %s", plugin, event.name)
-        try:
-            if self._sync_state_event:
-                self._processor.state_event(self, event, exc)
-            else:
-                await self._processor.state_event(self, event, exc)  # type: ignore[misc]
-        except Exception:
-            logger.exception("state_event(%s) failed on %r", event.name, self)
+
+    def _delivered(self, event: StateEvent) -> None:
         if event is StateEvent.SESSION_CLOSED:
             self._closed.set()
             if self._inbox_send is not None:
@@ -559,6 +592,89 @@ class Session(Generic[T]):
         if self._aborted:
             raise anyio.BrokenResourceError("the session was aborted before the data was written")
 
+    def _process_inline(self) -> bool:
+        """The seed's ``readFromChannel`` with no task in between, for a processor whose
+        ``process`` and ``state_event`` are plain functions (:attr:`inline`): decode every
+        complete message in the receive buffer and process each, right where the engine's
+        read landed (an asyncio protocol callback, or trio's read loop without another
+        coroutine). ``True`` when the buffer is done with (the engine then writes what the
+        batch queued); ``False`` when the session's task must take over — output over the
+        high-water mark, a pause, a close, a decode error, a half packet over the size
+        cap, a ``before_decode`` hook — with the messages decoded but not yet processed
+        left in ``_backlog`` for its batch loop, in order. What a processor observes is what
+        :meth:`_process_bulk` gives it.
+        """
+        busy = self._hold or self._close_requested  # (a local: mypy must not narrow them)
+        if busy or self._decode_hooks or self._backlog:
+            return False
+        core = self._core
+        buffer = core.buffer
+        process = self._processor.process
+        plugins = self._plugins
+        decode_many = self._decode_many
+        decode = core.decode_function
+        max_buffered = core.max_buffered
+        self._in_batch = True
+        try:
+            while True:
+                try:
+                    if decode_many is not None:
+                        msgs = decode_many(buffer, _BULK_LIMIT)
+                    else:
+                        msg = decode(buffer)
+                        msgs = [] if msg is None else [msg]
+                except Exception:
+                    return False  # the task reports it (the same error again)
+                if not msgs:
+                    # a half packet: over the size cap, the task reports it
+                    return max_buffered is None or len(buffer) <= max_buffered
+                todo = iter(msgs)
+                for msg in todo:
+                    core.messages_received += 1
+                    if plugins and not all(p.before_process(self, msg) for p in plugins):
+                        continue
+                    try:
+                        process(self, msg)
+                    except Exception as exc:
+                        if self._fire(StateEvent.PROCESS_EXCEPTION):
+                            self._deliver_now(StateEvent.PROCESS_EXCEPTION, exc)
+                    if self._hold or self._close_requested:
+                        if not self._close_requested:
+                            self._backlog = list(todo)  # the rest, for the task
+                        return False
+                if not buffer:
+                    return True  # all consumed: no need to ask the codec again
+        finally:
+            self._in_batch = False
+
+    async def _process_list(self, msgs: list[T]) -> None:
+        """Process decoded messages in order (inside a batch), as the batch loops do."""
+        core = self._core
+        process = self._processor.process
+        sync = self._sync_process
+        plugins = self._plugins
+        for msg in msgs:
+            if self._close_requested:
+                return  # (what was decoded ahead is dropped with the input)
+            core.messages_received += 1
+            if plugins and not all(p.before_process(self, msg) for p in plugins):
+                continue
+            try:
+                if sync:
+                    process(self, msg)
+                else:
+                    await process(self, msg)  # type: ignore[misc]
+            except Exception as exc:
+                await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+            if self._hold:
+                await self._relieve()
+
+    def _take_backlog(self) -> list[T] | None:
+        """The messages :meth:`_process_inline` decoded and left for the batch loop."""
+        backlog = self._backlog
+        self._backlog = None
+        return backlog
+
     def _before_decode(self) -> bool:
         """The ``before_decode`` hooks, in order; ``False`` when one wants more input."""
         buffer = self._core.buffer
@@ -583,6 +699,9 @@ class Session(Generic[T]):
         try:
             if self._hold:
                 await self._relieve()  # paused between reads
+            backlog = self._take_backlog()
+            if backlog:
+                await self._process_list(backlog)
             if self._decode_hooks and not self._before_decode():
                 return True
             while not self._close_requested:
@@ -625,13 +744,13 @@ class Session(Generic[T]):
         assert decode_many is not None
         core = self._core
         buffer = core.buffer
-        process = self._processor.process
-        sync = self._sync_process
-        plugins = self._plugins
         self._in_batch = True
         try:
             if self._hold:
                 await self._relieve()  # paused between reads
+            backlog = self._take_backlog()
+            if backlog:
+                await self._process_list(backlog)
             if self._decode_hooks and not self._before_decode():
                 return True
             while True:
@@ -646,21 +765,7 @@ class Session(Generic[T]):
                         await self._emit(StateEvent.DECODE_EXCEPTION, err)
                         return False
                     return True
-                for msg in msgs:
-                    if self._close_requested:
-                        return True  # (what was decoded ahead is dropped with the input)
-                    core.messages_received += 1
-                    if plugins and not all(p.before_process(self, msg) for p in plugins):
-                        continue
-                    try:
-                        if sync:
-                            process(self, msg)
-                        else:
-                            await process(self, msg)  # type: ignore[misc]
-                    except Exception as exc:
-                        await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
-                    if self._hold:
-                        await self._relieve()
+                await self._process_list(msgs)
                 if not buffer or self._close_requested:
                     return True  # all consumed: no need to ask the codec again
         finally:
