@@ -170,6 +170,7 @@ class StreamEngine(Generic[T]):
         buffer = core.buffer
         plugins = session._plugins
         process_batch = session._batch_processor()
+        inline = session.inline
         failure: BaseException | None = None
         eof = False
         late = False  # bytes were read as close() was called
@@ -204,7 +205,9 @@ class StreamEngine(Generic[T]):
                     if scope.cancel_called:
                         late = True
                         break
-                    if not await process_batch() or session._close_requested:
+                    if inline and session._process_inline():
+                        pass  # a plain-function processor: no coroutine for the batch
+                    elif not await process_batch() or session._close_requested:
                         return  # _finish flushes (and fires SESSION_CLOSING if writes pending)
                     if core.out and not self._writing and not await self._flush():
                         return
