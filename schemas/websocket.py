@@ -143,10 +143,10 @@ class _Rule(cs.Check):  # type: ignore[misc]
 
 
 def _opcode_int(op: Any) -> int:
-    """The opcode's number, whether construct parsed its name (``EnumIntegerString``, which
-    keeps the number in ``.int``), a reserved value (a plain integer), or a name being built."""
-    if hasattr(op, "int"):
-        return int(op.int)
+    """The opcode's number, whether construct parsed its name (``EnumIntegerString``, whose
+    ``int()`` is the number), a reserved value (a plain integer), or a name being built."""
+    if isinstance(op, cs.EnumIntegerString):
+        return int(op)
     if isinstance(op, str):
         return int(OPCODE.encmapping.get(op, -1))
     return int(op)
