@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -237,3 +239,141 @@ def test_a_frame_the_schema_refuses_gets_a_close_frame(server: tuple[str, int]) 
     long_ping = bytes.fromhex("89fe007e") + b"abcd" + bytes(126)  # 5.5: at most 125
     _head, reply = run(exchange(host, port, request() + long_ping))
     assert ws.parse_close(reply.payload)[0] == ws.CloseCode.PROTOCOL_ERROR
+
+
+# -- a capture of a real exchange, against tshark's WebSocket dissector ----------------------
+async def relay_exchange(host: str, port: int) -> list[tuple[str, bytes]]:
+    """The websockets client talks to the example through a relay that records every chunk
+    each side sent, in the order the relay saw them."""
+    seen: list[tuple[str, bytes]] = []
+    done = asyncio.Event()
+
+    async def pump(side: str, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        while chunk := await src.read(65536):
+            seen.append((side, chunk))
+            dst.write(chunk)
+            await dst.drain()
+        dst.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(pump("c", reader, up_writer), pump("s", up_reader, writer))
+        done.set()
+
+    relay = await asyncio.start_server(handle, "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    async with relay:
+        async with connect(f"ws://127.0.0.1:{relay_port}/", max_size=None) as client:
+            await client.send("hello ✓")
+            assert await client.recv() == "hello ✓"
+            await client.send(bytes(range(256)) * 2)
+            assert await client.recv() == bytes(range(256)) * 2
+            await client.send(b"\x01" * 70_000)  # a 64-bit length
+            assert await client.recv() == b"\x01" * 70_000
+            await client.send(["frag", "ment"])
+            assert await client.recv() == "fragment"
+            await asyncio.wait_for(await client.ping(b"p1"), TIMEOUT)
+            await client.close(1000, "bye")
+        await done.wait()
+    return seen
+
+
+TSHARK_FIELDS = [
+    "websocket.fin",
+    "websocket.rsv",
+    "websocket.opcode",
+    "websocket.mask",
+    "websocket.payload_length",
+    "websocket.payload_length_ext_16",
+    "websocket.payload_length_ext_64",
+    "websocket.masking_key",
+    "websocket.payload.text",
+    "websocket.payload.continue",
+    "websocket.payload.ping",
+    "websocket.payload.pong",
+    "websocket.payload.close.status_code",
+    "websocket.payload.close.reason",
+]
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_wirekit_parse_agrees_with_tshark(server: tuple[str, int], tmp_path: Path) -> None:
+    from tests.codec.capture.pcapgen import Capture, Tcp
+    from tests.codec.capture.tshark import fields
+
+    host, port = server
+    seen = run(relay_exchange(host, port))
+    cap = Capture()
+    t = Tcp(cap, ("10.0.0.1", 50000), ("10.0.0.2", 8080))
+    for frame in t.handshake():
+        cap.add(frame)
+    for side, chunk in seen:
+        for frame in t.data(side, chunk):
+            cap.add(frame)
+    for frame in t.close():
+        cap.add(frame)
+    path = cap.write(tmp_path / "websocket.pcap")
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "codec.cli", "parse", "schemas.websocket:STREAM", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=EXAMPLE.parents[1],
+        check=True,
+    )
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    heads = [r for r in records if isinstance(r["message"], str)]
+    assert [h["message"].split("\r\n")[0] for h in heads] == [
+        "GET / HTTP/1.1",
+        "HTTP/1.1 101 Switching Protocols",
+    ]
+    ours: dict[str, list[str]] = {name: [] for name in TSHARK_FIELDS}
+    for r in records:
+        if isinstance(r["message"], str):
+            continue
+        f = r["message"]
+        h = f["header"]
+        payload = bytes.fromhex(f["payload"])
+        ours["websocket.fin"].append(str(int(h["fin"])))
+        ours["websocket.rsv"].append(str(h["rsv1"] << 2 | h["rsv2"] << 1 | h["rsv3"]))
+        ours["websocket.opcode"].append(str(ws.OPCODE.encmapping[h["opcode"]]))
+        ours["websocket.mask"].append(str(int(h["masked"])))
+        ours["websocket.payload_length"].append(str(h["length7"]))
+        if h["length7"] == 126:
+            ours["websocket.payload_length_ext_16"].append(str(f["extended_length"]))
+        if h["length7"] == 127:
+            ours["websocket.payload_length_ext_64"].append(str(f["extended_length"]))
+        if f["mask"] is not None:
+            ours["websocket.masking_key"].append(f["mask"])
+        # tshark shows the text of an unfragmented text frame; a fragment's bytes (5.4) as
+        # "continue" data, and nothing for the first fragment nor for an empty one
+        if h["opcode"] == "TEXT" and h["fin"]:
+            ours["websocket.payload.text"].append(payload.decode())
+        if h["opcode"] == "CONTINUATION" and payload:
+            ours["websocket.payload.continue"].append(payload.hex())
+        for kind in ("ping", "pong"):
+            if h["opcode"] == kind.upper():
+                ours[f"websocket.payload.{kind}"].append(payload.hex())
+        if h["opcode"] == "CLOSE":
+            code, reason = ws.parse_close(payload)
+            ours["websocket.payload.close.status_code"].append(str(code))
+            if reason:  # an empty field is no field for tshark
+                ours["websocket.payload.close.reason"].append(reason)
+    theirs = fields(path, "tcp.port==8080,http", TSHARK_FIELDS)
+    theirs["websocket.fin"] = [str(int(v == "True" or v == "1")) for v in theirs["websocket.fin"]]
+    theirs["websocket.mask"] = [str(int(v == "True" or v == "1")) for v in theirs["websocket.mask"]]
+    theirs["websocket.rsv"] = [str(int(v, 0)) for v in theirs["websocket.rsv"]]
+    theirs["websocket.opcode"] = [str(int(v, 0)) for v in theirs["websocket.opcode"]]
+    theirs["websocket.payload.ping"] = [
+        v.replace(":", "") for v in theirs["websocket.payload.ping"]
+    ]
+    theirs["websocket.payload.pong"] = [
+        v.replace(":", "") for v in theirs["websocket.payload.pong"]
+    ]
+    theirs["websocket.payload.continue"] = [
+        v.replace(":", "") for v in theirs["websocket.payload.continue"]
+    ]
+    theirs["websocket.masking_key"] = [v.replace(":", "") for v in theirs["websocket.masking_key"]]
+    assert theirs == ours
