@@ -179,8 +179,9 @@ def _control_ok(ctx: Any) -> bool:
 FRAME = cs.Struct(
     "header" / HEADER,
     # The extended length: 2 bytes after 126, 8 bytes after 127, absent otherwise. Each case
-    # repeats the field's name so that the codec's measurer keeps the value for the payload's
-    # size (see the report of the bug in docs/schemas.md, "WebSocket"); construct ignores it.
+    # repeats the field's name: construct ignores a case's own name, but the codec's
+    # measurer (codec/_measure.py, SwitchStep) stores a Switch's value only under the name
+    # of the case it walks, and "length" below needs it to size the payload.
     "extended_length"
     / cs.Switch(
         this.header.length7,

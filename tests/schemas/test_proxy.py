@@ -3,6 +3,9 @@ the CRC32c, and check_codec on each codec. A real haproxy is in test_proxy_hapro
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import construct as cs
 import pytest
 from hypothesis import given
@@ -248,3 +251,14 @@ def test_parse_header_round_trips(header: px.ProxyHeader, rest: bytes) -> None:
     got, consumed = px.parse_header(wire + rest)
     assert got == header
     assert consumed == len(wire)
+
+
+def test_the_docs_section_runs() -> None:
+    """docs/schemas.md, "## PROXY protocol": every Python block runs as written, in order."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text("utf-8")
+    section = text.split("## PROXY protocol\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/schemas.md", "exec"), namespace)

@@ -4,7 +4,9 @@ real handshake in test_tls_tshark.py."""
 
 from __future__ import annotations
 
+import re
 import ssl
+from pathlib import Path
 from typing import Any
 
 import construct as cs
@@ -233,3 +235,14 @@ def test_handshakes_pass_check_codec() -> None:
         st.binary(max_size=200),
     )
     check_codec(tls.HANDSHAKE_CODEC, hellos | other, max_examples=40)
+
+
+def test_the_docs_section_runs() -> None:
+    """docs/schemas.md, "## TLS record layer": every Python block runs as written, in order."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text("utf-8")
+    section = text.split("## TLS record layer\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/schemas.md", "exec"), namespace)

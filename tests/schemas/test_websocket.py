@@ -4,6 +4,8 @@ and frames made and read by wsproto (an implementation no one here wrote)."""
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import construct as cs
@@ -298,3 +300,14 @@ def test_wsproto_refuses_what_the_schema_refuses() -> None:
     (event,) = client.events()
     assert isinstance(event, CloseConnection)
     assert event.code == ws.CloseCode.PROTOCOL_ERROR
+
+
+def test_the_docs_section_runs() -> None:
+    """docs/schemas.md, "## WebSocket": every Python block runs as written, in order."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text("utf-8")
+    section = text.split("## WebSocket\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/schemas.md", "exec"), namespace)
