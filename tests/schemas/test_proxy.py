@@ -262,3 +262,13 @@ def test_the_docs_section_runs() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/schemas.md", "exec"), namespace)
+
+
+@given(st.binary(max_size=300) | st.builds(lambda b: px.SIGNATURE + b, st.binary(max_size=300)))
+def test_random_bytes_never_crash_parse_header(data: bytes) -> None:
+    try:
+        header, consumed = px.parse_header(data)
+    except DecodeError:
+        return
+    assert (header is None) == (consumed == 0)
+    assert consumed <= len(data)

@@ -11,6 +11,7 @@ from typing import Any
 
 import construct as cs
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 from codec import Buffer, DecodeError, FrameTooLarge, IncompleteFrame
@@ -246,3 +247,32 @@ def test_the_docs_section_runs() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/schemas.md", "exec"), namespace)
+
+
+@given(st.binary(max_size=600) | st.builds(lambda b: b"\x16\x03\x01" + b, st.binary(max_size=600)))
+def test_random_bytes_never_crash_the_helpers(data: bytes) -> None:
+    """Hostile first bytes: a ClientHello, ``None``, or ``DecodeError``; nothing else."""
+    try:
+        hello = tls.read_client_hello(data)
+    except DecodeError:
+        return
+    if hello is not None:
+        try:
+            tls.sni(hello)
+        except DecodeError:
+            pass
+
+
+REAL_HELLO = client_hello("mutated.example.test", alpn=["h2"])
+
+
+@given(st.data())
+def test_mutated_client_hellos_never_crash(data: st.DataObject) -> None:
+    wire = bytearray(REAL_HELLO)
+    for _ in range(data.draw(st.integers(1, 4))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(wire)))
+    try:
+        tls.sni(bytes(wire[:cut]))
+    except DecodeError:
+        pass

@@ -10,6 +10,7 @@ from typing import Any
 
 import construct as cs
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -311,3 +312,13 @@ def test_the_docs_section_runs() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/schemas.md", "exec"), namespace)
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash_the_upgrade_stream(data: bytes) -> None:
+    buf = Buffer(data)
+    try:
+        while ws.STREAM.decode(buf) is not None:
+            pass
+    except DecodeError:
+        pass
