@@ -256,11 +256,15 @@ class HeaderProtocol:
                 raise DecodeError(
                     "PROXY v2 (2.2): the version must be 2", offset=buf.offset, data=buf.peek(16)
                 )
-            start = buf.offset
-            raw = buf.peek(16 + 0xFFFF)
+            if len(buf) < 16:
+                return None
+            size = 16 + int.from_bytes(buf.peek(16)[14:16], "big")
+            if len(buf) < size:
+                return None
+            start, raw = buf.offset, buf.peek(size)  # the header's bytes, for its CRC32c
             msg = V2_CODEC.decode(buf)
             if msg is not None:
-                _check_crc(msg, raw[: buf.offset - start], start)
+                _check_crc(msg, raw, start)
             return msg
         if head.startswith(_V1_START):
             line = buf.peek(MAX_V1_SIZE)

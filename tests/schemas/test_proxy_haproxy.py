@@ -10,20 +10,22 @@ frontend's address. The captured bytes also go through tshark's PROXY dissector.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from codec import Buffer, DecodeError
+from codec import DecodeError
 from schemas import proxy as px
 
 from ..codec.capture.pcapgen import Capture, Tcp
@@ -37,6 +39,7 @@ pytestmark = [
     pytest.mark.skipif(HAPROXY is None, reason="haproxy not installed (.ci/run installs it)"),
 ]
 TIMEOUT = 10.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ipv6_loopback() -> bool:
@@ -302,8 +305,9 @@ def tshark_rows(path: Path, names: list[str]) -> list[dict[str, str]]:
 
 @pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
 def test_tshark_agrees_on_haproxy_headers(haproxy: Haproxy, tmp_path: Path) -> None:
-    """The bytes haproxy sent, in a capture: tshark's PROXY dissector and ours give the same
-    version, command, family, addresses, ports, length and TLV types, field for field."""
+    """The headers haproxy sent, in a capture: ``wirekit parse schemas.proxy:HEADER`` and
+    tshark's PROXY dissector give the same version, command, family, protocol, length,
+    addresses, ports and TLV types, field for field."""
     v1, _ = through(haproxy.v1[0], haproxy.recorder)
     v2, _ = through(haproxy.v2[0], haproxy.recorder)
     local = haproxy.recorder.wait_for(lambda r: r.header.version == 2 and r.header.is_local)
@@ -311,7 +315,7 @@ def test_tshark_agrees_on_haproxy_headers(haproxy: Haproxy, tmp_path: Path) -> N
     backend = ("127.0.0.1", haproxy.recorder.server_address[1])
     for n, got in enumerate((v1, v2, local)):
         t = Tcp(cap, ("127.0.0.1", 40000 + n), backend)
-        for frame in [*t.handshake(), *t.data("c", got.raw), *t.close()]:
+        for frame in [*t.handshake(), *t.data("c", got.raw[: got.consumed]), *t.close()]:
             cap.add(frame)
     path = cap.write(tmp_path / "proxy.pcap")
     names = [
@@ -333,47 +337,66 @@ def test_tshark_agrees_on_haproxy_headers(haproxy: Haproxy, tmp_path: Path) -> N
     # there verifies (parse_header checked it), so haproxy means them as TLVs too.
     assert theirs[2]["proxy.v2.tlv.type"] == ""
     theirs[2]["proxy.v2.tlv.type"] = "0x03"
-    ours = []
-    for got in (v1, v2, local):
-        msg = px.HEADER.decode(Buffer(got.raw))
-        h = got.header
-        src = h.source if isinstance(h.source, tuple) else ("", "")
-        dst = h.destination if isinstance(h.destination, tuple) else ("", "")
-        v2_fields = ["", "", "", "", ""]
-        if h.version == 2:
-            v2_fields = [
-                "2",
-                str(int(msg.ver_cmd.command)),
-                f"0x{int(msg.fam.family):02x}",
-                f"0x{int(msg.fam.protocol):02x}",
-                str(msg.length),
-            ]
-        ours.append(
-            dict(
-                zip(
-                    names,
-                    [
-                        msg.protocol if h.version == 1 else "",
-                        *v2_fields,
-                        str(src[0]),
-                        str(dst[0]),
-                        str(src[1]),
-                        str(dst[1]),
-                        ",".join(f"0x{t:02x}" for t, _ in h.tlvs),
-                    ],
-                    strict=True,
-                )
-            )
-        )
-    assert theirs == ours
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "codec.cli", "parse", "schemas.proxy:HEADER", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=True,
+    )
+    ours = [_as_tshark(json.loads(line)["message"]) for line in proc.stdout.splitlines()]
+    assert ours == theirs
+
+
+_CODES = {
+    "LOCAL": 0,
+    "PROXY": 1,
+    **{name: n for n, name in enumerate(["UNSPEC", "INET", "INET6", "UNIX"])},
+}
+_PROTOCOLS = {"UNSPEC": 0, "STREAM": 1, "DGRAM": 2}
+
+
+def _as_tshark(msg: dict[str, Any]) -> dict[str, str]:
+    """One ``wirekit parse`` JSON message laid out as tshark's fields."""
+    if msg.get("version") == 1:
+        return {
+            "proxy.v1.proto": msg["protocol"],
+            **dict.fromkeys(["proxy.v2.version", "proxy.v2.cmd", "proxy.v2.addr_family"], ""),
+            "proxy.v2.protocol": "",
+            "proxy.v2.length": "",
+            "proxy.src.ipv4": msg["source"],
+            "proxy.dst.ipv4": msg["destination"],
+            "proxy.srcport": str(msg["source_port"]),
+            "proxy.dstport": str(msg["destination_port"]),
+            "proxy.v2.tlv.type": "",
+        }
+    addresses = msg["body"]["addresses"] or {}
+    tlv_types = [
+        t if isinstance(t, int) else int(px.TlvType[t])
+        for t in (x["type"] for x in msg["body"]["tlvs"])
+    ]
+    return {
+        "proxy.v1.proto": "",
+        "proxy.v2.version": str(msg["ver_cmd"]["version"]),
+        "proxy.v2.cmd": str(_CODES[msg["ver_cmd"]["command"]]),
+        "proxy.v2.addr_family": f"0x{_CODES[msg['fam']['family']]:02x}",
+        "proxy.v2.protocol": f"0x{_PROTOCOLS[msg['fam']['protocol']]:02x}",
+        "proxy.v2.length": str(msg["length"]),
+        "proxy.src.ipv4": addresses.get("source", ""),
+        "proxy.dst.ipv4": addresses.get("destination", ""),
+        "proxy.srcport": str(addresses.get("source_port", "")),
+        "proxy.dstport": str(addresses.get("destination_port", "")),
+        "proxy.v2.tlv.type": ",".join(f"0x{t:02x}" for t in tlv_types),
+    }
 
 
 def test_parse_header_is_incremental_on_real_bytes(haproxy: Haproxy) -> None:
     """Every prefix of a real header waits; the whole one decodes; the client's bytes stay."""
-    with contextlib.ExitStack():
-        for frontends in (haproxy.v1, haproxy.v2):
-            got, _ = through(frontends[0], haproxy.recorder)
-            header = got.raw[: got.consumed]
-            for cut in range(len(header)):
-                assert px.parse_header(header[:cut]) == (None, 0)
-            assert px.parse_header(got.raw) == (got.header, got.consumed)
+    for frontends in (haproxy.v1, haproxy.v2):
+        got, _ = through(frontends[0], haproxy.recorder)
+        header = got.raw[: got.consumed]
+        for cut in range(len(header)):
+            assert px.parse_header(header[:cut]) == (None, 0)
+        assert px.parse_header(got.raw) == (got.header, got.consumed)
