@@ -28,6 +28,8 @@ import base64
 import contextlib
 import sys
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TypeAlias
 
 import anyio
 import construct as cs
@@ -37,9 +39,10 @@ from codec import DecodeError, FrameTooLarge
 from schemas import websocket as ws
 from transport import Processor, Server, Session, StateEvent
 
-Message = ws.HttpHead | cs.Container
+#: what the stream decodes to: the HTTP head first, then frames (construct Containers)
+Message: TypeAlias = "ws.HttpHead | cs.Container"
 
-#: the opcodes of data frames and of control frames that RFC 6455 defines (5.2)
+#: the opcodes that start a data message (5.6); CONTINUATION carries its later fragments
 DATA = {"TEXT", "BINARY"}
 
 
@@ -115,12 +118,10 @@ class WebSocketEcho(Processor[Message]):
             data = http.send(h11.Response(status_code=status, headers=headers)) or b""
             data += http.send(h11.Data(data=body)) or b""
             data += http.send(h11.EndOfMessage()) or b""
-        if not data:
-            data = b"HTTP/1.1 %d Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (
-                status,
-                len(body),
-                body,
-            )
+        if not data:  # h11 refuses to answer a request it could not parse: by hand
+            phrase = HTTPStatus(status).phrase
+            data = f"HTTP/1.1 {status} {phrase}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            data += body
         await session.send(ws.HttpHead(data))
         await session.close()
 
