@@ -42,6 +42,7 @@ __all__ = [
     "HANDSHAKE",
     "HANDSHAKE_CODEC",
     "HANDSHAKE_TYPE",
+    "MAX_FRAGMENT",
     "MAX_RECORD_SIZE",
     "RECORD",
     "RECORD_CODEC",
