@@ -168,14 +168,15 @@ backend send_v2
 """
 
 
-def _wait_listening(addresses: list[tuple[str, int]], proc: subprocess.Popen[bytes]) -> None:
+def _wait_listening(
+    addresses: list[tuple[str, int]], proc: subprocess.Popen[bytes], log: Path
+) -> None:
     """Until haproxy accepts on every frontend (polled with a deadline, not a sleep)."""
     deadline = time.monotonic() + TIMEOUT
     for host, port in addresses:
         while True:
             if proc.poll() is not None:
-                _, err = proc.communicate()
-                pytest.fail(f"haproxy exited: {err.decode(errors='replace')}")
+                pytest.fail(f"haproxy exited: {log.read_text(errors='replace')}")
             try:
                 with socket.create_connection((host, port), timeout=1):
                     break
@@ -200,24 +201,26 @@ def haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Haproxy]:
             for h, p in addrs
         )
 
-    config = tmp_path_factory.mktemp("haproxy") / "haproxy.cfg"
+    tmp = tmp_path_factory.mktemp("haproxy")
+    config, log = tmp / "haproxy.cfg", tmp / "haproxy.log"
     config.write_text(
         CONFIG.format(v1_binds=binds(v1), v2_binds=binds(v2), backend=recorder.server_address[1])
     )
     assert HAPROXY is not None
-    proc = subprocess.Popen(
-        [HAPROXY, "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log.open("wb") as err:  # a file, not a pipe: haproxy's messages never block it
+        proc = subprocess.Popen(
+            [HAPROXY, "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=err
+        )
     try:
-        _wait_listening(v1 + v2, proc)
+        _wait_listening(v1 + v2, proc, log)
         yield Haproxy(recorder, v1, v2)
     finally:
         proc.terminate()
         try:
-            proc.communicate(timeout=TIMEOUT)
+            proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            proc.wait(TIMEOUT)
         recorder.shutdown()
         recorder.server_close()
         thread.join(TIMEOUT)
