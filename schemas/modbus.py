@@ -117,12 +117,12 @@ READ_REGISTERS_RESPONSE = cs.Struct(
 #: 0x05 write single coil (value 0xFF00 on, 0x0000 off), 0x06 write single register:
 #: request and its echo, the response (6.5, 6.6)
 WRITE_SINGLE = cs.Struct("address" / cs.Int16ub, "value" / cs.Int16ub)
-#: 0x0F write multiple coils: request (6.11), ``quantity`` states packed in ``values``
+#: 0x0F write multiple coils: request (6.11), ``quantity`` states packed in ``outputs``
 WRITE_MULTIPLE_COILS_REQUEST = cs.Struct(
     "address" / cs.Int16ub,
     "quantity" / cs.Int16ub,
-    "byte_count" / cs.Rebuild(cs.Int8ub, cs.len_(this.values)),
-    "values" / cs.Bytes(this.byte_count),
+    "byte_count" / cs.Rebuild(cs.Int8ub, cs.len_(this.outputs)),
+    "outputs" / cs.Bytes(this.byte_count),
 )
 #: 0x10 write multiple registers: request (6.12)
 WRITE_MULTIPLE_REGISTERS_REQUEST = cs.Struct(
