@@ -6,7 +6,9 @@ bad label types, RDATA that overruns RDLENGTH) are ``DecodeError``s."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
+from pathlib import Path
 from typing import Any
 
 import construct as cs
@@ -448,3 +450,11 @@ def test_udp_messages_pass_check_codec() -> None:
 
 def test_tcp_messages_pass_check_codec() -> None:
     check_codec(wdns.TCP_MESSAGE_CODEC, MESSAGES, max_examples=40)
+
+
+def test_the_docs_section_runs() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text()
+    section = text.split("\n## DNS\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "schemas.md[DNS]", "exec"), {"__name__": "docs_schemas_dns"})

@@ -3,6 +3,8 @@ the codec's property checks on requests and responses, and bad bytes as ``Decode
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import construct as cs
@@ -256,3 +258,18 @@ def test_requests_pass_check_codec() -> None:
 
 def test_responses_pass_check_codec() -> None:
     check_codec(modbus.RESPONSE_CODEC, RESPONSES, max_examples=40)
+
+
+def section_blocks(title: str) -> list[str]:
+    """The Python blocks of one ``##`` section of docs/schemas.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_docs_section_runs() -> None:
+    blocks = section_blocks("Modbus TCP")
+    assert len(blocks) == 2
+    namespace: dict[str, object] = {"__name__": "docs_schemas_modbus"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"schemas.md[Modbus TCP {i}]", "exec"), namespace)
