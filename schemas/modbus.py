@@ -161,10 +161,16 @@ PDU_RESPONSES: dict[int, cs.Construct] = {
 _EXCEPTION = 0x80
 
 
+#: what must be left of the PDU's data once its body is parsed: nothing (construct's
+#: ``FixedSized`` would ignore octets left over). Written as a constant rather than
+#: ``Terminated`` because the codec compiles it (``Terminated`` costs a call into construct
+#: per message: 5x the decoding time of a request).
+_NOTHING_LEFT = cs.Const(b"", cs.GreedyBytes)
+
+
 def _exact(body: cs.Construct) -> cs.Construct:
-    """``body``, which must use up the PDU's data (construct's ``FixedSized`` would ignore
-    octets left over)."""
-    return cs.FocusedSeq("body", "body" / body, cs.Terminated)
+    """``body``, which must use up the PDU's data exactly."""
+    return cs.FocusedSeq("body", "body" / body, _NOTHING_LEFT)
 
 
 def _response_key(ctx: Any) -> int:
