@@ -111,8 +111,9 @@ def name_from_text(text: str) -> list[bytes]:
     while i < n:
         ch = text[i]
         if ch == "\\":
-            if text[i + 1 : i + 4].isdigit() and len(text[i + 1 : i + 4]) == 3:
-                value = int(text[i + 1 : i + 4])
+            digits = text[i + 1 : i + 4]
+            if len(digits) == 3 and digits.isascii() and digits.isdigit():
+                value = int(digits)
                 if value > 255:
                     raise ValueError(f"escape \\{value} is not an octet in {text!r}")
                 label.append(value)
