@@ -47,8 +47,8 @@ def modbus_read(tid: int, address: int, registers: list[int], unit: int = 1) -> 
 # These tests exercise the capture machinery (reassembly, filters, the command line), so
 # their DNS stays the simplest layout that tshark still dissects: the header and questions
 # parsed, the other sections kept as bytes, names as label lists (a pointer is refused).
-# schemas.dns is the full format (records, compression); tests/schemas/test_dns_tshark.py
-# compares it with tshark.
+# schemas.dns is the full format (records, compression), compared with tshark in
+# tests/schemas/test_modbus_dns_tshark.py.
 DNS_NAME = cs.RepeatUntil(
     lambda label, labels, ctx: label == "",
     cs.PascalString(cs.ExprValidator(cs.Int8ub, lambda length, ctx: length <= 63), "ascii"),
