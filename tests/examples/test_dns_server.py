@@ -172,3 +172,19 @@ async def test_wirekit_clients_over_udp_and_tcp(server: tuple[str, int]) -> None
     assert nx.id == 2
     assert nx.flags.rcode == "NXDOMAIN"
     assert nx.ancount == 0
+
+
+def test_garbage_is_ignored_and_the_server_goes_on(server: tuple[str, int]) -> None:
+    """A datagram that is not a DNS message (a pointer loop in its question) gets no
+    answer; the next query from the same address does."""
+    host, port = server
+    bad = bytes.fromhex("abcd 0100 0001 0000 0000 0000 c00c 0001 0001".replace(" ", ""))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect((host, port))
+        sock.send(bad)
+        query = dns.message.make_query("www.example.test", "A")
+        sock.send(query.to_wire())
+        answer = dns.message.from_wire(sock.recv(65535))
+    assert answer.id == query.id
+    assert answer.rcode() == dns.rcode.NOERROR

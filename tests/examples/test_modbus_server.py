@@ -231,3 +231,24 @@ def test_pymodbus_pdu_classes_agree_with_the_schema(server: tuple[str, int]) -> 
     )
     answer = modbus.RESPONSE.parse(run(raw_exchange(*server, adu)))
     assert answer.data.registers == [0, 0, 0]
+
+
+def test_bad_bytes_close_that_connection_only(server: tuple[str, int]) -> None:
+    """A protocol id other than 0 (Implementation Guide 3.1.3) is not Modbus: the server
+    drops that connection and keeps serving the others."""
+
+    async def main() -> None:
+        reader, writer = await asyncio.open_connection(*server)
+        try:
+            writer.write(bytes.fromhex("0001 0007 0006 01 03 0000 0001".replace(" ", "")))
+            assert await reader.read() == b""  # closed, nothing answered
+        finally:
+            writer.close()
+        client = await connected(*server)
+        try:
+            r = await client.read_holding_registers(0, count=1, device_id=1)
+            assert not r.isError()
+        finally:
+            client.close()
+
+    run(main())
