@@ -34,6 +34,8 @@ TIMEOUT = 20.0
 RECORDS = {
     "www.example.test": ["192.0.2.1", "192.0.2.2"],
     "db.internal.test": ["10.1.2.3"],
+    # 20 records of 36 octets (names written in full): more than a UDP answer may carry
+    "many.addresses.example.test": [f"198.51.100.{i}" for i in range(1, 21)],
 }
 
 
@@ -131,7 +133,7 @@ def test_several_queries_on_one_tcp_connection(server: tuple[str, int]) -> None:
         answers = [dns.query.receive_tcp(sock)[0] for _ in queries]
     assert [a.id for a in answers] == [q.id for q in queries]
     rcodes = [a.rcode() for a in answers]
-    assert rcodes == [dns.rcode.NOERROR, dns.rcode.NOERROR, dns.rcode.NXDOMAIN]
+    assert rcodes == [dns.rcode.NOERROR] * len(RECORDS) + [dns.rcode.NXDOMAIN]
 
 
 def test_not_a_query_is_notimp(server: tuple[str, int]) -> None:
@@ -188,3 +190,20 @@ def test_garbage_is_ignored_and_the_server_goes_on(server: tuple[str, int]) -> N
         answer = dns.message.from_wire(sock.recv(65535))
     assert answer.id == query.id
     assert answer.rcode() == dns.rcode.NOERROR
+
+
+def test_an_answer_too_long_for_udp_is_truncated_and_complete_over_tcp(
+    server: tuple[str, int],
+) -> None:
+    """RFC 1035 4.2.1: over 512 octets, a UDP answer is truncated and says so (TC); the
+    client asks again over TCP (RFC 7766 5)."""
+    host, port = server
+    name = "many.addresses.example.test"
+    query = dns.message.make_query(name, "A")
+    short = dns.query.udp(query, host, port=port, timeout=TIMEOUT)
+    assert short.flags & dns.flags.TC
+    assert short.answer == []
+    full = dns.query.tcp(query, host, port=port, timeout=TIMEOUT)
+    assert not full.flags & dns.flags.TC
+    [rrset] = full.answer
+    assert sorted(rd.address for rd in rrset) == sorted(RECORDS[name])
