@@ -75,6 +75,10 @@ PORT = 53
 MAX_NAME = 255
 #: the longest label (3.1); the two high bits of a length octet mark a pointer (4.1.4)
 MAX_LABEL = 63
+#: the most pointers one name may follow: one per label of the longest name, and the root.
+#: Pointers to pointers add no octets to the name, so without a cap a 64 KiB message of
+#: chained pointers would cost each of its names thousands of jumps (quadratic work).
+MAX_POINTERS = 128
 
 # RFC 1035 5.1: characters that are escaped with a backslash in a label's text form (as
 # dnspython escapes them), besides the dot separating labels.
@@ -199,6 +203,7 @@ class _Name(cs.Pointer):  # type: ignore[misc]
         labels: list[bytes] = []
         size = 1  # the root's zero octet
         resume: int | None = None
+        jumps = 0
         base = _message_start(context)
         # every pointer must go strictly before the one that led to it (or before the
         # name's start): that bounds the walk, and it only reads octets already received
@@ -219,6 +224,11 @@ class _Name(cs.Pointer):  # type: ignore[misc]
                     )
                 if resume is None:
                     resume = base + here + 2
+                jumps += 1
+                if jumps > MAX_POINTERS:
+                    raise cs.ValidationError(
+                        f"name follows more than {MAX_POINTERS} compression pointers", path=path
+                    )
                 limit = target
                 cs.stream_seek(stream, base + target, 0, path)
                 continue

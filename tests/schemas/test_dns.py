@@ -325,6 +325,29 @@ def test_a_name_of_255_octets_is_fine_and_a_chain_of_pointers_too() -> None:
     assert [q.qname for q in wdns.MESSAGE_CODEC.decode(Buffer(wire)).questions] == ["a.b", "c.b"]
 
 
+def chained(pointers: int) -> bytes:
+    """Two answers: the first's RDATA (of an unknown type, so kept as bytes) is a root
+    octet and then pointers, each to the one before it; the second's owner name is a
+    pointer to the last of them, a walk of ``pointers + 1`` jumps to the root."""
+    header = bytes.fromhex("abcd 8180 0000 0002 0000 0000".replace(" ", ""))
+    start = 12 + 1 + 10  # the first record's RDATA: after its root name and fixed fields
+    targets = [start] + [start + 1 + 2 * i for i in range(pointers - 1)]
+    rdata = b"\x00" + b"".join(struct.pack(">H", 0xC000 | t) for t in targets)
+    first = b"\x00" + struct.pack(">HHIH", 99, 1, 0, len(rdata)) + rdata
+    last = start + 1 + 2 * (pointers - 1)
+    second = struct.pack(">HHHIH", 0xC000 | last, 1, 1, 0, 4) + b"\x7f\x00\x00\x01"
+    return header + first + second
+
+
+def test_chains_of_pointers_are_capped() -> None:
+    """Pointers to pointers add no octets to a name, so only a cap on jumps bounds the
+    work (each of a message's names could otherwise walk thousands of them)."""
+    ok = wdns.MESSAGE_CODEC.decode(Buffer(chained(wdns.MAX_POINTERS - 1)))
+    assert ok.answers[1].name == "."
+    with pytest.raises(DecodeError, match="compression pointers"):
+        wdns.MESSAGE_CODEC.decode(Buffer(chained(wdns.MAX_POINTERS)))
+
+
 def rr(rtype: int, rdata: bytes, rdlength: int | None = None) -> bytes:
     """A record for the question's name (a pointer to it), class IN, TTL 1."""
     n = len(rdata) if rdlength is None else rdlength
