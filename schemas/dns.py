@@ -29,7 +29,8 @@ of RFC 1035 section 5.1 for octets that are not plain: ``\\.`` for a dot inside 
 is an offset from the start of the message, so the name parser reads the message's own
 stream (no sub-stream around RDATA that holds names) and checks afterwards that the RDATA
 used exactly ``rdlength`` octets. A pointer must point before the pointer that led to it
-(as dnspython requires): no loops, and no waiting for bytes that come later. Encoding
+(as dnspython requires): no loops, and no waiting for bytes that come later; and one name
+follows at most ``MAX_POINTERS`` of them. Encoding
 writes names uncompressed, which every decoder accepts.
 
 The counts and ``rdlength`` are rebuilt from the lists and the RDATA when encoding, so a
@@ -53,6 +54,9 @@ from codec import Codec
 __all__ = [
     "CLASS",
     "FLAGS",
+    "MAX_LABEL",
+    "MAX_NAME",
+    "MAX_POINTERS",
     "MESSAGE",
     "MESSAGE_CODEC",
     "NAME",
@@ -67,6 +71,8 @@ __all__ = [
     "TCP_MESSAGE_CODEC",
     "TYPE",
     "TYPES",
+    "name_from_text",
+    "name_to_text",
 ]
 
 PORT = 53

@@ -50,6 +50,7 @@ __all__ = [
     "CLIENT_PROTOCOL",
     "EXCEPTION_CODES",
     "EXCEPTION_RESPONSE",
+    "MAX_ADU",
     "PDU_REQUESTS",
     "PDU_RESPONSES",
     "PORT",
