@@ -341,7 +341,8 @@ def test_dns_capture_matches_tshark(tmp_path: Path, dnsmasq: int) -> None:  # no
     with capture(path, f"port {dnsmasq}", dnsmasq + 1 if dnsmasq < 65535 else dnsmasq - 1):
         for name, qtype in DNS_QUERIES:
             for send in (dns.query.udp, dns.query.tcp):
-                answer = send(dns.message.make_query(name, qtype), "127.0.0.1", port=dnsmasq)
+                query = dns.message.make_query(name, qtype)
+                answer = send(query, "127.0.0.1", port=dnsmasq, timeout=TIMEOUT)
                 assert answer.id  # answered
     records = wirekit_parse(
         path,
