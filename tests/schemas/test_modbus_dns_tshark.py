@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,6 +160,17 @@ async def modbus_exchange(host: str, port: int) -> None:
         client.close()
 
 
+def first_line(proc: subprocess.Popen[str]) -> str:
+    """The first line a process prints, or "" if none comes within ``TIMEOUT``."""
+    assert proc.stdout is not None
+    out = proc.stdout
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
+    reader.start()
+    reader.join(TIMEOUT)
+    return lines[0] if lines else ""
+
+
 def test_modbus_capture_matches_tshark(tmp_path: Path) -> None:
     # port 502 is how tshark tells requests from responses; a loopback address of our own
     # keeps the port from colliding with anything else on the machine
@@ -175,10 +187,10 @@ def test_modbus_capture_matches_tshark(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert proc.stdout is not None
-        if proc.stdout.readline().startswith("listening on"):
+        if first_line(proc).startswith("listening on"):
             break
-        proc.wait(TIMEOUT)
+        proc.kill()  # it could not bind (or said nothing in time): try another address
+        proc.communicate(timeout=TIMEOUT)
     else:
         pytest.fail("the Modbus example server could not listen on port 502")
     path = tmp_path / "modbus.pcapng"
