@@ -7,9 +7,10 @@ SIGINT or SIGTERM. ``--record NAME=IPV4`` may be repeated, several addresses for
 included. Answers follow RFC 1035 4.1.1: the question is echoed, AA is set, RD is copied;
 a known name gets its A records (and no answer for another type, "NODATA"), an unknown
 name NXDOMAIN (rcode 3), a query that is not a standard query NOTIMP (4), a message with
-other than one question FORMERR (1). Names compare case-insensitively (RFC 4343). Over UDP,
-an answer longer than 512 octets is sent without its records and with TC set, so that the
-client retries over TCP (RFC 1035 4.2.1). No recursion, no EDNS, no zone files.
+other than one question FORMERR (1); a message that is itself a response gets no answer.
+Names compare case-insensitively (RFC 4343). Over UDP, an answer longer than 512 octets is
+sent without its records and with TC set, so that the client retries over TCP (RFC 1035
+4.2.1). No recursion, no EDNS, no zone files.
 
 The wire format is :mod:`schemas.dns`: ``MESSAGE_CODEC`` for UDP datagrams,
 ``TCP_MESSAGE_CODEC`` for the length-prefixed TCP stream (RFC 1035 4.2.2, RFC 7766).
@@ -25,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from schemas.dns import MESSAGE_CODEC, TCP_MESSAGE_CODEC, TYPES
+from schemas.dns import MESSAGE_CODEC, TCP_MESSAGE_CODEC, TYPES, name_from_text
 from transport import Processor, Server, Session, UdpServer
 
 #: the most octets of a UDP answer without EDNS (RFC 1035 2.3.4)
@@ -42,9 +43,13 @@ class Zone:
         for name, address in records:
             self.addresses.setdefault(_key(name), []).append(address)
 
-    def answer(self, query: Any, *, udp: bool) -> dict[str, Any]:
-        """The response message to ``query`` (a decoded ``schemas.dns`` message)."""
+    def answer(self, query: Any, *, udp: bool) -> dict[str, Any] | None:
+        """The response message to ``query`` (a decoded ``schemas.dns`` message), or
+        ``None`` for a message that is itself a response: answering those would let two
+        servers bounce errors at each other forever."""
         flags = query.flags
+        if flags.qr:
+            return None
         response: dict[str, Any] = {
             "id": query.id,
             "flags": {
@@ -64,9 +69,7 @@ class Zone:
             "authorities": [],
             "additionals": [],
         }
-        if flags.qr:  # a response sent to a server: answer nothing useful, but answer
-            response["flags"]["rcode"] = FORMERR
-        elif flags.opcode != "QUERY":
+        if flags.opcode != "QUERY":
             response["flags"]["rcode"] = NOTIMP
         elif len(query.questions) != 1:
             response["flags"]["rcode"] = FORMERR
@@ -108,7 +111,9 @@ class DnsProcessor(Processor[Any]):
         self.udp = udp
 
     async def process(self, session: Session[Any], msg: Any) -> None:
-        await session.send(self.zone.answer(msg, udp=self.udp))
+        response = self.zone.answer(msg, udp=self.udp)
+        if response is not None:
+            await session.send(response)
 
 
 async def serve(host: str, port: int, zone: Zone) -> None:
@@ -141,6 +146,7 @@ def parse_record(text: str) -> tuple[str, str]:
     if not sep or not name.strip("."):
         raise argparse.ArgumentTypeError(f"want NAME=IPV4, got {text!r}")
     try:
+        name_from_text(name)  # a name that fits on the wire (RFC 1035 3.1)
         ipaddress.IPv4Address(address)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc

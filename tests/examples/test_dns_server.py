@@ -207,3 +207,31 @@ def test_an_answer_too_long_for_udp_is_truncated_and_complete_over_tcp(
     assert not full.flags & dns.flags.TC
     [rrset] = full.answer
     assert sorted(rd.address for rd in rrset) == sorted(RECORDS[name])
+
+
+def test_responses_get_no_answer_and_two_questions_formerr(server: tuple[str, int]) -> None:
+    host, port = server
+    reply = dns.message.make_response(dns.message.make_query("www.example.test", "A"))
+    two = dns.message.make_query("www.example.test", "A")
+    two.question.append(dns.message.make_query("db.internal.test", "A").question[0])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect((host, port))
+        sock.send(reply.to_wire())  # ignored: the next datagram back answers ``two``
+        sock.send(two.to_wire())
+        answer = dns.message.from_wire(sock.recv(65535))
+    assert answer.id == two.id
+    assert answer.rcode() == dns.rcode.FORMERR
+
+
+def test_a_bad_record_is_a_usage_error() -> None:
+    for bad in ("no-equals-sign", "name=300.1.2.3", f"{'x' * 64}.test=192.0.2.1"):
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLE), "--port", "0", "--record", bad],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert proc.returncode == 2, bad
+        assert "--record" in proc.stderr
+        assert proc.stdout == ""
