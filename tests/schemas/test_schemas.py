@@ -85,10 +85,10 @@ DNS_QUERY = bytes.fromhex(
 def test_dns_query_over_udp_and_tcp() -> None:
     msg = dns.MESSAGE.parse(DNS_QUERY)
     assert msg.id == 0x1234
-    assert msg.questions[0].qname == ["example", "com", ""]
-    flags = dns.FLAGS.parse(msg.flags.to_bytes(2, "big"))
-    assert (flags.qr, flags.rd, flags.opcode) == (False, True, 0)
-    c = Codec(dns.TCP)
+    assert msg.questions[0].qname == "example.com"
+    flags = msg.flags
+    assert (flags.qr, flags.rd, flags.opcode) == (False, True, "QUERY")
+    c = Codec(dns.TCP_MESSAGE)
     framed = len(DNS_QUERY).to_bytes(2, "big") + DNS_QUERY
     assert c.decode_all(framed * 2) == [msg, msg]
     assert c.encode(msg) == framed
@@ -105,23 +105,25 @@ def test_dns_tcp_passes_check_codec() -> None:
         st.characters(min_codepoint=ord("a"), max_codepoint=ord("z")), min_size=1, max_size=12
     )
     question = st.builds(
-        lambda labels, qtype: {"qname": [*labels, ""], "qtype": qtype, "qclass": 1},
+        lambda labels, qtype: {"qname": ".".join(labels), "qtype": qtype, "qclass": 1},
         st.lists(label, min_size=1, max_size=4),
         st.integers(0, 0xFFFF),
     )
     values = st.lists(question, max_size=3).map(
-        lambda qs: cs.Container(
-            id=7,
-            flags=0x0100,
-            qdcount=len(qs),
-            ancount=0,
-            nscount=0,
-            arcount=0,
-            questions=qs,
-            rest=b"",
+        lambda qs: dns.MESSAGE.parse(
+            dns.MESSAGE.build(
+                cs.Container(
+                    id=7,
+                    flags=dns.FLAGS.parse(b"\x01\x00"),
+                    questions=qs,
+                    answers=[],
+                    authorities=[],
+                    additionals=[],
+                )
+            )
         )
     )
-    check_codec(Codec(dns.TCP, max_frame_size=1024), values, max_examples=30)
+    check_codec(Codec(dns.TCP_MESSAGE, max_frame_size=1024), values, max_examples=30)
 
 
 # -- MQTT 3.1.1 ------------------------------------------------------------------------------
