@@ -13,8 +13,7 @@ State events are delivered from the connection's main task only, so a processor'
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import ByteStream, TaskStatus
@@ -22,10 +21,10 @@ from anyio.abc import ByteStream, TaskStatus
 from codec import Buffer
 
 from ._core import DEFAULT_READ_SIZE, ReadSizer
+from ._lifecycle import FINAL_GRACE, StreamLifecycle
 from ._native_engine import LINGER_IDLE
 from ._session import Session
 from ._state import StateEvent
-from ._tasks import SessionTasks
 from ._trio_socket import TrioSocketIO, trio_socket_of
 
 __all__ = ["StreamEngine"]
@@ -34,11 +33,8 @@ T = TypeVar("T")
 
 logger = logging.getLogger("transport")
 
-#: how long SESSION_CLOSED handlers and the socket's close may take at the very end
-_FINAL_GRACE = 5.0
 
-
-class StreamEngine(Generic[T]):
+class StreamEngine(StreamLifecycle[T]):
     """Runs one session over ``stream`` until it is closed."""
 
     def __init__(
@@ -49,15 +45,13 @@ class StreamEngine(Generic[T]):
         read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
-        self._session = session
+        super().__init__(session, close_timeout=close_timeout)
         self._stream = stream
         #: the size of each read, adapted to the traffic up to ``read_size``
         self._sizer = ReadSizer(read_size)
-        self._close_timeout = close_timeout
         self._writing = False
         self._wake: anyio.Event | None = None
         self._idle: anyio.Event | None = None
-        self._scope: anyio.CancelScope | None = None
         self._receive_scope: anyio.CancelScope | None = None
         #: whether the main task waits in ``receive`` (the only time close may cancel it)
         self._receiving = False
@@ -66,8 +60,6 @@ class StreamEngine(Generic[T]):
         #: the session is done: the writer task returns when woken
         self._stopping = False
         self._tasks: set[int] = set()
-        #: work the processor handed off with Session.start_soon
-        self._started = SessionTasks()
         #: how bytes are read and written: the stream's own ``receive``/``send``, or on
         #: trio the socket under a plain socket stream itself (see ``_trio_socket``)
         self._io: StreamIO | TrioSocketIO = StreamIO(stream)
@@ -96,71 +88,30 @@ class StreamEngine(Generic[T]):
 
     def owns_current_task(self) -> bool:
         task_id = anyio.get_current_task().id
-        return task_id in self._tasks or task_id in self._started.ids
-
-    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        self._started.start_soon(func)
+        return task_id in self._tasks or self.owns_task(task_id)
 
     # -- the connection's life -----------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
-        session = self._session
+        """Run the session's lifecycle (``StreamLifecycle.run``) in this task."""
         self._tasks.add(anyio.get_current_task().id)
         sock = trio_socket_of(self._stream)
         if sock is not None:
             self._io = TrioSocketIO(sock)
-        started = False
-        clean = False
         try:
-            await session._emit(StateEvent.NEW_SESSION)
-            async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
-                if session._aborted:  # close(immediate=True) during NEW_SESSION
-                    tg.cancel_scope.cancel()
-                self._wake = anyio.Event()
-                self._started.bind(tg)
-                tg.start_soon(self._writer)
-                task_status.started()
-                started = True
-                try:
-                    await self._read_loop()
-                    with anyio.move_on_after(self._close_timeout):
-                        await self._started.wait_idle()
-                    await self._finish()
-                except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
-                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
-                    tg.cancel_scope.cancel()
-                else:
-                    clean = True
-                    # the writer ends by itself: a cancelled task leaves a reference cycle
-                    # (its CancelledError's traceback) that only the cyclic collector frees
-                    self._stopping = True
-                    self.wake_writer()
-                    if self._started.running:
-                        tg.cancel_scope.cancel()  # started work that outlived close_timeout
-        except Exception as exc:  # a bug in the engine itself
-            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
-            clean = False
+            await super().run(task_status=task_status)
         finally:
-            # the cancelled writer's frame (in its CancelledError's traceback) refers to
-            # this engine: the engine must not refer back to the task group's scope
-            self._scope = None
             self._wake = None
-            self._started.bind(None)
-            with anyio.CancelScope(shield=True):
-                session._close_requested = True
-                if not clean:
-                    session._abort()
-                if session._aborted:
-                    await anyio.aclose_forcefully(self._stream)
-                else:
-                    await self._linger()
-                with anyio.move_on_after(_FINAL_GRACE):
-                    await session._deliver_late()
-                    await session._emit(StateEvent.SESSION_CLOSED)
-            session._detach()  # no session <-> engine cycle outlives the connection
-            if not started:
-                task_status.started()
+
+    def _on_serving(self) -> None:
+        assert self._tg is not None
+        self._wake = anyio.Event()
+        self._tg.start_soon(self._writer)
+
+    def _on_served(self) -> None:
+        # the writer ends by itself: a cancelled task leaves a reference cycle (its
+        # CancelledError's traceback) that only the cyclic collector frees
+        self._stopping = True
+        self.wake_writer()
 
     async def _read_loop(self) -> None:
         session = self._session
@@ -226,28 +177,33 @@ class StreamEngine(Generic[T]):
         elif late:
             await process_batch()  # processes nothing: close was requested
 
-    async def _finish(self) -> None:
-        """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
-        await self._session._end_input()
+    # -- the lifecycle's steps -----------------------------------------------------------
+    def _stop_reading(self) -> None:
+        pass  # the main task reads: it has stopped
+
+    def _output_pending(self) -> bool:
+        return self._session._core.pending > 0 or self._writing
+
+    async def _drain_output(self) -> bool:
         session = self._session
         core = session._core
-        if session._aborted:
-            return
-        if core.pending or self._writing:
-            await session._emit(StateEvent.SESSION_CLOSING)
-        with anyio.move_on_after(self._close_timeout) as scope:
-            while not session._aborted:
-                if self._writing:
-                    if self._idle is None:
-                        self._idle = anyio.Event()
-                    await self._idle.wait()
-                elif core.has_output:
-                    if not await self._flush():
-                        return
-                else:
-                    return
-        if scope.cancelled_caught:
-            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
+        while not session._aborted:
+            if self._writing:
+                if self._idle is None:
+                    self._idle = anyio.Event()
+                await self._idle.wait()
+            elif core.has_output:
+                if not await self._flush():
+                    return False
+            else:
+                return True
+        return True
+
+    async def _close_connection(self) -> None:
+        if self._session._aborted:
+            await anyio.aclose_forcefully(self._stream)
+        else:
+            await self._linger()
 
     async def _linger(self) -> None:
         """The graceful close of the connection, after the last flush: a lingering close.
@@ -274,7 +230,7 @@ class StreamEngine(Generic[T]):
             await anyio.aclose_forcefully(stream)  # the peer is gone already
             return
         try:
-            with anyio.fail_after(_FINAL_GRACE):
+            with anyio.fail_after(FINAL_GRACE):
                 await stream.aclose()
         except Exception:  # the peer is gone already, or a TLS close_notify hangs
             await anyio.aclose_forcefully(stream)
@@ -317,11 +273,6 @@ class StreamEngine(Generic[T]):
             if idle is not None:
                 self._idle = None
                 idle.set()
-
-    def _output_failed(self, exc: BaseException) -> None:
-        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
-        if self._scope is not None:
-            self._scope.cancel()
 
 
 class StreamIO:

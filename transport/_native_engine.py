@@ -32,16 +32,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskStatus
 
 from ._core import DEFAULT_READ_SIZE, ReadSizer
+from ._lifecycle import FINAL_GRACE, StreamLifecycle
 from ._session import Session
 from ._state import StateEvent
-from ._tasks import SessionTasks
 
 __all__ = ["LINGER_IDLE", "NativeEngine", "is_ip", "on_asyncio", "sock_addresses"]
 
@@ -57,8 +57,6 @@ _current_task: Callable[[asyncio.AbstractEventLoop], object] = (
 
 logger = logging.getLogger("transport")
 
-#: how long SESSION_CLOSED handlers may take at the very end
-_FINAL_GRACE = 5.0
 
 #: a lingering close stops waiting for the peer's EOF when no input arrived for this long
 #: (Apache's lingering close waits 2 s a read): what was read is dropped, so closing then
@@ -103,7 +101,7 @@ def is_ip(sock: Any) -> bool:
     return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
 
 
-class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
+class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
     """Runs one session over an asyncio transport until it is closed.
 
     Used as the transport's protocol (``loop.create_connection(lambda: engine, ...)``),
@@ -117,14 +115,13 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
-        self._session = session
+        super().__init__(session, close_timeout=close_timeout)
         self._core = session._core
         #: the largest read, and how far input runs ahead of a busy processor
         self._read_size = read_size
         #: the size of the next read (see ReadSizer), and the space the last one was given
         self._sizer = ReadSizer(read_size)
         self._offered = 0
-        self._close_timeout = close_timeout
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._tls = False
@@ -155,9 +152,6 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
         #: uvloop (libuv reads up to 32 times in a row); asyncio's own loops read each
         #: ready connection once per iteration
         self._reads_in_a_row = not isinstance(self._loop, asyncio.BaseEventLoop)
-        self._scope: anyio.CancelScope | None = None
-        #: work the processor handed off with Session.start_soon
-        self._started = SessionTasks()
         session._engine = self
 
     # -- asyncio protocol callbacks (never run user code) ---------------------------------
@@ -348,11 +342,8 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
     def owns_current_task(self) -> bool:
         task = asyncio.current_task()
         return task is self._task or (
-            bool(self._started.ids) and anyio.get_current_task().id in self._started.ids
+            bool(self._started.ids) and self.owns_task(anyio.get_current_task().id)
         )
-
-    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        self._started.start_soon(func)
 
     # -- writing -------------------------------------------------------------------------
     def _scheduled_flush(self) -> None:
@@ -389,57 +380,14 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                 core.bytes_sent += nbytes
         return True
 
-    def _output_failed(self, exc: BaseException) -> None:
-        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
-        if self._scope is not None:
-            self._scope.cancel()
-
     # -- the connection's life -----------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
-        session = self._session
+        """Run the session's lifecycle (``StreamLifecycle.run``) in this task."""
         self._task = asyncio.current_task()
-        started = False
-        clean = False
         try:
-            await session._emit(StateEvent.NEW_SESSION)
-            async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
-                self._started.bind(tg)
-                if session._aborted:  # close(immediate=True) during NEW_SESSION
-                    tg.cancel_scope.cancel()
-                task_status.started()
-                started = True
-                try:
-                    await self._read_loop()
-                    with anyio.move_on_after(self._close_timeout):
-                        await self._started.wait_idle()
-                    await self._finish()
-                except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
-                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
-                    tg.cancel_scope.cancel()
-                else:
-                    clean = True
-                    if self._started.running:
-                        tg.cancel_scope.cancel()  # started work that outlived close_timeout
-        except Exception as exc:  # a bug in the engine itself
-            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
-            clean = False
+            await super().run(task_status=task_status)
         finally:
-            self._scope = None
-            self._started.bind(None)
-            with anyio.CancelScope(shield=True):
-                session._close_requested = True
-                if not clean:
-                    session._abort()
-                await self._close_transport()
-                with anyio.move_on_after(_FINAL_GRACE):
-                    await session._deliver_late()
-                    await session._emit(StateEvent.SESSION_CLOSED)
-            session._detach()  # no session <-> engine cycle outlives the connection
             self._task = None
-            if not started:
-                task_status.started()
 
     async def _read_loop(self) -> None:
         session = self._session
@@ -482,33 +430,31 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
             self._waiter = waiter
             await waiter
 
-    async def _finish(self) -> None:
-        """The graceful part of closing: fire SESSION_CLOSING and flush, within a time limit."""
-        await self._session._end_input()
-        session = self._session
-        core = self._core
+    # -- the lifecycle's steps -----------------------------------------------------------
+    def _stop_reading(self) -> None:
         transport = self._transport
         if transport is not None and not self._lost and not self._read_paused:
             self._read_paused = True
             transport.pause_reading()  # input is over: leave the rest in the kernel
-        if session._aborted:
-            return
-        if core.pending:
-            await session._emit(StateEvent.SESSION_CLOSING)
-        with anyio.move_on_after(self._close_timeout) as scope:
-            while core.pending and not session._aborted:
-                if self._lost:
-                    self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
-                    return
-                if core.has_output and not self._write_paused:
-                    if not self._flush():
-                        return
-                else:
-                    await self._wait()
-        if scope.cancelled_caught:
-            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
 
-    async def _close_transport(self) -> None:
+    def _output_pending(self) -> bool:
+        return self._core.pending > 0
+
+    async def _drain_output(self) -> bool:
+        session = self._session
+        core = self._core
+        while core.pending and not session._aborted:
+            if self._lost:
+                self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
+                return False
+            if core.has_output and not self._write_paused:
+                if not self._flush():
+                    return False
+            else:
+                await self._wait()
+        return True
+
+    async def _close_connection(self) -> None:
         """Close the connection and wait for ``connection_lost``, so the socket is closed
         before SESSION_CLOSED.
 
@@ -550,6 +496,6 @@ class NativeEngine(asyncio.BufferedProtocol, Generic[T]):
                     await self._wait()
         if not self._lost:
             transport.abort()
-            with anyio.move_on_after(_FINAL_GRACE):
+            with anyio.move_on_after(FINAL_GRACE):
                 while not self._lost:
                     await self._wait()

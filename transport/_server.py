@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
@@ -237,9 +237,7 @@ class Server(Generic[T]):
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
             except OSError as exc:  # EMFILE and friends: report, back off, go on
-                self._stats.accept_errors += 1
-                placeholder = self._options.new_session(None, None)
-                await placeholder._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await self._accept_failed(None, exc)
                 await anyio.sleep(0.05)
                 continue
             tg.start_soon(self._serve_connection, stream)
@@ -248,16 +246,7 @@ class Server(Generic[T]):
         options = self._options
         local, remote = stream_addresses(stream)
         session = options.new_session(local, remote)
-        try:
-            options.configure(stream)
-            accepted = all(plugin.accept(session) for plugin in options.plugins)
-        except Exception as exc:
-            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
-            await anyio.aclose_forcefully(stream)
-            return
-        if not accepted:
-            self._stats.rejected += 1
-            await session._emit(StateEvent.REJECT_ACCEPT)
+        if not await self._admit(session, lambda: options.configure(stream)):
             await anyio.aclose_forcefully(stream)
             return
         if self._ssl_context is not None:
@@ -270,12 +259,9 @@ class Server(Generic[T]):
                         standard_compatible=False,
                     )
             except Exception as exc:
-                self._stats.accept_errors += 1
-                await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await self._accept_failed(session, exc)
                 await anyio.aclose_forcefully(stream)
                 return
-        self._stats.accepted += 1
-        self._stats.active += 1
         engine = StreamEngine(
             session,
             stream,
@@ -285,8 +271,34 @@ class Server(Generic[T]):
         await self._run(session, engine)
 
     # -- the native engine (asyncio and uvloop) ------------------------------------------
+    async def _admit(self, session: Session[T], configure: Callable[[], None]) -> bool:
+        """Set a new connection's socket up and ask the plugins (both accept paths):
+        ``False`` when it must be closed — a plugin refused it (``REJECT_ACCEPT``), or the
+        set-up or a plugin raised (``INTERNAL_EXCEPTION``)."""
+        try:
+            configure()
+            accepted = all(plugin.accept(session) for plugin in self._options.plugins)
+        except Exception as exc:
+            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
+            return False
+        if not accepted:
+            self._stats.rejected += 1
+            await session._emit(StateEvent.REJECT_ACCEPT)
+            return False
+        return True
+
+    async def _accept_failed(self, session: Session[T] | None, exc: BaseException) -> None:
+        """Accepting a connection, or its TLS handshake, failed: ``ACCEPT_EXCEPTION`` (on a
+        placeholder session when there is none yet: EMFILE and friends)."""
+        self._stats.accept_errors += 1
+        if session is None:
+            session = self._options.new_session(None, None)
+        await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+
     async def _run(self, session: Session[T], engine: StreamEngine[T] | NativeEngine[T]) -> None:
         """Run one accepted session to its end, tracked for graceful shutdown."""
+        self._stats.accepted += 1
+        self._stats.active += 1
         self._sessions[session] = engine
         if self._all_closed is not None:  # shutting down already
             session._close_requested = True
@@ -315,9 +327,7 @@ class Server(Generic[T]):
             except OSError as exc:  # EMFILE and friends: report, back off, go on
                 if raw.fileno() == -1:
                     return  # the listener was closed
-                self._stats.accept_errors += 1
-                placeholder = self._options.new_session(None, None)
-                await placeholder._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+                await self._accept_failed(None, exc)
                 await anyio.sleep(0.05)
                 continue
             tg.start_soon(self._serve_native, sock)
@@ -326,16 +336,7 @@ class Server(Generic[T]):
         options = self._options
         local, remote = sock_addresses(sock)
         session = options.new_session(local, remote)
-        try:
-            options.configure_socket(sock)
-            accepted = all(plugin.accept(session) for plugin in options.plugins)
-        except Exception as exc:
-            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
-            sock.close()
-            return
-        if not accepted:
-            self._stats.rejected += 1
-            await session._emit(StateEvent.REJECT_ACCEPT)
+        if not await self._admit(session, lambda: options.configure_socket(sock)):
             sock.close()
             return
         engine: NativeEngine[T] = NativeEngine(
@@ -358,10 +359,7 @@ class Server(Generic[T]):
                     socket.IPPROTO_TCP, socket.TCP_NODELAY, 0
                 )
         except Exception as exc:
-            self._stats.accept_errors += 1
-            await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+            await self._accept_failed(session, exc)
             sock.close()
             return
-        self._stats.accepted += 1
-        self._stats.active += 1
         await self._run(session, engine)

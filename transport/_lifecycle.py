@@ -1,0 +1,170 @@
+"""One session lifecycle, shared by the stream engines (native asyncio and anyio).
+
+Every engine runs a connection the same way; only how bytes move differs. This module holds
+the part that is the same — the order of the state events, the session's own tasks, the
+graceful close and its time limits, what an internal failure does — so that a second engine
+cannot get it subtly different. An engine subclasses :class:`StreamLifecycle` and provides
+four steps:
+
+``_read_loop()``
+    read, process and write until the input ends or a close is requested; deliver the end
+    cause (``INPUT_SHUTDOWN`` / ``INPUT_EXCEPTION`` / ``DECODE_EXCEPTION``) itself.
+``_stop_reading()``
+    input is over: read nothing more for the session (the rest stays in the kernel until
+    the lingering close drains it).
+``_drain_output() -> bool``
+    write everything pending, waiting for the peer as needed; ``False`` when writing failed
+    (the engine has reported it through :meth:`StreamLifecycle._output_failed`).
+``_close_connection()``
+    close the connection: at once when the session was aborted, else a lingering close
+    (half-close, read and drop the peer's input until its EOF, close), within
+    ``close_timeout``.
+
+The lifecycle (``run``):
+
+1. ``NEW_SESSION``;
+2. in a task group of the session's own (``Session.start_soon`` runs its tasks there):
+   the read loop, then waiting for the started tasks, then the graceful part of the close
+   (the ``fail_input`` reason, ``SESSION_CLOSING`` when output is pending, the flush), each
+   within ``close_timeout``; an exception from any of it is an ``INTERNAL_EXCEPTION``
+   (a bug, or a plugin hook that raised) and aborts the session;
+3. always, shielded from cancellation: the connection is closed, a failure applied outside
+   the main task is delivered, ``SESSION_CLOSED`` last, and the session is detached from
+   its engine (no reference cycle outlives the connection).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from ._session import Session
+from ._state import StateEvent
+from ._tasks import SessionTasks
+
+__all__ = ["FINAL_GRACE", "StreamLifecycle"]
+
+T = TypeVar("T")
+
+#: how long the SESSION_CLOSED handlers may take at the very end
+FINAL_GRACE = 5.0
+
+
+class StreamLifecycle(Generic[T]):
+    """The lifecycle of one connection's session; see the module's docstring."""
+
+    def __init__(self, session: Session[T], *, close_timeout: float) -> None:
+        self._session = session
+        self._close_timeout = close_timeout
+        #: cancels the session's task group: an immediate close, a failed write
+        self._scope: anyio.CancelScope | None = None
+        #: work the processor handed off with Session.start_soon
+        self._started = SessionTasks()
+        #: the session's task group while it is served (for an engine's helper tasks)
+        self._tg: TaskGroup | None = None
+
+    # -- what an engine provides -----------------------------------------------------------
+    async def _read_loop(self) -> None:
+        raise NotImplementedError
+
+    def _stop_reading(self) -> None:
+        raise NotImplementedError
+
+    def _output_pending(self) -> bool:
+        """Whether any output is queued or being written (``SESSION_CLOSING`` is due)."""
+        raise NotImplementedError
+
+    async def _drain_output(self) -> bool:
+        raise NotImplementedError
+
+    async def _close_connection(self) -> None:
+        raise NotImplementedError
+
+    def _on_serving(self) -> None:
+        """The task group is up (an engine starts helper tasks here)."""
+
+    def _on_served(self) -> None:
+        """The graceful part is done, cleanly (an engine lets its helper tasks end)."""
+
+    # -- shared ----------------------------------------------------------------------------
+    def owns_task(self, task_id: int) -> bool:
+        """Whether ``task_id`` is one of the session's started tasks."""
+        return task_id in self._started.ids
+
+    def start_soon(self, func: Any) -> None:
+        self._started.start_soon(func)
+
+    def _output_failed(self, exc: BaseException) -> None:
+        """A write failed (or the graceful flush ran out of time): ``OUTPUT_EXCEPTION``,
+        the session is aborted and its tasks cancelled."""
+        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
+        session = self._session
+        started = False
+        clean = False
+        try:
+            await session._emit(StateEvent.NEW_SESSION)
+            async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
+                self._tg = tg
+                self._started.bind(tg)
+                if session._aborted:  # close(immediate=True) during NEW_SESSION
+                    tg.cancel_scope.cancel()
+                self._on_serving()
+                task_status.started()
+                started = True
+                try:
+                    await self._read_loop()
+                    with anyio.move_on_after(self._close_timeout):
+                        await self._started.wait_idle()
+                    await self._finish()
+                except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+                    tg.cancel_scope.cancel()
+                else:
+                    clean = True
+                    self._on_served()
+                    if self._started.running:
+                        tg.cancel_scope.cancel()  # started work that outlived close_timeout
+        except Exception as exc:  # a bug in the engine itself
+            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+            clean = False
+        finally:
+            # a cancelled task's frame (in its CancelledError's traceback) may refer to the
+            # engine: the engine must not refer back to the task group's scope
+            self._scope = None
+            self._tg = None
+            self._started.bind(None)
+            with anyio.CancelScope(shield=True):
+                session._close_requested = True
+                if not clean:
+                    session._abort()
+                await self._close_connection()
+                with anyio.move_on_after(FINAL_GRACE):
+                    await session._deliver_late()
+                    await session._emit(StateEvent.SESSION_CLOSED)
+            session._detach()  # no session <-> engine cycle outlives the connection
+            if not started:
+                task_status.started()
+
+    async def _finish(self) -> None:
+        """The graceful part of closing: the ``fail_input`` reason, ``SESSION_CLOSING``,
+        the flush, within ``close_timeout``."""
+        session = self._session
+        await session._end_input()
+        self._stop_reading()
+        if session._aborted:
+            return
+        if self._output_pending():
+            await session._emit(StateEvent.SESSION_CLOSING)
+        with anyio.move_on_after(self._close_timeout) as scope:
+            if not await self._drain_output():
+                return
+        if scope.cancelled_caught:
+            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
