@@ -123,9 +123,9 @@ class Buffer:
         self._batch = None
         self._advance(self._end)
 
-    def _trim(self, limit: int) -> None:
+    def trim(self, limit: int) -> None:
         """Give the storage of an empty buffer back when it is larger than ``limit`` bytes
-        (a read loop whose reads shrank, or after a large frame)."""
+        (a read loop whose reads shrank, or after a large frame); a no-op otherwise."""
         if self._start == self._end and len(self._data) > limit:
             self._base += self._end
             self._start = self._end = 0
@@ -199,6 +199,23 @@ class Buffer:
                 self._data.extend(bytes(need - len(self._data)))
         with memoryview(self._data) as whole:
             return whole[self._end :]
+
+    def read_space(self, size: int, shrink_above: int | None = None) -> memoryview:
+        """Writable space for one read of up to ``size`` bytes: :meth:`reserve` with a read
+        loop's common case first, for ``BufferedProtocol.get_buffer`` (called once per
+        read). An emptied buffer takes the read at its front, in the storage it already
+        has — given back first when it is larger than ``shrink_above`` bytes — without
+        growing or zero-filling anything. The view may be larger than ``size``; commit
+        what was written with :meth:`commit`."""
+        if self._start == self._end:
+            data = self._data
+            if len(data) >= size:
+                if shrink_above is not None and len(data) > shrink_above:
+                    data = self._data = bytearray(size)
+                self._base += self._start
+                self._start = self._end = 0
+                return memoryview(data)
+        return self.reserve(size)
 
     def commit(self, n: int) -> None:
         """Make ``n`` bytes written into the last :meth:`reserve` view readable."""

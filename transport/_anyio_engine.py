@@ -133,8 +133,7 @@ class StreamEngine(StreamLifecycle[T]):
             self._receive_scope = scope
             try:
                 while not session._close_requested and core.reading:
-                    if buffer._start == buffer._end and len(buffer._data) > 4 * sizer.size:
-                        buffer._trim(4 * sizer.size)  # reads shrank: give the memory back
+                    buffer.trim(4 * sizer.size)  # (emptied, after reads shrank: memory back)
                     self._receiving = True
                     try:
                         nbytes = await receive_into(buffer, sizer.size)
@@ -147,7 +146,7 @@ class StreamEngine(StreamLifecycle[T]):
                         eof = True
                         break
                     core.bytes_received += nbytes
-                    if nbytes >= sizer.size or nbytes < sizer.small_below or sizer._small:
+                    if nbytes >= sizer.size or nbytes < sizer.small_below or sizer.small_reads:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     for plugin in plugins:
                         plugin.after_read(session, nbytes)

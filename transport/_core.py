@@ -57,13 +57,7 @@ class ReadSizer:
     most a few reads to get there, and a quiet connection asks for, and keeps, little.
     """
 
-    __slots__ = (
-        "_small",
-        "maximum",
-        "minimum",
-        "size",
-        "small_below",
-    )
+    __slots__ = ("maximum", "minimum", "size", "small_below", "small_reads")
 
     def __init__(
         self,
@@ -76,7 +70,9 @@ class ReadSizer:
             raise ValueError("read sizes must be positive")
         self.maximum = maximum
         self.minimum = min(minimum, maximum)
-        self._small = 0
+        #: small reads in a row so far (two halve the size): a read loop that skips
+        #: :meth:`record` for reads that change nothing must not skip while this counts
+        self.small_reads = 0
         self._resize(max(self.minimum, min(initial, maximum)))
 
     def __repr__(self) -> str:
@@ -93,16 +89,16 @@ class ReadSizer:
     def record(self, nbytes: int, offered: int) -> None:
         """A read returned ``nbytes`` into ``offered`` bytes of space."""
         if nbytes >= offered:
-            self._small = 0
+            self.small_reads = 0
             if self.size < self.maximum:
                 self._resize(min(self.maximum, self.size * 4))
         elif nbytes < self.small_below:
-            self._small += 1
-            if self._small >= 2:
-                self._small = 0
+            self.small_reads += 1
+            if self.small_reads >= 2:
+                self.small_reads = 0
                 self._resize(max(self.minimum, self.size // 2))
         else:
-            self._small = 0
+            self.small_reads = 0
 
 
 class SessionCore(Generic[T]):

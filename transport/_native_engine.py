@@ -160,21 +160,10 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         self._tls = transport.get_extra_info("sslcontext") is not None
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        buf = self._core.buffer
         size = self._sizer.size
-        if buf._start == buf._end:
-            # Buffer.reserve's common case, inlined (once per read): an emptied buffer;
-            # the read lands at its front
-            data = buf._data
-            if len(data) >= size:
-                if len(data) > 4 * size:
-                    # reads shrank (or a large frame has gone): give the memory back
-                    data = buf._data = bytearray(size)
-                buf._base += buf._start
-                buf._start = buf._end = 0
-                self._offered = len(data)
-                return memoryview(data)
-        view = buf.reserve(size)  # (it rewinds an emptied buffer itself too)
+        # (an emptied buffer whose reads shrank, or whose large frame has gone, gives its
+        # memory back: it keeps at most four reads' worth)
+        view = self._core.buffer.read_space(size, 4 * size)
         self._offered = len(view)
         return view
 
@@ -185,12 +174,10 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             buf.clear()
             self._wake()
             return
-        if buf._end + nbytes > len(buf._data):
-            buf.commit(nbytes)  # raises: more than was reserved
-        buf._end += nbytes  # SessionCore.buffer_updated, inlined (once per read)
+        buf.commit(nbytes)
         core.bytes_received += nbytes
         sizer = self._sizer
-        if nbytes >= self._offered or nbytes < sizer.small_below or sizer._small:
+        if nbytes >= self._offered or nbytes < sizer.small_below or sizer.small_reads:
             sizer.record(nbytes, self._offered)  # (a read that changes nothing skips it)
         unread = self._unread + nbytes
         waiter = self._waiter
