@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import construct as cs
 from hypothesis import strategies as st
 
 from schemas import mqtt, mqtt5
@@ -33,7 +34,7 @@ _INTS = {1: _u8, 2: _u16, 4: _u32}
 def _value(subcon: Any) -> st.SearchStrategy[Any]:
     if subcon in _BY_TYPE:
         return _BY_TYPE[subcon]
-    if subcon is mqtt5.cs.VarInt:
+    if subcon is cs.VarInt:
         return _varint
     return _INTS[subcon.sizeof()]
 
