@@ -109,6 +109,9 @@ class Paho:
         self.client.on_subscribe = lambda c, u, mid, rcs, props: self.acks.put(
             ("subscribe", mid, rcs)
         )
+        self.client.on_unsubscribe = lambda c, u, mid, rcs, props: self.acks.put(
+            ("unsubscribe", mid, rcs)
+        )
         self.client.on_disconnect = lambda c, u, f, rc, props: self.acks.put(
             ("disconnect", rc, props)
         )
@@ -144,6 +147,10 @@ class Paho:
         _, got, codes = self.wait("subscribe")
         assert got == mid
         return list(codes)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        _, mid = self.client.unsubscribe(topic_filter)
+        assert self.wait("unsubscribe")[1] == mid
 
     def publish(
         self,
@@ -286,6 +293,63 @@ def test_no_local_and_retain_as_published(clients: Any) -> None:
     clients(5).publish("nl/rap", b"", retain=True)  # leave no retained message behind
 
 
+def test_overlapping_subscriptions_get_one_copy(clients: Any) -> None:
+    """5.0 3.3.4: one copy at the highest QoS of the matching subscriptions, carrying all
+    their identifiers."""
+    me = clients(5)
+    me.subscribe("ov/#", 0, identifier=1)
+    me.subscribe("ov/+", 1, identifier=2)
+    clients(5).publish("ov/x", b"once", qos=1)
+    clients(5).publish("ov/end", b"")
+    [m] = me.until("ov/end")
+    assert (m.topic, m.payload, m.qos) == ("ov/x", b"once", 1)
+    assert sorted(m.properties.SubscriptionIdentifier) == [1, 2]
+
+
+def test_unsubscribe_stops_delivery(clients: Any) -> None:
+    me = clients(4)
+    me.subscribe("un/a", 0)
+    me.subscribe("un/end", 0)
+    me.unsubscribe("un/a")
+    pub = clients(4)
+    pub.publish("un/a", b"not for me", qos=1)
+    pub.publish("un/end", b"")
+    assert me.until("un/end") == []
+
+
+def test_qos2_from_a_client(clients: Any, port: int) -> None:
+    """4.3.3: a QoS 2 PUBLISH gets PUBREC (each time it is sent), is passed on once, and
+    PUBREL gets PUBCOMP; subscribers get it at their QoS (at most 1 here)."""
+    watcher = clients(5)
+    watcher.subscribe("q2/#", 2)
+    clients(5).publish("q2/paho", b"exactly once", qos=2)  # paho waits for PUBCOMP
+    m = watcher.receive()
+    assert (m.topic, m.payload, m.qos) == ("q2/paho", b"exactly once", 1)
+    raw = raw_connect(port, 4, client_id="q2raw")
+    body = {"topic": "q2/raw", "packet_id": 5, "payload": b"once"}
+    raw.send("PUBLISH", body, qos=2)
+    assert raw.recv().header.type == "PUBREC"
+    raw.send("PUBLISH", body, qos=2, dup=True)  # resent: PUBREC again, not passed on again
+    assert raw.recv().header.type == "PUBREC"
+    raw.send("PUBREL", {"packet_id": 5}, qos=1)
+    comp = raw.recv()
+    assert (comp.header.type, comp.body.packet_id) == ("PUBCOMP", 5)
+    clients(5).publish("q2/end", b"")
+    assert [(m.topic, m.payload) for m in watcher.until("q2/end")] == [("q2/raw", b"once")]
+
+
+def test_message_expiry_is_counted_down(clients: Any) -> None:
+    """5.0 3.3.2.3.3: the server sends what is left of the Message Expiry Interval."""
+    me = clients(5)
+    me.subscribe("exp/#", 1)
+    props = Properties(PacketTypes.PUBLISH)
+    props.MessageExpiryInterval = 100
+    info = clients(5).client.publish("exp/x", b"soon stale", qos=1, properties=props)
+    info.wait_for_publish(WAIT)
+    m = me.receive()
+    assert 99 <= m.properties.MessageExpiryInterval <= 100
+
+
 def test_assigned_client_identifier(clients: Any) -> None:
     """5.0 3.2.2.3.7: an empty client id gets one assigned, in CONNACK's properties."""
     c = clients(5, "")
@@ -330,8 +394,10 @@ class Raw:
         self.buf = Buffer()
         Raw.opened.append(self)
 
-    def send(self, kind: str, body: dict[str, Any], qos: int = 0, retain: bool = False) -> None:
-        header = {"type": kind, "dup": False, "qos": qos, "retain": retain}
+    def send(
+        self, kind: str, body: dict[str, Any], qos: int = 0, retain: bool = False, dup: bool = False
+    ) -> None:
+        header = {"type": kind, "dup": dup, "qos": qos, "retain": retain}
         self.sock.sendall(self.codec.encode({"header": header, "body": body}))
 
     def recv(self) -> Any:
