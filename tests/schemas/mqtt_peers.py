@@ -310,3 +310,113 @@ def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True)
     finally:
         client.loop_stop()
     return s
+
+
+# -- a real capture on loopback ---------------------------------------------------------------
+DUMPCAP = shutil.which("dumpcap")
+needs_dumpcap = pytest.mark.skipif(
+    DUMPCAP is None or os.geteuid() != 0,
+    reason="needs dumpcap and the right to capture on loopback (root here)",
+)
+
+
+def captured_so_far(path: Path, port: int, probe_port: int) -> tuple[int, int, bool]:
+    """In the capture file as far as it is written: TCP payload bytes to ``port`` and from
+    it, and whether a UDP probe datagram to ``probe_port`` is there (a partial last block
+    is ignored)."""
+    import dpkt
+
+    sent = [0, 0]
+    probed = False
+    try:
+        with open(path, "rb") as f:
+            for _, frame in dpkt.pcapng.Reader(f):
+                ip = dpkt.ethernet.Ethernet(frame).data
+                seg = getattr(ip, "data", None)
+                if isinstance(seg, dpkt.tcp.TCP):
+                    sent[seg.sport == port] += len(seg.data)
+                elif isinstance(seg, dpkt.udp.UDP) and seg.dport == probe_port:
+                    probed = True
+    except (OSError, ValueError, dpkt.NeedData, dpkt.UnpackError):
+        pass
+    return sent[0], sent[1], probed
+
+
+class LoopbackCapture:
+    """dumpcap on ``lo`` for TCP port ``port`` (and UDP probes), as a context manager that
+    returns once packets are really being captured: dumpcap says "Capturing on" a little
+    before that, so UDP probes are sent until one shows up in the file. Every wait polls
+    the file dumpcap writes (it reports nothing per packet), with a deadline."""
+
+    def __init__(self, path: Path, port: int) -> None:
+        self.path = path
+        self.port = port
+        self._probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._probe.bind((LOCAL, 0))  # (bound: the probes are received, no ICMP errors)
+        self.probe_port = int(self._probe.getsockname()[1])
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def _wait(self, done: Any, what: str, poke: Any = None) -> None:
+        deadline = time.monotonic() + WAIT
+        while not done(captured_so_far(self.path, self.port, self.probe_port)):
+            if time.monotonic() > deadline:
+                got = captured_so_far(self.path, self.port, self.probe_port)
+                raise TimeoutError(f"dumpcap: {what} not in the capture ({got})")
+            if poke is not None:
+                poke()
+            time.sleep(0.05)
+
+    def __enter__(self) -> LoopbackCapture:
+        assert DUMPCAP is not None
+        bpf = f"tcp port {self.port} or (udp dst port {self.probe_port})"
+        self._proc = proc = subprocess.Popen(
+            [DUMPCAP, "-q", "-i", "lo", "-f", bpf, "-w", str(self.path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started = threading.Event()
+        said: list[str] = []
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                said.append(line)
+                if "Capturing on" in line:
+                    started.set()
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        try:
+            deadline = time.monotonic() + WAIT
+            while not started.wait(0.05):  # (or until dumpcap gave up and closed stderr)
+                if not self._reader.is_alive() or time.monotonic() > deadline:
+                    pytest.skip(f"dumpcap did not start: {''.join(said).strip()[-500:]}")
+            target = (LOCAL, self.probe_port)
+            self._wait(lambda got: got[2], "a probe", lambda: self._probe.sendto(b"?", target))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def wait_for(self, to_port: int, from_port: int) -> None:
+        """Until the file holds exactly these TCP payload bytes each way."""
+        self._wait(lambda got: got[:2] == (to_port, from_port), f"{to_port}+{from_port} bytes")
+
+    def __exit__(self, *exc: object) -> None:
+        self._probe.close()
+        proc = self._proc
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(WAIT)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -23,7 +23,16 @@ from schemas import mqtt, mqtt5
 
 from ..codec.capture.pcapgen import Capture, Tcp
 from ..codec.capture.tshark import fields, needs_tshark
-from .mqtt_peers import WAIT, Relay, Session, mosquitto, needs_mosquitto, run_session
+from .mqtt_peers import (
+    WAIT,
+    LoopbackCapture,
+    Relay,
+    Session,
+    mosquitto,
+    needs_dumpcap,
+    needs_mosquitto,
+    run_session,
+)
 
 pytestmark = [pytest.mark.peer, needs_mosquitto]
 
@@ -320,9 +329,15 @@ def write_pcap(path: Path, chunks: list[tuple[str, bytes]]) -> Path:
 def test_wirekit_parse_agrees_with_tshark(exchange: Exchange, tmp_path: Path) -> None:
     version = exchange.session.version
     path = write_pcap(tmp_path / f"mqtt{version}.pcap", exchange.chunks)
+    streams = {side: b"".join(f for f, _ in exchange.packets[side]) for side in "cs"}
+    _parse_and_compare(path, version, mqtt.PORT, streams)
+
+
+def _parse_and_compare(path: Path, version: int, port: int, streams: dict[str, bytes]) -> None:
+    """``wirekit parse`` of a capture against tshark's dissection of it, field for field."""
     schema = "schemas.mqtt5:PACKET" if version == 5 else "schemas.mqtt:PACKET"
     proc = subprocess.run(
-        [sys.executable, "-m", "codec.cli", "parse", schema, str(path), "-q"],
+        [sys.executable, "-m", "codec.cli", "parse", schema, str(path), "-q", "--port", str(port)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -330,13 +345,30 @@ def test_wirekit_parse_agrees_with_tshark(exchange: Exchange, tmp_path: Path) ->
         check=True,
     )
     records = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(records) == sum(len(p) for p in exchange.packets.values())
+    codec = codec_for(version)
+    assert len(records) == sum(len(codec.decode_all(s)) for s in streams.values())
     # each packet's size, from where the next one starts in its direction
-    ends = {"c2s": len(b"".join(f for f, _ in exchange.packets["c"])), "s2c": 0}
-    ends["s2c"] = len(b"".join(f for f, _ in exchange.packets["s"]))
+    ends = {"c2s": len(streams["c"]), "s2c": len(streams["s"])}
     sizes = []
     for i, rec in enumerate(records):
         later = [r["offset"] for r in records[i + 1 :] if r["direction"] == rec["direction"]]
         sizes.append((later[0] if later else ends[rec["direction"]]) - rec["offset"])
-    theirs = fields(path, f"tcp.port=={mqtt.PORT},mqtt", TSHARK_FIELDS)
+    theirs = fields(path, f"tcp.port=={port},mqtt", TSHARK_FIELDS)
     assert ours(records, sizes) == theirs
+
+
+@needs_tshark
+@needs_dumpcap
+@pytest.mark.parametrize("version", [4, 5], ids=["mqtt311", "mqtt5"])
+def test_a_real_loopback_capture_agrees_with_tshark(
+    broker_port: int, tmp_path: Path, version: int
+) -> None:
+    """The exchange captured by dumpcap as it happens (the kernel's own segments and
+    timing), between paho and the relay in front of mosquitto."""
+    path = tmp_path / "lo.pcapng"
+    with Relay(broker_port) as relay, LoopbackCapture(path, relay.port) as capture:
+        run_session(relay.port, version, prefix=f"cap{version}/")
+        assert relay.closed.wait(WAIT)
+        streams = {side: relay.stream(side) for side in "cs"}
+        capture.wait_for(len(streams["c"]), len(streams["s"]))
+    _parse_and_compare(path, version, relay.port, streams)
