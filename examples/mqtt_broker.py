@@ -11,7 +11,7 @@ message's and the subscription's QoS, at most 1; retained messages (stored, repl
 cleared by an empty payload, delivered on subscribe with the RETAIN flag); 5.0 properties
 forwarded as the specification says (user properties intact and in order; subscription
 identifiers added; message expiry counted down); no-local, retain-as-published and retain
-handling; will messages; keep alive (a silent client is closed after 1.5 times its keep
+handling; a 5.0 client's Maximum Packet Size; will messages; keep alive (a silent client is closed after 1.5 times its keep
 alive); PINGREQ/PINGRESP; DISCONNECT. Protocol violations are answered as each version
 says: an unsupported protocol level gets a CONNACK refusing it, then the connection closes;
 a first packet that is not CONNECT, a second CONNECT, a malformed packet or a packet a
@@ -19,7 +19,8 @@ client may not send closes the connection, after a DISCONNECT with the reason co
 clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
 
 What it leaves out: sessions are not kept after a connection closes (CONNACK always says
-"no session present"), nothing is retransmitted, QoS 2 is not used towards subscribers,
+"no session present"), nothing is retransmitted or queued (a 5.0 client's Receive Maximum
+is not enforced), QoS 2 is not used towards subscribers,
 shared subscriptions, topic aliases and enhanced authentication are refused (CONNACK tells
 5.0 clients so), and a will is published at once, whatever its delay.
 
@@ -27,7 +28,7 @@ How versions share a port: the transport serves one protocol object for every co
 and which schema a packet needs depends on that connection's CONNECT. So the server's
 protocol (:class:`PacketFrames`) only cuts the stream into whole control packets by their
 Remaining Length, the same at every level, and hands each one over as bytes; the session's
-own codec (``schemas.mqtt.CODEC``-like or ``schemas.mqtt5``'s), chosen from the CONNECT's
+own codec (``schemas.mqtt.CODEC`` or ``schemas.mqtt5.CODEC``), chosen from the CONNECT's
 protocol level, decodes it and encodes the replies.
 """
 
@@ -53,18 +54,15 @@ from transport import Processor, Server, Session, StateEvent
 
 log = logging.getLogger("mqtt_broker")
 
+V311, V5 = mqtt.PROTOCOL_LEVEL, mqtt5.PROTOCOL_LEVEL
+#: each protocol level's ready codec (both refuse packets over 1 MiB)
+CODECS: dict[int, Codec[Any]] = {V311: mqtt.CODEC, V5: mqtt5.CODEC}
 #: the largest packet accepted (announced to 5.0 clients as Maximum Packet Size, 3.2.2.3.6)
-MAX_PACKET_SIZE = 1 << 20
+MAX_PACKET_SIZE = min(c.max_frame_size for c in CODECS.values())
 #: the most a connection may wait before its CONNECT (3.1.4: "within a reasonable time")
 CONNECT_TIMEOUT = 10.0
 #: the highest QoS the broker delivers at (and grants in SUBACK)
 MAX_QOS = 1
-
-V311, V5 = mqtt.PROTOCOL_LEVEL, mqtt5.PROTOCOL_LEVEL
-CODECS: dict[int, Codec[Any]] = {
-    V311: Codec(mqtt.PACKET, max_frame_size=MAX_PACKET_SIZE),
-    V5: Codec(mqtt5.PACKET, max_frame_size=MAX_PACKET_SIZE),
-}
 
 #: what every protocol level's CONNECT starts with (3.1.2.1-3.1.2.2 in both
 #: specifications): enough to pick the version's schema for the whole packet
@@ -200,6 +198,8 @@ class Client:
     #: packet ids of QoS 1 deliveries waiting for PUBACK
     inflight: set[int] = field(default_factory=set)
     next_id: int = 0
+    #: 5.0: the largest packet the client accepts (3.1.2.11.4); bigger ones are not sent
+    max_packet_size: int | None = None
     last_seen: float = field(default_factory=time.monotonic)
     #: DISCONNECT received (normally, in 5.0 terms): no will message
     clean_exit: bool = False
@@ -292,7 +292,14 @@ class Broker(Processor[bytes]):
                 props.append(mqtt5.prop("message_expiry_interval", left))
             props += [mqtt5.prop("subscription_identifier", i) for i in ids]
             body["properties"] = props
-        await self.send(client, "PUBLISH", body, qos=qos, retain=retain)
+        wire = client.codec.encode(packet("PUBLISH", body, qos=qos, retain=retain))
+        if client.max_packet_size is not None and len(wire) > client.max_packet_size:
+            client.inflight.discard(packet_id or 0)
+            return  # 5.0 3.1.2.11.4: discarded, as if sent
+        try:
+            await client.session.send(wire)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # that client is going
 
     async def publish(self, msg: Message, sender: Client | None) -> None:
         """Store a retained message and pass ``msg`` to every matching subscriber."""
@@ -424,6 +431,7 @@ class Broker(Processor[bytes]):
             return
         client.keep_alive = body.keep_alive
         props = body.get("properties") or []
+        client.max_packet_size = mqtt5.property_value(props, "maximum_packet_size")
         if level == V5 and mqtt5.property_value(props, "authentication_method") is not None:
             await self.connack(client, "bad_authentication_method")  # 5.0 4.12
             return
@@ -515,7 +523,7 @@ class Broker(Processor[bytes]):
         if client.level == V5:
             sub_id = mqtt5.property_value(body.properties, "subscription_identifier")
         codes: list[Any] = []
-        new: list[tuple[str, Subscription, int]] = []  # with their retain handling
+        new: list[tuple[str, Subscription]] = []  # where retained messages are due
         for entry in body.topics:
             if client.level == V5:
                 opts = entry.options
@@ -540,7 +548,7 @@ class Broker(Processor[bytes]):
                 client.subscriptions[entry.filter] = sub
                 codes.append(f"granted_qos_{sub.qos}" if client.level == V5 else sub.qos)
                 if handling == 0 or (handling == 1 and not existed):
-                    new.append((entry.filter, sub, handling))
+                    new.append((entry.filter, sub))
         tail = (
             {"properties": [], "reason_codes": codes}
             if client.level == V5
@@ -548,7 +556,7 @@ class Broker(Processor[bytes]):
         )
         await self.send(client, "SUBACK", {"packet_id": body.packet_id, **tail})
         now = time.monotonic()
-        for topic_filter, sub, _ in new:  # 3.3.1.3: retained messages, RETAIN set
+        for topic_filter, sub in new:  # 3.3.1.3: retained messages, RETAIN set
             for msg in list(self.retained.values()):
                 if msg.expires is not None and msg.expires <= now:
                     del self.retained[msg.topic]  # 3.3.2.3.3: expired

@@ -623,6 +623,23 @@ def test_invalid_topic_filter_is_refused_in_suback(port: int) -> None:
         assert raw.recv().header.type == "PINGRESP"
 
 
+def test_a_client_maximum_packet_size_is_respected(clients: Any, port: int) -> None:
+    """5.0 3.1.2.11.4: a message too big for the client's Maximum Packet Size is not sent
+    to it (discarded); shared subscriptions are refused in SUBACK (0x9E)."""
+    raw = raw_connect(port, 5, "small", properties=[mqtt5.prop("maximum_packet_size", 64)])
+    opts = {"reserved": 0, "retain_handling": 0, "retain_as_published": False}
+    opts |= {"no_local": False, "qos": 0}
+    topics = [{"filter": "big/+", "options": opts}, {"filter": "$share/g/big/+", "options": opts}]
+    raw.send("SUBSCRIBE", {"packet_id": 1, "properties": [], "topics": topics}, qos=1)
+    codes = raw.recv().body.reason_codes
+    assert codes == ["granted_qos_0", "shared_subscriptions_not_supported"]
+    pub = clients(5)
+    pub.publish("big/a", bytes(100), qos=1)
+    pub.publish("big/b", b"fits", qos=1)
+    m = raw.recv()
+    assert (m.body.topic, m.body.payload) == ("big/b", b"fits")
+
+
 def test_keep_alive(port: int) -> None:
     """3.1.2.10: nothing for 1.5 times the keep alive closes the connection; a 5.0 client
     hears 0x8D first."""
