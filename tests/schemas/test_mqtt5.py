@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from codec import Buffer, Codec, DecodeError, EncodeError, FrameTooLarge
 from codec.testing import check_codec
-from schemas import mqtt5
+from schemas import mqtt, mqtt5
 from schemas.mqtt5 import prop, user_property
 
 from .mqtt_strategies import MQTT5_PACKETS
@@ -277,3 +277,16 @@ def test_mixed_packets_pass_check_codec() -> None:
         st.one_of(*MQTT5_PACKETS.values()),
         max_examples=40,
     )
+
+
+@pytest.mark.parametrize("module", [mqtt, mqtt5], ids=["mqtt", "mqtt5"])
+def test_public_names(module: Any) -> None:
+    """``__all__`` is what the module exports, and every packet type has a body schema."""
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (name.isupper() or getattr(value, "__module__", "") == module.__name__)
+    }
+    assert set(module.__all__) == public
+    assert set(module.BODIES) == set(module.PACKET_TYPE.encmapping)
