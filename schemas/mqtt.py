@@ -70,6 +70,11 @@ STRING = cs.PascalString(cs.Int16ub, "utf8")
 #: binary data with the same 2-byte length (the will message and the password, 3.1.3)
 BINARY = cs.Prefixed(cs.Int16ub, cs.GreedyBytes)
 
+#: the end of a body: nothing may follow (else a malformed packet). An empty ``Const`` over
+#: the rest of the body rather than ``cs.Terminated``, because the codec compiles it:
+#: ``Terminated`` is left to construct, about 12 us more per packet
+_END = cs.Const(b"", cs.GreedyBytes)
+
 #: the control packet types (2.2.1); 0 and 15 are reserved
 PACKET_TYPE = cs.Enum(
     cs.Nibble,
@@ -118,7 +123,7 @@ CONNECT = cs.Struct(
     "will_message" / cs.If(this.flags.will, BINARY),
     "username" / cs.If(this.flags.username, STRING),
     "password" / cs.If(this.flags.password, BINARY),
-    cs.Terminated,
+    _END,
 )
 
 #: CONNACK's return codes (3.2.2.3)
@@ -136,7 +141,7 @@ RETURN_CODE = cs.Enum(
 CONNACK = cs.Struct(
     "flags" / cs.BitStruct(cs.Padding(7), "session_present" / cs.Flag),
     "return_code" / RETURN_CODE,
-    cs.Terminated,
+    _END,
 )
 
 #: PUBLISH (3.3): topic, a packet identifier at QoS 1 and 2 only, the application message
@@ -147,13 +152,13 @@ PUBLISH = cs.Struct(
 )
 
 #: PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK (3.4-3.7, 3.11): a packet identifier
-PACKET_ID = cs.Struct("packet_id" / cs.Int16ub, cs.Terminated)
+PACKET_ID = cs.Struct("packet_id" / cs.Int16ub, _END)
 
 #: SUBSCRIBE (3.8): packet identifier, then topic filters with their requested QoS
 SUBSCRIBE = cs.Struct(
     "packet_id" / cs.Int16ub,
     "topics" / cs.GreedyRange(cs.Struct("filter" / STRING, "qos" / cs.Int8ub)),
-    cs.Terminated,
+    _END,
 )
 
 #: SUBACK (3.9): packet identifier, then one return code per topic filter (the granted QoS
@@ -161,10 +166,10 @@ SUBSCRIBE = cs.Struct(
 SUBACK = cs.Struct("packet_id" / cs.Int16ub, "return_codes" / cs.GreedyRange(cs.Int8ub))
 
 #: UNSUBSCRIBE (3.10): packet identifier, then topic filters
-UNSUBSCRIBE = cs.Struct("packet_id" / cs.Int16ub, "topics" / cs.GreedyRange(STRING), cs.Terminated)
+UNSUBSCRIBE = cs.Struct("packet_id" / cs.Int16ub, "topics" / cs.GreedyRange(STRING), _END)
 
 #: PINGREQ, PINGRESP, DISCONNECT (3.12-3.14): no variable header, no payload
-_EMPTY = cs.Struct(cs.Terminated)
+_EMPTY = cs.Struct(_END)
 
 #: each packet type's body
 BODIES: dict[str, cs.Construct] = {

@@ -103,6 +103,11 @@ BINARY = cs.Prefixed(cs.Int16ub, cs.GreedyBytes)
 #: a UTF-8 string pair (1.5.7): the user property's name and value
 STRING_PAIR = cs.Struct("name" / STRING, "value" / STRING)
 
+#: the end of a body: nothing may follow (else a malformed packet). An empty ``Const`` over
+#: the rest of the body rather than ``cs.Terminated``, because the codec compiles it:
+#: ``Terminated`` is left to construct, about 12 us more per packet
+_END = cs.Const(b"", cs.GreedyBytes)
+
 # -- 2.1 fixed header ---------------------------------------------------------------------
 #: the control packet types (2.1.2); 0 is reserved, 15 is AUTH (new in 5.0)
 PACKET_TYPE = cs.Enum(
@@ -208,7 +213,7 @@ PROPERTY = cs.Struct(
 #: the Property Length (a Variable Byte Integer), then properties filling it exactly
 #: (2.2.2.1); the value is the list of properties in wire order
 PROPERTIES = cs.Prefixed(
-    cs.VarInt, cs.FocusedSeq("properties", "properties" / cs.GreedyRange(PROPERTY), cs.Terminated)
+    cs.VarInt, cs.FocusedSeq("properties", "properties" / cs.GreedyRange(PROPERTY), _END)
 )
 
 # -- 2.4 reason codes, per packet (each packet's own table in chapter 3) -----------------
@@ -332,7 +337,7 @@ def _optional_tail(reason: cs.Construct) -> list[cs.Construct]:
         "reason_code" / cs.Optional(reason),
         "properties" / cs.Optional(PROPERTIES),
         cs.Check(lambda ctx: ctx.reason_code is not None or ctx.properties is None),
-        cs.Terminated,
+        _END,
     ]
 
 
@@ -360,7 +365,7 @@ CONNECT = cs.Struct(
     "will_payload" / cs.If(this.flags.will, BINARY),  # 3.1.3.4
     "username" / cs.If(this.flags.username, STRING),  # 3.1.3.5
     "password" / cs.If(this.flags.password, BINARY),  # 3.1.3.6
-    cs.Terminated,
+    _END,
 )
 
 #: CONNACK (3.2): acknowledge flags (session present), reason code, properties
@@ -369,7 +374,7 @@ CONNACK = cs.Struct(
     / cs.BitStruct("reserved" / cs.Const(0, cs.BitsInteger(7)), "session_present" / cs.Flag),
     "reason_code" / CONNACK_REASON,
     "properties" / PROPERTIES,
-    cs.Terminated,
+    _END,
 )
 
 #: PUBLISH (3.3): topic, a packet identifier at QoS 1 and 2 only (3.3.2.2), properties,
@@ -403,7 +408,7 @@ SUBSCRIBE = cs.Struct(
     "packet_id" / cs.Int16ub,
     "properties" / PROPERTIES,
     "topics" / cs.GreedyRange(cs.Struct("filter" / STRING, "options" / SUBSCRIPTION_OPTIONS)),
-    cs.Terminated,
+    _END,
 )
 
 #: SUBACK (3.9): packet identifier, properties, one reason code per topic filter
@@ -418,7 +423,7 @@ UNSUBSCRIBE = cs.Struct(
     "packet_id" / cs.Int16ub,
     "properties" / PROPERTIES,
     "topics" / cs.GreedyRange(STRING),
-    cs.Terminated,
+    _END,
 )
 
 #: UNSUBACK (3.11): packet identifier, properties, one reason code per topic filter
@@ -429,7 +434,7 @@ UNSUBACK = cs.Struct(
 )
 
 #: PINGREQ (3.12) and PINGRESP (3.13): no variable header, no payload
-_EMPTY = cs.Struct(cs.Terminated)
+_EMPTY = cs.Struct(_END)
 
 #: DISCONNECT (3.14): optional reason code and properties
 DISCONNECT = cs.Struct(*_optional_tail(DISCONNECT_REASON))
