@@ -330,13 +330,20 @@ AUTH_REASON = cs.Enum(cs.Int8ub, success=0x00, continue_authentication=0x18, re_
 
 def _optional_tail(reason: cs.Construct) -> list[cs.Construct]:
     """A reason code and properties that may each be left off the end of the packet
-    (3.4.2.1, 3.14.2.1, 3.15.2.1): ``None`` when absent. Properties need a reason code
-    before them, and the body must end with them: trailing bytes (or properties that do
-    not parse, which leave their bytes unread) are a ``DecodeError``."""
+    (3.4.2.1, 3.14.2.1, 3.15.2.1): ``None`` when absent. Properties come only after a
+    reason code: without one, ``properties`` must be ``None`` (building anything else is an
+    ``EncodeError``, not bytes that would decode differently). The body must end there:
+    trailing bytes (or properties that do not parse, which leave their bytes unread) are a
+    ``DecodeError``.
+
+    The choice after the reason code is an ``IfThenElse`` on it, which the codec compiles,
+    rather than a second ``Optional`` and a ``Check`` (both left to construct): the common
+    two-byte acknowledgement then costs one call into construct instead of three."""
+    has_reason = this.reason_code != None  # noqa: E711 (a construct expression, not a test)
+    no_properties = cs.Const(None, cs.Pass)  # no bytes; builds only from None
     return [
         "reason_code" / cs.Optional(reason),
-        "properties" / cs.Optional(PROPERTIES),
-        cs.Check(lambda ctx: ctx.reason_code is not None or ctx.properties is None),
+        "properties" / cs.IfThenElse(has_reason, cs.Optional(PROPERTIES), no_properties),
         _END,
     ]
 
