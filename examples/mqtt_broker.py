@@ -11,18 +11,18 @@ message's and the subscription's QoS, at most 1; retained messages (stored, repl
 cleared by an empty payload, delivered on subscribe with the RETAIN flag); 5.0 properties
 forwarded as the specification says (user properties intact and in order; subscription
 identifiers added; message expiry counted down); no-local, retain-as-published and retain
-handling; a 5.0 client's Maximum Packet Size; will messages; keep alive (a silent client is closed after 1.5 times its keep
-alive); PINGREQ/PINGRESP; DISCONNECT. Protocol violations are answered as each version
-says: an unsupported protocol level gets a CONNACK refusing it, then the connection closes;
-a first packet that is not CONNECT, a second CONNECT, a malformed packet or a packet a
-client may not send closes the connection, after a DISCONNECT with the reason code for 5.0
-clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
+handling; a 5.0 client's Maximum Packet Size; will messages; keep alive (a silent client is
+closed after 1.5 times its keep alive); PINGREQ/PINGRESP; DISCONNECT. Protocol violations
+are answered as each version says: an unsupported protocol level gets a CONNACK refusing
+it, then the connection closes; a first packet that is not CONNECT, a second CONNECT, a
+malformed packet or a packet a client may not send closes the connection, after a
+DISCONNECT with the reason code for 5.0 clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
 
 What it leaves out: sessions are not kept after a connection closes (CONNACK always says
 "no session present"), nothing is retransmitted or queued (a 5.0 client's Receive Maximum
-is not enforced), QoS 2 is not used towards subscribers,
-shared subscriptions, topic aliases and enhanced authentication are refused (CONNACK tells
-5.0 clients so), and a will is published at once, whatever its delay.
+is not enforced), QoS 2 is not used towards subscribers, shared subscriptions, topic
+aliases and enhanced authentication are refused (CONNACK tells 5.0 clients so), and a will
+is published at once, whatever its delay.
 
 How versions share a port: the transport serves one protocol object for every connection,
 and which schema a packet needs depends on that connection's CONNECT. So the server's
@@ -339,7 +339,8 @@ class Broker(Processor[bytes]):
             del self.clients[client.client_id]
             if client.will is not None and not client.clean_exit:
                 await self.publish(client.will, None)  # 3.1.2.5: the will, on abnormal exit
-        elif event is StateEvent.PROCESS_EXCEPTION:  # a bug here, not the client's doing
+        elif event in (StateEvent.PROCESS_EXCEPTION, StateEvent.INTERNAL_EXCEPTION):
+            # a bug here, not the client's doing
             log.error("%s: %r", session.remote_address, exc, exc_info=exc)
         elif exc is not None:  # a malformed stream, a reset connection...
             log.info("%s %s: %r", session.remote_address, event.name, exc)
