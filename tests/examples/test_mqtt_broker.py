@@ -12,19 +12,24 @@ published before it would have arrived first.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import queue
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 import paho.mqtt.client as paho
 import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -699,3 +704,109 @@ def test_topic_matching(topic_filter: str, topic: str, match: bool) -> None:
 @pytest.mark.parametrize("bad", ["sport/tennis#", "sport/tennis/#/ranking", "sport+", "", "a/b+/c"])
 def test_invalid_filters(bad: str) -> None:
     assert not broker.valid_filter(bad)
+
+
+# -- hostile packets ---------------------------------------------------------------------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, byte = n >> 7, n & 0x7F
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _mutants(rng: random.Random, frame: bytes) -> bytes:
+    """``frame``'s first byte and body broken in one of several ways (or left whole), with
+    a Remaining Length that matches the new body (so that the broker always has a whole
+    packet)."""
+    first, body = frame[0], frame[1 + len(_varint(len(frame) - 2)) :]
+    how = rng.randrange(8)
+    if how >= 5:  # left as it is (odd values, but a valid packet)
+        pass
+    elif how == 0 and body:  # truncated
+        body = body[: rng.randrange(len(body))]
+    elif how == 1 and body:  # bits flipped
+        b = bytearray(body)
+        for _ in range(rng.randint(1, 3)):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        body = bytes(b)
+    elif how == 2:  # trailing bytes
+        body += rng.randbytes(rng.randint(1, 4))
+    elif how == 3:  # another type or other flags
+        first = rng.randrange(256)
+    else:  # a random body
+        body = rng.randbytes(rng.randrange(12))
+    return bytes([first]) + _varint(len(body)) + body
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[tuple[int, _Errors]]:
+    """The broker in this process (asyncio, in a thread), with its error log collected."""
+    errors = _Errors()
+    log = logging.getLogger("mqtt_broker")
+    log.addHandler(errors)
+    try:
+        with (
+            anyio.from_thread.start_blocking_portal() as portal,
+            portal.wrap_async_context_manager(broker.running(LOCAL, 0)) as server,
+        ):
+            yield server.port, errors
+    finally:
+        log.removeHandler(errors)
+
+
+_OUTCOMES: Counter[str] = Counter()
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    packet=st.one_of(
+        st.tuples(st.just(4), st.one_of(*MQTT_PACKETS.values()).map(mqtt.CODEC.encode)),
+        st.tuples(st.just(5), st.one_of(*MQTT5_PACKETS.values()).map(mqtt5.CODEC.encode)),
+    ),
+    seed=st.integers(0, 2**32),
+)
+def test_the_broker_survives_hostile_packets(
+    in_process: tuple[int, _Errors], packet: tuple[int, bytes], seed: int
+) -> None:
+    """A valid packet of any type, broken on purpose, sent on its own connection after a
+    CONNECT and followed by a PINGREQ: the broker answers (PINGRESP) or closes the
+    connection, and never fails (no PROCESS_EXCEPTION or INTERNAL_EXCEPTION logged)."""
+    port, errors = in_process
+    version, frame = packet
+    raw = raw_connect(port, version, client_id="hostile")
+    raw.sock.sendall(_mutants(random.Random(seed), frame) + b"\xc0\x00")
+    try:
+        while raw.recv().header.type != "PINGRESP":
+            pass
+        _OUTCOMES["answered"] += 1
+    except AssertionError:  # closed before a PINGRESP
+        _OUTCOMES["closed"] += 1
+    finally:
+        raw.sock.close()
+    assert [r.getMessage() for r in errors.records] == []
+
+
+def test_the_broker_still_serves_after_hostile_packets(in_process: tuple[int, _Errors]) -> None:
+    """(after the test above, in the same broker) both outcomes happened, and a paho
+    client is served as usual."""
+    port, errors = in_process
+    if _OUTCOMES:  # (when the test above ran)
+        assert _OUTCOMES["answered"] > 0
+        assert _OUTCOMES["closed"] > 0
+    client = Paho(port, 5, "after-the-storm")
+    try:
+        assert [int(c.value) for c in client.subscribe("calm/#", 1)] == [1]
+    finally:
+        client.close()
+    assert errors.records == []
