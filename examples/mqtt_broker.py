@@ -21,8 +21,9 @@ DISCONNECT with the reason code for 5.0 clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
 What it leaves out: sessions are not kept after a connection closes (CONNACK always says
 "no session present"), nothing is retransmitted or queued (a 5.0 client's Receive Maximum
 is not enforced), QoS 2 is not used towards subscribers, shared subscriptions, topic
-aliases and enhanced authentication are refused (CONNACK tells 5.0 clients so), and a will
-is published at once, whatever its delay.
+aliases and enhanced authentication are refused (CONNACK tells 5.0 clients so). A will is
+published when the connection ends: so does the session here, which comes before any Will
+Delay Interval (5.0 3.1.3.2.2).
 
 How versions share a port: the transport serves one protocol object for every connection,
 and which schema a packet needs depends on that connection's CONNECT. So the server's
@@ -460,6 +461,9 @@ class Broker(Processor[bytes]):
         ack_props.append(mqtt5.prop("shared_subscription_available", 0))
         if assigned is not None:
             ack_props.append(mqtt5.prop("assigned_client_identifier", assigned))
+        if mqtt5.property_value(props, "session_expiry_interval", 0):
+            # 3.2.2.3.2: the session ends with the connection here, and CONNACK says so
+            ack_props.append(mqtt5.prop("session_expiry_interval", 0))
         await self.connack(client, "success", ack_props)
 
     async def connack(

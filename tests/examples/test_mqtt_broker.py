@@ -355,6 +355,18 @@ def test_message_expiry_is_counted_down(clients: Any) -> None:
     assert 99 <= m.properties.MessageExpiryInterval <= 100
 
 
+def test_session_expiry_is_overridden(port: int) -> None:
+    """5.0 3.2.2.3.2: sessions end with their connection here; a client asking for more
+    is told so in CONNACK."""
+    raw = Raw(port, 5)
+    props = [mqtt5.prop("session_expiry_interval", 3600)]
+    raw.send("CONNECT", connect_body(5, "expiry", properties=props))
+    ack = raw.recv()
+    assert ack.body.reason_code == "success"
+    assert ack.body.flags.session_present is False
+    assert mqtt5.property_value(ack.body.properties, "session_expiry_interval") == 0
+
+
 def test_assigned_client_identifier(clients: Any) -> None:
     """5.0 3.2.2.3.7: an empty client id gets one assigned, in CONNACK's properties."""
     c = clients(5, "")
