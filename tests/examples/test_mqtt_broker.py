@@ -355,6 +355,23 @@ def test_message_expiry_is_counted_down(clients: Any) -> None:
     assert 99 <= m.properties.MessageExpiryInterval <= 100
 
 
+def test_paho_speaking_mqtt31_is_refused(port: int) -> None:
+    """3.1.1 3.1.2.2: MQTT 3.1 (protocol level 3, "MQIsdp") is not served: paho hears
+    CONNACK 0x01 (unacceptable protocol version)."""
+    events: queue.Queue[Any] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, "old", protocol=paho.MQTTv31)
+    client.on_connect = lambda c, u, flags, rc, props: events.put(rc)
+    client.connect(LOCAL, port, keepalive=60)
+    client.loop_start()
+    try:
+        rc = events.get(timeout=WAIT)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert rc.is_failure
+    assert str(rc) == "Unsupported protocol version"  # (paho's name for 3.1.1's 0x01)
+
+
 def test_session_expiry_is_overridden(port: int) -> None:
     """5.0 3.2.2.3.2: sessions end with their connection here; a client asking for more
     is told so in CONNACK."""
