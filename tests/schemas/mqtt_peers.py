@@ -175,7 +175,7 @@ class Published:
 
 
 @dataclass
-class Session:
+class PahoSession:
     """What one paho session sent (as asked of paho) and received (as paho reported it)."""
 
     version: int  # 4 or 5
@@ -204,7 +204,7 @@ def _props(kind: int, user: list[tuple[str, str]], **values: Any) -> Properties:
     return props
 
 
-def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True) -> Session:
+def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True) -> PahoSession:
     """Connect (with a will, a user name and password), subscribe to two filters, publish
     at QoS 0 and 1 (5.0: with repeated user properties) and a retained message, receive
     the three back, wait for a PINGREQ's answer, unsubscribe, disconnect. Every topic
@@ -212,7 +212,7 @@ def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True)
     messages)."""
     v5 = version == 5
     p = prefix
-    s = Session(
+    s = PahoSession(
         version=version,
         client_id=f"wirekit-proof-{version}",
         keep_alive=60,

@@ -26,8 +26,8 @@ from ..codec.capture.tshark import fields, needs_tshark
 from .mqtt_peers import (
     WAIT,
     LoopbackCapture,
+    PahoSession,
     Relay,
-    Session,
     mosquitto,
     needs_dumpcap,
     needs_mosquitto,
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Exchange:
-    session: Session
+    session: PahoSession
     chunks: list[tuple[str, bytes]]
     #: every packet each way ("c": from paho, "s": from mosquitto): (its bytes, decoded)
     packets: dict[str, list[tuple[bytes, Any]]]
