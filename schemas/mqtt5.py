@@ -21,7 +21,7 @@ packet may carry (2.2.2.2), reason code values outside each packet's table (they
 plain integers), Variable Byte Integers not written in the fewest bytes (1.5.5), and the
 characters a UTF-8 string must not hold (1.5.4). What it refuses (a ``DecodeError``): an
 unknown property identifier (its length cannot be known), reserved bits that are not 0
-(3.1.2.3, 3.8.3.1), and a body that does not fill its Remaining Length exactly.
+(3.1.2.3, 3.2.2.1, 3.8.3.1), and a body that does not fill its Remaining Length exactly.
 
 **Properties** (2.2.2) are kept as a list in wire order, each a Container with ``id`` (the
 property's name, e.g. ``user_property``) and ``value`` (an ``int``, ``str``, ``bytes``, or a
