@@ -11,19 +11,18 @@ message's and the subscription's QoS, at most 1; retained messages (stored, repl
 cleared by an empty payload, delivered on subscribe with the RETAIN flag); 5.0 properties
 forwarded as the specification says (user properties intact and in order; subscription
 identifiers added; message expiry counted down); no-local, retain-as-published and retain
-handling; a 5.0 client's Maximum Packet Size; will messages; keep alive (a silent client is
-closed after 1.5 times its keep alive); PINGREQ/PINGRESP; DISCONNECT. Protocol violations
-are answered as each version says: an unsupported protocol level gets a CONNACK refusing
-it, then the connection closes; a first packet that is not CONNECT, a second CONNECT, a
-malformed packet or a packet a client may not send closes the connection, after a
-DISCONNECT with the reason code for 5.0 clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
+handling; a 5.0 client's Maximum Packet Size and Receive Maximum; will messages; keep alive
+(a silent client is closed after 1.5 times its keep alive); PINGREQ/PINGRESP; DISCONNECT.
+Protocol violations are answered as each version says: an unsupported protocol level gets a
+CONNACK refusing it, then the connection closes; a first packet that is not CONNECT, a
+second CONNECT, a malformed packet or a packet a client may not send closes the connection,
+after a DISCONNECT with the reason code for 5.0 clients (MQTT 5.0, 4.13; 3.1.1, 4.8).
 
 What it leaves out: sessions are not kept after a connection closes (CONNACK always says
-"no session present"), nothing is retransmitted or queued (a 5.0 client's Receive Maximum
-is not enforced), QoS 2 is not used towards subscribers, shared subscriptions, topic
-aliases and enhanced authentication are refused (CONNACK tells 5.0 clients so). A will is
-published when the connection ends: so does the session here, which comes before any Will
-Delay Interval (5.0 3.1.3.2.2).
+"no session present"), nothing is retransmitted, QoS 2 is not used towards subscribers,
+shared subscriptions, topic aliases and enhanced authentication are refused (CONNACK tells
+5.0 clients so). A will is published when the connection ends: so does the session here,
+which comes before any Will Delay Interval (5.0 3.1.3.2.2).
 
 How versions share a port: the transport serves one protocol object for every connection,
 and which schema a packet needs depends on that connection's CONNECT. So the server's
@@ -40,6 +39,7 @@ import itertools
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -201,6 +201,10 @@ class Client:
     next_id: int = 0
     #: 5.0: the largest packet the client accepts (3.1.2.11.4); bigger ones are not sent
     max_packet_size: int | None = None
+    #: 5.0: the most QoS 1 deliveries awaiting PUBACK at once (3.1.2.11.3)
+    receive_maximum: int = 0xFFFF
+    #: QoS 1 deliveries held back by the Receive Maximum, in order (4.9)
+    held: deque[tuple[Message, int, bool, list[int]]] = field(default_factory=deque)
     last_seen: float = field(default_factory=time.monotonic)
     #: DISCONNECT received (normally, in 5.0 terms): no will message
     clean_exit: bool = False
@@ -280,7 +284,19 @@ class Broker(Processor[bytes]):
     async def deliver(
         self, client: Client, msg: Message, qos: int, retain: bool, ids: list[int]
     ) -> None:
-        """Send one PUBLISH of ``msg`` to ``client`` (3.3)."""
+        """Send one PUBLISH of ``msg`` to ``client`` (3.3), or hold it back while the
+        client has as many QoS 1 deliveries unacknowledged as its Receive Maximum allows
+        (4.9: flow control; they go out in order as PUBACKs come)."""
+        if qos and (client.held or len(client.inflight) >= client.receive_maximum):
+            client.held.append((msg, qos, retain, ids))
+        else:
+            await self._send_publish(client, msg, qos, retain, ids)
+
+    async def _send_publish(
+        self, client: Client, msg: Message, qos: int, retain: bool, ids: list[int]
+    ) -> None:
+        if msg.expires is not None and msg.expires <= time.monotonic():
+            return  # 3.3.2.3.3: expired before onward delivery started: deleted
         packet_id = None
         if qos:
             packet_id = client.packet_id()
@@ -376,6 +392,8 @@ class Broker(Processor[bytes]):
             await self.on_unsubscribe(client, body)
         elif kind == "PUBACK":
             client.inflight.discard(body.packet_id)
+            while client.held and len(client.inflight) < client.receive_maximum:
+                await self._send_publish(client, *client.held.popleft())
         elif kind == "PUBREL":  # 4.3.3: the QoS 2 message was already passed on
             client.incoming_qos2.discard(body.packet_id)
             tail = {"reason_code": None, "properties": None} if client.level == V5 else {}
@@ -434,6 +452,10 @@ class Broker(Processor[bytes]):
         client.keep_alive = body.keep_alive
         props = body.get("properties") or []
         client.max_packet_size = mqtt5.property_value(props, "maximum_packet_size")
+        client.receive_maximum = mqtt5.property_value(props, "receive_maximum", 0xFFFF)
+        if client.receive_maximum == 0:  # 3.1.2.11.3
+            await self.connack(client, "protocol_error")
+            return
         if level == V5 and mqtt5.property_value(props, "authentication_method") is not None:
             await self.connack(client, "bad_authentication_method")  # 5.0 4.12
             return

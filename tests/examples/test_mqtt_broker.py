@@ -674,6 +674,37 @@ def test_a_client_maximum_packet_size_is_respected(clients: Any, port: int) -> N
     assert (m.body.topic, m.body.payload) == ("big/b", b"fits")
 
 
+def test_a_client_receive_maximum_is_respected(clients: Any, port: int) -> None:
+    """5.0 3.1.2.11.3 and 4.9: no more unacknowledged QoS 1 deliveries than the client's
+    Receive Maximum; the rest wait, in order, for PUBACKs. (QoS 0 is not counted: the QoS 0
+    sentinel overtaking the held messages shows that they were held.)"""
+    raw = raw_connect(port, 5, "one-at-a-time", properties=[mqtt5.prop("receive_maximum", 1)])
+    opts = {"reserved": 0, "retain_handling": 0, "retain_as_published": False}
+    opts |= {"no_local": False, "qos": 1}
+    topics = [{"filter": "rm/+", "options": opts}]
+    raw.send("SUBSCRIBE", {"packet_id": 1, "properties": [], "topics": topics}, qos=1)
+    assert raw.recv().header.type == "SUBACK"
+    pub = clients(5)
+    for i in range(3):
+        pub.publish("rm/q1", b"%d" % i, qos=1)
+    pub.publish("rm/end", b"", qos=0)
+    got = [raw.recv(), raw.recv()]
+    assert [(p.body.topic, p.body.payload, p.header.qos) for p in got] == [
+        ("rm/q1", b"0", 1),
+        ("rm/end", b"", 0),
+    ]
+    for i in (1, 2):
+        raw.send(
+            "PUBACK", {"packet_id": got[0].body.packet_id, "reason_code": None, "properties": None}
+        )
+        got[0] = raw.recv()
+        assert (got[0].body.topic, got[0].body.payload) == ("rm/q1", b"%d" % i)
+    refused = Raw(port, 5)
+    bad = [mqtt5.prop("receive_maximum", 0)]
+    refused.send("CONNECT", connect_body(5, "zero", properties=bad))
+    assert _reason(refused.read_until_closed()) == [("CONNACK", "protocol_error")]
+
+
 def test_keep_alive(port: int) -> None:
     """3.1.2.10: nothing for 1.5 times the keep alive closes the connection; a 5.0 client
     hears 0x8D first."""
