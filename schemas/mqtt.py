@@ -17,18 +17,32 @@ buffered).
 
 PUBLISH's packet identifier is present only at QoS 1 and 2 (section 3.3.2.2): its body
 reads ``qos`` from the fixed header. SUBSCRIBE, SUBACK and UNSUBSCRIBE end in lists that run
-to the end of the packet. A body of a reserved type (0, 15) is left as bytes.
+to the end of the packet. A body of a reserved type (0, 15) is left as bytes. Every other
+body must fill its Remaining Length exactly: trailing bytes, or a truncated last entry of
+SUBSCRIBE's or UNSUBSCRIBE's list (which construct's ``GreedyRange`` would silently drop),
+are a ``DecodeError`` (a malformed packet, which the receiver must answer by closing the
+connection: 4.8). :data:`CODEC` is :data:`PACKET` compiled with a 1 MiB packet limit.
+
+What the schema does not check, so that a server can answer it as the specification says:
+the fixed header's flag values (2.2.2), PUBLISH at QoS 3 (3.3.1.2), SUBSCRIBE's requested
+QoS beyond 2 (3.8.3.1), and Remaining Lengths not written in the fewest bytes.
 
 TCP port 1883 (8883 over TLS).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import construct as cs
 from construct import this
 
+from codec import Codec
+
 __all__ = [
     "BINARY",
+    "BODIES",
+    "CODEC",
     "CONNACK",
     "CONNECT",
     "FIXED_HEADER",
@@ -36,6 +50,7 @@ __all__ = [
     "PACKET_ID",
     "PACKET_TYPE",
     "PORT",
+    "PROTOCOL_LEVEL",
     "PUBLISH",
     "RETURN_CODE",
     "STRING",
@@ -47,11 +62,18 @@ __all__ = [
 
 PORT = 1883
 TLS_PORT = 8883
+#: CONNECT's protocol level for MQTT 3.1.1 (3.1.2.2; MQTT 5.0 is level 5)
+PROTOCOL_LEVEL = 4
 
 #: a UTF-8 encoded string: 2-byte length, then the bytes (1.5.3)
 STRING = cs.PascalString(cs.Int16ub, "utf8")
 #: binary data with the same 2-byte length (the will message and the password, 3.1.3)
 BINARY = cs.Prefixed(cs.Int16ub, cs.GreedyBytes)
+
+#: the end of a body: nothing may follow (else a malformed packet). An empty ``Const`` over
+#: the rest of the body rather than ``cs.Terminated``, because the codec compiles it:
+#: ``Terminated`` is left to construct, about 12 us more per packet
+_END = cs.Const(b"", cs.GreedyBytes)
 
 #: the control packet types (2.2.1); 0 and 15 are reserved
 PACKET_TYPE = cs.Enum(
@@ -101,6 +123,7 @@ CONNECT = cs.Struct(
     "will_message" / cs.If(this.flags.will, BINARY),
     "username" / cs.If(this.flags.username, STRING),
     "password" / cs.If(this.flags.password, BINARY),
+    _END,
 )
 
 #: CONNACK's return codes (3.2.2.3)
@@ -118,6 +141,7 @@ RETURN_CODE = cs.Enum(
 CONNACK = cs.Struct(
     "flags" / cs.BitStruct(cs.Padding(7), "session_present" / cs.Flag),
     "return_code" / RETURN_CODE,
+    _END,
 )
 
 #: PUBLISH (3.3): topic, a packet identifier at QoS 1 and 2 only, the application message
@@ -128,12 +152,13 @@ PUBLISH = cs.Struct(
 )
 
 #: PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK (3.4-3.7, 3.11): a packet identifier
-PACKET_ID = cs.Struct("packet_id" / cs.Int16ub)
+PACKET_ID = cs.Struct("packet_id" / cs.Int16ub, _END)
 
 #: SUBSCRIBE (3.8): packet identifier, then topic filters with their requested QoS
 SUBSCRIBE = cs.Struct(
     "packet_id" / cs.Int16ub,
     "topics" / cs.GreedyRange(cs.Struct("filter" / STRING, "qos" / cs.Int8ub)),
+    _END,
 )
 
 #: SUBACK (3.9): packet identifier, then one return code per topic filter (the granted QoS
@@ -141,9 +166,28 @@ SUBSCRIBE = cs.Struct(
 SUBACK = cs.Struct("packet_id" / cs.Int16ub, "return_codes" / cs.GreedyRange(cs.Int8ub))
 
 #: UNSUBSCRIBE (3.10): packet identifier, then topic filters
-UNSUBSCRIBE = cs.Struct("packet_id" / cs.Int16ub, "topics" / cs.GreedyRange(STRING))
+UNSUBSCRIBE = cs.Struct("packet_id" / cs.Int16ub, "topics" / cs.GreedyRange(STRING), _END)
 
-_EMPTY = cs.Struct()
+#: PINGREQ, PINGRESP, DISCONNECT (3.12-3.14): no variable header, no payload
+_EMPTY = cs.Struct(_END)
+
+#: each packet type's body
+BODIES: dict[str, cs.Construct] = {
+    "CONNECT": CONNECT,
+    "CONNACK": CONNACK,
+    "PUBLISH": PUBLISH,
+    "PUBACK": PACKET_ID,
+    "PUBREC": PACKET_ID,
+    "PUBREL": PACKET_ID,
+    "PUBCOMP": PACKET_ID,
+    "SUBSCRIBE": SUBSCRIBE,
+    "SUBACK": SUBACK,
+    "UNSUBSCRIBE": UNSUBSCRIBE,
+    "UNSUBACK": PACKET_ID,
+    "PINGREQ": _EMPTY,
+    "PINGRESP": _EMPTY,
+    "DISCONNECT": _EMPTY,
+}
 
 #: one control packet: fixed header, Remaining Length, the body by packet type
 PACKET = cs.Struct(
@@ -151,25 +195,9 @@ PACKET = cs.Struct(
     "body"
     / cs.Prefixed(
         cs.VarInt,
-        cs.Switch(
-            this.header.type,
-            {
-                "CONNECT": CONNECT,
-                "CONNACK": CONNACK,
-                "PUBLISH": PUBLISH,
-                "PUBACK": PACKET_ID,
-                "PUBREC": PACKET_ID,
-                "PUBREL": PACKET_ID,
-                "PUBCOMP": PACKET_ID,
-                "SUBSCRIBE": SUBSCRIBE,
-                "SUBACK": SUBACK,
-                "UNSUBSCRIBE": UNSUBSCRIBE,
-                "UNSUBACK": PACKET_ID,
-                "PINGREQ": _EMPTY,
-                "PINGRESP": _EMPTY,
-                "DISCONNECT": _EMPTY,
-            },
-            default=cs.GreedyBytes,
-        ),
+        cs.Switch(this.header.type, BODIES, default=cs.GreedyBytes),
     ),
 )
+
+#: :data:`PACKET` compiled, refusing packets over 1 MiB (the protocol allows 256 MiB: 2.2.3)
+CODEC: Codec[Any] = Codec(PACKET, max_frame_size=1 << 20)
