@@ -45,7 +45,7 @@ class StreamEngine(StreamLifecycle[T]):
         read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
-        super().__init__(session, close_timeout=close_timeout)
+        super().__init__(session, self, close_timeout=close_timeout)
         self._stream = stream
         #: the size of each read, adapted to the traffic up to ``read_size``
         self._sizer = ReadSizer(read_size)
@@ -64,7 +64,6 @@ class StreamEngine(StreamLifecycle[T]):
         #: trio the socket under a plain socket stream itself (see ``_trio_socket``)
         self._io: StreamIO | TrioSocketIO = StreamIO(stream)
         #: an event fired in another task, delivered by the main task before SESSION_CLOSED
-        session._engine = self
 
     # -- Engine protocol -----------------------------------------------------------------
     def wake_writer(self) -> None:
@@ -114,14 +113,14 @@ class StreamEngine(StreamLifecycle[T]):
         self.wake_writer()
 
     async def _read_loop(self) -> None:
-        session = self._session
-        core = session._core
+        port = self._port
+        core = port.core
         receive_into = self._io.receive_into
         sizer = self._sizer
         buffer = core.buffer
-        plugins = session._plugins
-        process_batch = session._batch_processor()
-        inline = session.inline
+        plugins = port.plugins
+        process_batch = port.batch_processor()
+        inline = port.inline
         failure: BaseException | None = None
         eof = False
         late = False  # bytes were read as close() was called
@@ -132,7 +131,7 @@ class StreamEngine(StreamLifecycle[T]):
         with anyio.CancelScope() as scope:
             self._receive_scope = scope
             try:
-                while not session._close_requested and core.reading:
+                while not core.close_requested and core.reading:
                     buffer.trim(4 * sizer.size)  # (emptied, after reads shrank: memory back)
                     self._receiving = True
                     try:
@@ -149,15 +148,15 @@ class StreamEngine(StreamLifecycle[T]):
                     if nbytes >= sizer.size or nbytes < sizer.small_below or sizer.small_reads:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
                     for plugin in plugins:
-                        plugin.after_read(session, nbytes)
-                    if session._read_hooks:
-                        session._data_read(nbytes)
+                        plugin.after_read(port.session, nbytes)
+                    if port.read_hooks:
+                        port.data_read(nbytes)
                     if scope.cancel_called:
                         late = True
                         break
-                    if inline and session._process_inline():
+                    if inline and port.process_inline():
                         pass  # a plain-function processor: no coroutine for the batch
-                    elif not await process_batch() or session._close_requested:
+                    elif not await process_batch() or core.close_requested:
                         return  # _finish flushes (and fires SESSION_CLOSING if writes pending)
                     if core.out and not self._writing and not await self._flush():
                         return
@@ -170,9 +169,9 @@ class StreamEngine(StreamLifecycle[T]):
         if scope.cancelled_caught:
             return  # close() was called
         if eof:
-            await session._emit(StateEvent.INPUT_SHUTDOWN)
+            await port.emit(StateEvent.INPUT_SHUTDOWN)
         elif failure is not None:
-            await session._emit(StateEvent.INPUT_EXCEPTION, failure)
+            await port.emit(StateEvent.INPUT_EXCEPTION, failure)
         elif late:
             await process_batch()  # processes nothing: close was requested
 
@@ -181,12 +180,12 @@ class StreamEngine(StreamLifecycle[T]):
         pass  # the main task reads: it has stopped
 
     def _output_pending(self) -> bool:
-        return self._session._core.pending > 0 or self._writing
+        return self._port.core.pending > 0 or self._writing
 
     async def _drain_output(self) -> bool:
-        session = self._session
-        core = session._core
-        while not session._aborted:
+        port = self._port
+        core = port.core
+        while not core.aborted:
             if self._writing:
                 if self._idle is None:
                     self._idle = anyio.Event()
@@ -199,7 +198,7 @@ class StreamEngine(StreamLifecycle[T]):
         return True
 
     async def _close_connection(self) -> None:
-        if self._session._aborted:
+        if self._port.core.aborted:
             await anyio.aclose_forcefully(self._stream)
         else:
             await self._linger()
@@ -236,7 +235,7 @@ class StreamEngine(StreamLifecycle[T]):
 
     async def _writer(self) -> None:
         self._tasks.add(anyio.get_current_task().id)
-        core = self._session._core
+        core = self._port.core
         while True:
             wake = self._wake
             assert wake is not None
@@ -249,14 +248,14 @@ class StreamEngine(StreamLifecycle[T]):
 
     async def _flush(self) -> bool:
         """Write everything queued, in as few sends as possible. ``False`` on failure."""
-        session = self._session
-        core = session._core
+        port = self._port
+        core = port.core
         send = self._io.send
         self._writing = True
         try:
             while core.out:
                 data = core.data_to_send()
-                if session._write_hooks and not session._data_written(data):
+                if port.write_hooks and not port.data_written(data):
                     return False
                 try:
                     # anyio's socket and TLS streams take any buffer (typed ``bytes``)
@@ -264,7 +263,7 @@ class StreamEngine(StreamLifecycle[T]):
                 except Exception as exc:
                     self._output_failed(exc)
                     return False
-                session._wrote(len(data))
+                port.wrote(len(data))
             return True
         finally:
             self._writing = False

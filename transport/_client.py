@@ -20,7 +20,7 @@ from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._native_engine import NativeEngine, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
-from ._session import Inbox, Session
+from ._session import Inbox, Session, SessionPort
 
 __all__ = ["Client"]
 
@@ -147,17 +147,16 @@ class Client(Generic[T]):
             with anyio.fail_after(self._connect_timeout):
                 transport = await self._connect_native(engine)
         except BaseException:
-            if session._inbox_send is not None and session._inbox_recv is not None:
-                session._inbox_send.close()
-                session._inbox_recv.close()
+            SessionPort(session).discard_inbox()
             raise
         async with AsyncExitStack() as stack:
             stack.callback(transport.abort)  # type: ignore[attr-defined]
             sock = transport.get_extra_info("socket")
             options.configure_socket(sock)
-            session._local_address, session._remote_address = sock_addresses(sock)
-            if session._inbox_recv is not None:
-                stack.push_async_callback(session._inbox_recv.aclose)
+            port = SessionPort(session)
+            port.set_addresses(*sock_addresses(sock))
+            if port.inbox is not None:
+                stack.push_async_callback(port.inbox.aclose)
             tg = await stack.enter_async_context(anyio.create_task_group())
             options.timers.bind(tg)
             await tg.start(engine.run)
@@ -176,8 +175,9 @@ class Client(Generic[T]):
             options.configure(stream)
             local, remote = stream_addresses(stream)
             session = options.new_session(local, remote)
-            if session._inbox_recv is not None:
-                stack.push_async_callback(session._inbox_recv.aclose)
+            inbox = SessionPort(session).inbox
+            if inbox is not None:
+                stack.push_async_callback(inbox.aclose)
             engine = StreamEngine(
                 session,
                 stream,
@@ -202,8 +202,7 @@ class Client(Generic[T]):
         assert session is not None
         self._stack = self._session = None
         try:
-            if session._inbox_recv is not None:
-                session._inbox_recv.close()  # unblock a reader waiting on a full inbox
+            SessionPort(session).close_inbox()  # unblock a reader waiting on a full inbox
             await session.close(immediate=exc_type is not None)
         finally:
             self._options.timers.close()

@@ -107,9 +107,11 @@ class SessionCore(Generic[T]):
     __slots__ = (
         "_ends",
         "_state",
+        "aborted",
         "buffer",
         "bytes_received",
         "bytes_sent",
+        "close_requested",
         "decode_function",
         "high_water",
         "inflight",
@@ -150,6 +152,11 @@ class SessionCore(Generic[T]):
         #: bytes handed to the engine by :meth:`data_to_send` and not yet reported written
         #: with :meth:`sent` (an attribute, not a property: read on every send)
         self.inflight = 0
+        #: a close was asked for: read and process nothing more (set by the session, read
+        #: by the engines on every read)
+        self.close_requested = False
+        #: pending output was dropped and no more is accepted (an abort)
+        self.aborted = False
         self.state = SessionState.NEW
         self.bytes_received = 0
         self.bytes_sent = 0

@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ._session import Session
+from ._session import Engine, Session, SessionPort
 from ._state import StateEvent
 from ._tasks import SessionTasks
 
@@ -55,8 +55,9 @@ FINAL_GRACE = 5.0
 class StreamLifecycle(Generic[T]):
     """The lifecycle of one connection's session; see the module's docstring."""
 
-    def __init__(self, session: Session[T], *, close_timeout: float) -> None:
-        self._session = session
+    def __init__(self, session: Session[T], engine: Engine, *, close_timeout: float) -> None:
+        #: the engine's way to the session (its ``send``/``close`` now talk to ``engine``)
+        self._port: SessionPort[T] = SessionPort(session, engine)
         self._close_timeout = close_timeout
         #: cancels the session's task group: an immediate close, a failed write
         self._scope: anyio.CancelScope | None = None
@@ -99,22 +100,22 @@ class StreamLifecycle(Generic[T]):
     def _output_failed(self, exc: BaseException) -> None:
         """A write failed (or the graceful flush ran out of time): ``OUTPUT_EXCEPTION``,
         the session is aborted and its tasks cancelled."""
-        self._session._fail(StateEvent.OUTPUT_EXCEPTION, exc)
+        self._port.fail(StateEvent.OUTPUT_EXCEPTION, exc)
         if self._scope is not None:
             self._scope.cancel()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Deliver NEW_SESSION, serve the session, and always end with SESSION_CLOSED."""
-        session = self._session
+        port = self._port
         started = False
         clean = False
         try:
-            await session._emit(StateEvent.NEW_SESSION)
+            await port.emit(StateEvent.NEW_SESSION)
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
                 self._tg = tg
                 self._started.bind(tg)
-                if session._aborted:  # close(immediate=True) during NEW_SESSION
+                if port.aborted:  # close(immediate=True) during NEW_SESSION
                     tg.cancel_scope.cancel()
                 self._on_serving()
                 task_status.started()
@@ -125,7 +126,7 @@ class StreamLifecycle(Generic[T]):
                         await self._started.wait_idle()
                     await self._finish()
                 except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
-                    session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+                    port.fail(StateEvent.INTERNAL_EXCEPTION, exc)
                     tg.cancel_scope.cancel()
                 else:
                     clean = True
@@ -133,7 +134,7 @@ class StreamLifecycle(Generic[T]):
                     if self._started.running:
                         tg.cancel_scope.cancel()  # started work that outlived close_timeout
         except Exception as exc:  # a bug in the engine itself
-            session._fail(StateEvent.INTERNAL_EXCEPTION, exc)
+            port.fail(StateEvent.INTERNAL_EXCEPTION, exc)
             clean = False
         finally:
             # a cancelled task's frame (in its CancelledError's traceback) may refer to the
@@ -142,27 +143,27 @@ class StreamLifecycle(Generic[T]):
             self._tg = None
             self._started.bind(None)
             with anyio.CancelScope(shield=True):
-                session._close_requested = True
+                port.close_requested = True
                 if not clean:
-                    session._abort()
+                    port.abort()
                 await self._close_connection()
                 with anyio.move_on_after(FINAL_GRACE):
-                    await session._deliver_late()
-                    await session._emit(StateEvent.SESSION_CLOSED)
-            session._detach()  # no session <-> engine cycle outlives the connection
+                    await port.deliver_late()
+                    await port.emit(StateEvent.SESSION_CLOSED)
+            port.detach()  # no session <-> engine cycle outlives the connection
             if not started:
                 task_status.started()
 
     async def _finish(self) -> None:
         """The graceful part of closing: the ``fail_input`` reason, ``SESSION_CLOSING``,
         the flush, within ``close_timeout``."""
-        session = self._session
-        await session._end_input()
+        port = self._port
+        await port.end_input()
         self._stop_reading()
-        if session._aborted:
+        if port.aborted:
             return
         if self._output_pending():
-            await session._emit(StateEvent.SESSION_CLOSING)
+            await port.emit(StateEvent.SESSION_CLOSING)
         with anyio.move_on_after(self._close_timeout) as scope:
             if not await self._drain_output():
                 return

@@ -115,8 +115,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 30.0,
     ) -> None:
-        super().__init__(session, close_timeout=close_timeout)
-        self._core = session._core
+        super().__init__(session, self, close_timeout=close_timeout)
+        self._core = self._port.core
         #: the largest read, and how far input runs ahead of a busy processor
         self._read_size = read_size
         #: the size of the next read (see ReadSizer), and the space the last one was given
@@ -143,7 +143,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         self._draining = False
         #: whether reads are processed in ``buffer_updated`` itself (a plain-function
         #: processor: see _read_inline), and whether such a read left work for the task
-        self._inline = session.inline
+        self._inline = self._port.inline
         self._batch_pending = False
         #: reading paused until the loop's next iteration after a read that filled all the
         #: space it was given (see buffer_updated)
@@ -152,7 +152,6 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         #: uvloop (libuv reads up to 32 times in a row); asyncio's own loops read each
         #: ready connection once per iteration
         self._reads_in_a_row = not isinstance(self._loop, asyncio.BaseEventLoop)
-        session._engine = self
 
     # -- asyncio protocol callbacks (never run user code) ---------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -220,10 +219,10 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         waits (the seed's ``readFromChannel``, no task switch): the read hooks, every
         complete message processed (``Session._process_inline``), one write. ``False``
         when the main task must take the batch over."""
-        session = self._session
-        if session._plugins and not session._after_read(nbytes):
+        port = self._port
+        if port.plugins and not port.after_read(nbytes):
             return False
-        if not session._process_inline():
+        if not port.process_inline():
             return False
         if self._core.out and not self._write_paused:
             self._flush()
@@ -244,8 +243,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         self._lost = True
         self._lost_exc = exc
         self._write_paused = False
-        session = self._session
-        if session._drain is not None and self._core.pending and not session._aborted:
+        port = self._port
+        if port.drain_waiting and self._core.pending and not self._core.aborted:
             # a sender waits for output that can no longer be written
             self._output_failed(exc or ConnectionResetError("connection lost"))
         self._wake()
@@ -258,8 +257,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         unacked = self._unacked
         if unacked:
             self._unacked = 0
-            self._session._wrote(unacked)
-        if self._core.has_output and not self._session._aborted:
+            self._port.wrote(unacked)
+        if self._core.has_output and not self._core.aborted:
             self._flush()
         self._wake()
 
@@ -309,7 +308,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             # over the high-water mark: write now (transport.write never blocks), so the
             # sender waits only if the transport itself is full (pause_writing), and a
             # batch of large replies does not cost a loop iteration per high-water mark
-            if not self._write_paused and not self._session._aborted:
+            if not self._write_paused and not self._core.aborted:
                 self._flush()
             return
         if not self._flush_scheduled:
@@ -335,7 +334,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
     # -- writing -------------------------------------------------------------------------
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
-        if self._core.has_output and not self._write_paused and not self._session._aborted:
+        if self._core.has_output and not self._write_paused and not self._core.aborted:
             self._flush()
 
     def _flush(self) -> bool:
@@ -348,8 +347,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             return False
         core = self._core
         data = core.data_to_send()
-        session = self._session
-        if session._write_hooks and not session._data_written(data):
+        port = self._port
+        if port.write_hooks and not port.data_written(data):
             return False
         try:
             transport.write(data)
@@ -359,8 +358,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         if self._write_paused:  # write() paused us: the transport's buffer is full
             self._unacked += len(data)
         else:
-            if session._plugins or session._drain is not None:
-                session._wrote(len(data))
+            if port.plugins or port.drain_waiting:
+                port.wrote(len(data))
             else:  # Session._wrote and SessionCore.sent, inlined: nothing else to tell
                 nbytes = len(data)
                 core.inflight -= nbytes
@@ -377,22 +376,22 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             self._task = None
 
     async def _read_loop(self) -> None:
-        session = self._session
+        port = self._port
         core = self._core
-        plugins = session._plugins
-        process_batch = session._batch_processor()
+        plugins = port.plugins
+        process_batch = port.batch_processor()
         create_future = self._loop.create_future
-        while not session._close_requested and core.reading:
+        while not core.close_requested and core.reading:
             unread = self._unread
             if unread or self._batch_pending:
                 self._unread = 0
                 self._batch_pending = False
                 if unread:
                     for plugin in plugins:
-                        plugin.after_read(session, unread)
-                    if session._read_hooks:
-                        session._data_read(unread)
-                if not await process_batch() or session._close_requested:
+                        plugin.after_read(port.session, unread)
+                    if port.read_hooks:
+                        port.data_read(unread)
+                if not await process_batch() or core.close_requested:
                     return  # _finish flushes (and fires SESSION_CLOSING if writes are pending)
                 if core.out and not self._write_paused and not self._flush():
                     return
@@ -400,12 +399,12 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             if self._lost:
                 exc = self._lost_exc
                 if exc is None:
-                    await session._emit(StateEvent.INPUT_SHUTDOWN)
+                    await port.emit(StateEvent.INPUT_SHUTDOWN)
                 else:
-                    await session._emit(StateEvent.INPUT_EXCEPTION, exc)
+                    await port.emit(StateEvent.INPUT_EXCEPTION, exc)
                 return
             if self._eof:
-                await session._emit(StateEvent.INPUT_SHUTDOWN)
+                await port.emit(StateEvent.INPUT_SHUTDOWN)
                 return
             if self._read_paused:
                 self._read_paused = False
@@ -428,9 +427,8 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         return self._core.pending > 0
 
     async def _drain_output(self) -> bool:
-        session = self._session
         core = self._core
-        while core.pending and not session._aborted:
+        while core.pending and not core.aborted:
             if self._lost:
                 self._output_failed(self._lost_exc or ConnectionResetError("connection lost"))
                 return False
@@ -456,7 +454,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         transport = self._transport
         if transport is None or self._lost:
             return
-        if self._session._aborted:
+        if self._core.aborted:
             transport.abort()
         elif self._eof or not transport.can_write_eof():
             transport.close()

@@ -22,7 +22,7 @@ from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._native_engine import NativeEngine, is_ip, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
-from ._session import Engine, Session
+from ._session import Engine, Session, SessionPort
 from ._state import StateEvent
 
 __all__ = ["Server", "ServerStatistics"]
@@ -202,9 +202,8 @@ class Server(Generic[T]):
     # -- internals -----------------------------------------------------------------------
     async def _drain_sessions(self) -> None:
         self._all_closed = anyio.Event()
-        for session, engine in list(self._sessions.items()):
-            session._close_requested = True
-            engine.request_close(False)
+        for session in list(self._sessions):
+            session.close_nowait()
         with anyio.move_on_after(self._shutdown_timeout):
             if self._sessions:
                 await self._all_closed.wait()
@@ -279,11 +278,11 @@ class Server(Generic[T]):
             configure()
             accepted = all(plugin.accept(session) for plugin in self._options.plugins)
         except Exception as exc:
-            await session._emit(StateEvent.INTERNAL_EXCEPTION, exc)
+            await SessionPort(session).emit(StateEvent.INTERNAL_EXCEPTION, exc)
             return False
         if not accepted:
             self._stats.rejected += 1
-            await session._emit(StateEvent.REJECT_ACCEPT)
+            await SessionPort(session).emit(StateEvent.REJECT_ACCEPT)
             return False
         return True
 
@@ -293,7 +292,7 @@ class Server(Generic[T]):
         self._stats.accept_errors += 1
         if session is None:
             session = self._options.new_session(None, None)
-        await session._emit(StateEvent.ACCEPT_EXCEPTION, exc)
+        await SessionPort(session).emit(StateEvent.ACCEPT_EXCEPTION, exc)
 
     async def _run(self, session: Session[T], engine: StreamEngine[T] | NativeEngine[T]) -> None:
         """Run one accepted session to its end, tracked for graceful shutdown."""
@@ -301,7 +300,7 @@ class Server(Generic[T]):
         self._stats.active += 1
         self._sessions[session] = engine
         if self._all_closed is not None:  # shutting down already
-            session._close_requested = True
+            session.close_nowait()
         try:
             await engine.run()
         finally:

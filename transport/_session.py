@@ -25,7 +25,7 @@ from ._processor import Plugin, Processor, overrides
 from ._state import SessionState, StateEvent
 from ._timers import Timer, TimerQueue
 
-__all__ = ["Engine", "Session", "SessionStatistics"]
+__all__ = ["Engine", "Session", "SessionPort", "SessionStatistics"]
 
 T = TypeVar("T")
 
@@ -149,8 +149,6 @@ class Session(Generic[T]):
         self.attributes: dict[str, Any] = {}
         self._engine: Engine | None = None
         self._in_batch = False
-        self._close_requested = False
-        self._aborted = False
         #: a fatal engine failure applied but not yet delivered (see _fail)
         self._late: tuple[StateEvent, BaseException] | None = None
         self._drain: anyio.Event | None = None
@@ -283,7 +281,7 @@ class Session(Generic[T]):
         Raises :class:`anyio.ClosedResourceError` once the session is closing or closed.
         """
         engine = self._engine
-        if engine is None or self._close_requested or not self._core.writable:
+        if engine is None or self._core.close_requested or not self._core.writable:
             raise anyio.ClosedResourceError
 
         async def run_one() -> None:
@@ -347,7 +345,7 @@ class Session(Generic[T]):
         closes gracefully, flushing what was written. For plugins that decide a peer has
         failed (an idle timeout, a missed heartbeat, a bad PROXY header); returns at once.
         """
-        if self._input_failure is None and not self._close_requested:
+        if self._input_failure is None and not self._core.close_requested:
             self._input_failure = exc
         self.close_nowait()
 
@@ -376,7 +374,7 @@ class Session(Generic[T]):
         ``def process``, say): no message after the current one is processed, and
         ``SESSION_CLOSED`` follows once the engine has flushed (or dropped) the output."""
         engine = self._engine
-        self._close_requested = True
+        self._core.close_requested = True
         if engine is None or self.closed:
             return
         if immediate:
@@ -411,7 +409,7 @@ class Session(Generic[T]):
         """A plugin hook or timer callback raised outside the session's main task: abort
         the session with ``INTERNAL_EXCEPTION`` (delivered by the main task)."""
         self._fail(StateEvent.INTERNAL_EXCEPTION, exc)
-        self._close_requested = True
+        self._core.close_requested = True
         engine = self._engine
         if engine is not None:
             engine.request_close(True)
@@ -467,7 +465,7 @@ class Session(Generic[T]):
         plugins = self._plugins
         for plugin in plugins:
             plugin.input_paused(self)
-        while self._hold and not self._close_requested:
+        while self._hold and not self._core.close_requested:
             if self._over_high_water:
                 self._over_high_water = False
                 engine = self._engine
@@ -476,7 +474,7 @@ class Session(Generic[T]):
                 try:
                     await self._wait_drain()
                 except anyio.BrokenResourceError:
-                    self._close_requested = True  # aborted: the batch ends here
+                    self._core.close_requested = True  # aborted: the batch ends here
                     return
             elif self._paused:
                 self._resumed = anyio.Event()
@@ -499,7 +497,7 @@ class Session(Generic[T]):
         if core.state in (SessionState.OPEN, SessionState.INPUT_CLOSED, SessionState.CLOSING):
             core.state = SessionState.ABORTING
             core.discard_output()
-        self._aborted = True
+        self._core.aborted = True
         self._wake_drain()
 
     def _fire(self, event: StateEvent) -> bool:
@@ -507,7 +505,7 @@ class Session(Generic[T]):
         if not self._core.fire(event):
             return False
         if self._core.state in _ENDED:
-            self._aborted = self._aborted or self._core.state is SessionState.ABORTING
+            self._core.aborted = self._core.aborted or self._core.state is SessionState.ABORTING
             self._wake_drain()
         return True
 
@@ -585,11 +583,11 @@ class Session(Generic[T]):
 
     async def _wait_drain(self) -> None:
         core = self._core
-        while not core.under_low_water and not self._aborted:
+        while not core.under_low_water and not self._core.aborted:
             if self._drain is None:
                 self._drain = anyio.Event()
             await self._drain.wait()
-        if self._aborted:
+        if self._core.aborted:
             raise anyio.BrokenResourceError("the session was aborted before the data was written")
 
     def _process_inline(self) -> bool:
@@ -604,7 +602,7 @@ class Session(Generic[T]):
         left in ``_backlog`` for its batch loop, in order. What a processor observes is what
         :meth:`_process_bulk` gives it.
         """
-        busy = self._hold or self._close_requested  # (a local: mypy must not narrow them)
+        busy = self._hold or self._core.close_requested  # (a local: mypy must not narrow them)
         if busy or self._decode_hooks or self._backlog:
             return False
         core = self._core
@@ -638,8 +636,8 @@ class Session(Generic[T]):
                     except Exception as exc:
                         if self._fire(StateEvent.PROCESS_EXCEPTION):
                             self._deliver_now(StateEvent.PROCESS_EXCEPTION, exc)
-                    if self._hold or self._close_requested:
-                        if not self._close_requested:
+                    if self._hold or self._core.close_requested:
+                        if not self._core.close_requested:
                             self._backlog = list(todo)  # the rest, for the task
                         return False
                 if not buffer:
@@ -654,7 +652,7 @@ class Session(Generic[T]):
         sync = self._sync_process
         plugins = self._plugins
         for msg in msgs:
-            if self._close_requested:
+            if self._core.close_requested:
                 return  # (what was decoded ahead is dropped with the input)
             core.messages_received += 1
             if plugins and not all(p.before_process(self, msg) for p in plugins):
@@ -704,7 +702,7 @@ class Session(Generic[T]):
                 await self._process_list(backlog)
             if self._decode_hooks and not self._before_decode():
                 return True
-            while not self._close_requested:
+            while not self._core.close_requested:
                 # SessionCore.next_message, inlined: this loop runs once per message
                 try:
                     msg = decode(buffer)
@@ -766,7 +764,7 @@ class Session(Generic[T]):
                         return False
                     return True
                 await self._process_list(msgs)
-                if not buffer or self._close_requested:
+                if not buffer or self._core.close_requested:
                     return True  # all consumed: no need to ask the codec again
         finally:
             self._in_batch = False
@@ -803,3 +801,121 @@ class Inbox(Processor[T]):
             await inbox.send(msg)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the application stopped receiving
+
+
+class SessionPort(Generic[T]):
+    """The engine seam: everything an I/O engine (or the server and client that set
+    sessions up) may do to a :class:`Session`, and nothing an application needs.
+
+    A session's user-facing API (``send``, ``write``, ``close``...) is on the session; what
+    drives it — delivering state events in the table's order, the batch loops, the hooks,
+    the failure paths — is reached through a port, so no other module reads the session's
+    private state. The engine holds the port; the port's methods are the session's own
+    (bound once: calling one costs what calling the session's would). ``engine`` registers
+    the engine the session's ``send``/``close`` talk to.
+    """
+
+    __slots__ = (
+        "abort",
+        "after_read",
+        "batch_processor",
+        "core",
+        "data_read",
+        "data_written",
+        "deliver",
+        "deliver_late",
+        "detach",
+        "emit",
+        "end_input",
+        "fail",
+        "fire",
+        "inline",
+        "plugins",
+        "process_inline",
+        "read_hooks",
+        "session",
+        "write_hooks",
+        "wrote",
+    )
+
+    def __init__(self, session: Session[T], engine: Engine | None = None) -> None:
+        #: the session, for what plugins and processors are handed
+        self.session = session
+        if engine is not None:
+            session._engine = engine
+        #: the sans-I/O core: receive buffer, outgoing bytes, counters, state
+        self.core = session._core
+        #: every plugin, and those overriding ``data_read`` / ``data_written``
+        self.plugins = session._plugins
+        self.read_hooks = session._read_hooks
+        self.write_hooks = session._write_hooks
+        #: whether reads may be processed where they land (:meth:`Session._process_inline`)
+        self.inline = session.inline
+        #: ``await emit(event, exc=None) -> bool``: fire and deliver (``False``: not now)
+        self.emit = session._emit
+        #: ``fire(event) -> bool``: apply to the state now, deliver later with ``deliver``
+        self.fire = session._fire
+        self.deliver = session._deliver
+        #: ``fail(event, exc)``: a fatal failure from anywhere (applied now, delivered by
+        #: ``deliver_late`` before SESSION_CLOSED); ``abort()``: drop output, refuse more
+        self.fail = session._fail
+        self.abort = session._abort
+        self.deliver_late = session._deliver_late
+        #: ``await end_input()``: the first step of a close (``fail_input``'s reason)
+        self.end_input = session._end_input
+        #: ``detach()``: the engine is done (after SESSION_CLOSED)
+        self.detach = session._detach
+        #: the read side: hooks outside the main task (``after_read(n) -> bool``), the
+        #: ``data_read`` hooks (``data_read(n)``), the batch (``batch_processor()`` gives
+        #: the coroutine function to await; ``process_inline() -> bool`` the inline path)
+        self.after_read = session._after_read
+        self.data_read = session._data_read
+        self.batch_processor = session._batch_processor
+        self.process_inline = session._process_inline
+        #: the write side: ``data_written(data) -> bool`` (the hooks), ``wrote(n)``
+        self.data_written = session._data_written
+        self.wrote = session._wrote
+
+    @property
+    def close_requested(self) -> bool:
+        """Whether the session must stop reading and processing (a close was asked for)."""
+        return self.session._core.close_requested
+
+    @close_requested.setter
+    def close_requested(self, value: bool) -> None:
+        self.session._core.close_requested = value
+
+    @property
+    def aborted(self) -> bool:
+        """Whether pending output was dropped and no more is accepted."""
+        return self.session._core.aborted
+
+    @property
+    def drain_waiting(self) -> bool:
+        """Whether a sender waits for the output to drain (tell it with ``wrote``)."""
+        return self.session._drain is not None
+
+    def set_addresses(self, local: Any, remote: Any) -> None:
+        """The connection's addresses, once known (a client learns them after connecting)."""
+        self.session._local_address = local
+        self.session._remote_address = remote
+
+    def close_inbox(self) -> None:
+        """A pull-style session's inbox: stop it (a reader waiting on a full inbox goes on,
+        then sees the end)."""
+        inbox = self.session._inbox_recv
+        if inbox is not None:
+            inbox.close()
+
+    def discard_inbox(self) -> None:
+        """A pull-style session that never started: close both ends of its inbox."""
+        session = self.session
+        if session._inbox_send is not None:
+            session._inbox_send.close()
+        if session._inbox_recv is not None:
+            session._inbox_recv.close()
+
+    @property
+    def inbox(self) -> MemoryObjectReceiveStream[T] | None:
+        """A pull-style session's inbox (what ``receive`` reads), else ``None``."""
+        return self.session._inbox_recv

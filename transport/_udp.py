@@ -26,7 +26,7 @@ from codec import Protocol as CodecProtocol
 from ._native_engine import _convert
 from ._options import SessionOptions, check_engine, use_native
 from ._processor import Plugin, Processor
-from ._session import Inbox, Session
+from ._session import Inbox, Session, SessionPort
 from ._state import SessionState, StateEvent
 
 __all__ = ["UdpClient", "UdpServer"]
@@ -120,7 +120,8 @@ class _DatagramEngine(Generic[T]):
         self.endpoint = endpoint
         self.session = session
         self.address = address
-        session._engine = self
+        #: the engine's way to the session (its send/close now talk to this engine)
+        self.port: SessionPort[T] = SessionPort(session, self)
 
     def wake_writer(self) -> None:
         self.endpoint.schedule(self)
@@ -204,7 +205,7 @@ class _Endpoint(Generic[T]):
             session = self.options.new_session(self.local_address, address, datagram=True)
             engine = _DatagramEngine(self, session, address)
             self.sessions[address] = engine
-            await session._emit(StateEvent.NEW_SESSION)
+            await engine.port.emit(StateEvent.NEW_SESSION)
         return engine
 
     async def _receive_loop(self) -> None:
@@ -218,14 +219,14 @@ class _Endpoint(Generic[T]):
                     continue  # a client only listens to its server
                 address = self.peer
             engine = await self.session_for(address)
-            session = engine.session
-            core = session._core
+            port = engine.port
+            core = port.core
             core.receive_data(data)
-            for plugin in session._plugins:
-                plugin.after_read(session, len(data))
-            if session._read_hooks:
-                session._data_read(len(data))
-            ok = await session._batch_processor()()
+            for plugin in port.plugins:
+                plugin.after_read(port.session, len(data))
+            if port.read_hooks:
+                port.data_read(len(data))
+            ok = await port.batch_processor()()
             if ok and len(core.buffer):
                 partial = IncompleteFrame(
                     "datagram ends inside a frame",
@@ -233,9 +234,9 @@ class _Endpoint(Generic[T]):
                     data=core.buffer.peek(32),
                 )
                 core.buffer.clear()
-                await session._emit(StateEvent.DECODE_EXCEPTION, partial)
+                await port.emit(StateEvent.DECODE_EXCEPTION, partial)
                 ok = False
-            if not ok or session._close_requested:
+            if not ok or port.close_requested:
                 await self._finish(engine)
             else:
                 await self._flush(engine)
@@ -249,46 +250,47 @@ class _Endpoint(Generic[T]):
             while self.dirty:
                 engine = next(iter(self.dirty))
                 del self.dirty[engine]
-                if engine.session._close_requested:
+                if engine.port.close_requested:
                     await self._finish(engine)
                 else:
                     await self._flush(engine)
 
     async def _flush(self, engine: _DatagramEngine[T]) -> bool:
-        session = engine.session
-        core = session._core
+        port = engine.port
+        core = port.core
         sock = self.sock
         assert sock is not None
-        host, port = engine.address[:2]
+        host, peer_port = engine.address[:2]
         while core.has_output:
             parts = core.parts_to_send()
             try:
                 for datagram in _pack(parts, self.max_datagram_size):
-                    if session._write_hooks and not session._data_written(datagram):
+                    if port.write_hooks and not port.data_written(datagram):
                         return False
-                    await sock.sendto(datagram, host, port)
+                    await sock.sendto(datagram, host, peer_port)
             except Exception as exc:
-                if session._fire(StateEvent.OUTPUT_EXCEPTION):
-                    await session._deliver(StateEvent.OUTPUT_EXCEPTION, exc)
-                session._abort()
+                if port.fire(StateEvent.OUTPUT_EXCEPTION):
+                    await port.deliver(StateEvent.OUTPUT_EXCEPTION, exc)
+                port.abort()
                 return False
-            session._wrote(sum(map(len, parts)))
+            port.wrote(sum(map(len, parts)))
         return True
 
     async def _finish(self, engine: _DatagramEngine[T]) -> None:
         """Close one session: flush (SESSION_CLOSING first if needed), SESSION_CLOSED."""
-        session = engine.session
+        port = engine.port
+        session = port.session
         if self.sessions.get(engine.address) is not engine:
             return
         del self.sessions[engine.address]
         self.dirty.pop(engine, None)
-        session._close_requested = True
-        await session._end_input()
-        if not session._aborted and session._core.has_output:
-            await session._emit(StateEvent.SESSION_CLOSING)
+        port.close_requested = True
+        await port.end_input()
+        if not port.aborted and port.core.has_output:
+            await port.emit(StateEvent.SESSION_CLOSING)
             await self._flush(engine)
         if session.state is not SessionState.CLOSED:
-            await session._emit(StateEvent.SESSION_CLOSED)
+            await port.emit(StateEvent.SESSION_CLOSED)
 
 
 def _pack(pieces: list[bytes], limit: int) -> list[bytes]:
@@ -399,5 +401,4 @@ class UdpClient(Generic[T]):
         session = self._session
         assert session is not None
         await self._endpoint.aclose()
-        if session._inbox_recv is not None:
-            session._inbox_recv.close()
+        SessionPort(session).close_inbox()
