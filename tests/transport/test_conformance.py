@@ -14,12 +14,17 @@ from anyio.abc import SocketAttribute
 from codec import Codec, DecodeError, EncodeError
 from transport import Client, Plugin, Processor, Server, Session, StateEvent
 
-from .conftest import Recorder
+from .conftest import RECORDERS, Recorder, SyncRecorder
 
 pytestmark = pytest.mark.anyio
 
 E = StateEvent
 LOCAL = "127.0.0.1"
+
+
+def with_process(shape: str, process: Any) -> Recorder:
+    """A recorder of ``shape`` ("sync" or "mixed": a plain ``process``) using ``process``."""
+    return type(f"{shape}-recorder", (RECORDERS[shape],), {"process": process})()  # type: ignore[no-any-return]
 
 
 def frame(s: str) -> bytes:
@@ -177,14 +182,18 @@ async def test_order_decode_exception_closes_that_session_only(
 
 
 async def test_order_close_with_pending_writes(
-    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+    string_codec: Codec[str], shape: str, engine: dict[str, Any]
 ) -> None:
     class ReplyAndClose(Recorder):
         async def process(self, session: Session[Any], msg: Any) -> None:
             await session.send("bye " + msg)
             await session.close()  # inside process: requests the close, returns
 
-    proc = ReplyAndClose()
+    def reply_and_close(self: Recorder, session: Session[Any], msg: Any) -> None:
+        session.write("bye " + msg)
+        session.close_nowait()
+
+    proc = ReplyAndClose() if shape == "async" else with_process(shape, reply_and_close)
     with anyio.fail_after(10):
         async with Server(string_codec, proc, host=LOCAL, port=0, **engine) as server:
             async with Client(string_codec, host=LOCAL, port=server.port, **engine) as c:
@@ -195,7 +204,7 @@ async def test_order_close_with_pending_writes(
 
 
 async def test_nothing_is_processed_after_close_in_a_batch(
-    string_codec: Codec[str], engine: dict[str, Any]
+    string_codec: Codec[str], shape: str, engine: dict[str, Any]
 ) -> None:
     """Sticky packets decoded together: a ``close()`` from ``process`` stops the batch at
     once; the messages after it are neither processed nor counted."""
@@ -207,7 +216,13 @@ async def test_nothing_is_processed_after_close_in_a_batch(
                 self.stats = session.statistics()
                 await session.close()
 
-    proc = CloseOnSecond()
+    def close_on_second(self: Recorder, session: Session[Any], msg: Any) -> None:
+        SyncRecorder.process(self, session, msg)
+        if msg == "two":
+            self.stats = session.statistics()  # type: ignore[attr-defined]
+            session.close_nowait()
+
+    proc = CloseOnSecond() if shape == "async" else with_process(shape, close_on_second)
     with anyio.fail_after(10):
         async with Server(string_codec, proc, host=LOCAL, port=0, **engine) as server:
             async with await anyio.connect_tcp(LOCAL, server.port) as stream:
@@ -401,7 +416,7 @@ class HalfWritingProtocol:
 
 @pytest.mark.parametrize("hand_written", [False, True], ids=["codec", "hand-written"])
 async def test_a_failed_encode_queues_nothing(
-    string_codec: Codec[str], engine: dict[str, Any], hand_written: bool
+    string_codec: Codec[str], shape: str, engine: dict[str, Any], hand_written: bool
 ) -> None:
     """``send`` raises the encoder's error and queues nothing, not even part of a frame:
     the next message still arrives whole and framed."""
@@ -417,9 +432,18 @@ async def test_a_failed_encode_queues_nothing(
                 errors.append(exc)
             await session.send(msg)
 
+    class SyncChecked(Processor[str]):
+        def process(self, session: Session[str], msg: str) -> None:
+            try:
+                session.write(bad)
+            except Exception as exc:
+                errors.append(exc)
+            session.write(msg)
+
+    proc = Checked() if shape == "async" else SyncChecked()
     with anyio.fail_after(10):
         async with (
-            Server(protocol, Checked(), host=LOCAL, port=0, **engine) as server,
+            Server(protocol, proc, host=LOCAL, port=0, **engine) as server,
             Client(string_codec, host=LOCAL, port=server.port, **engine) as session,
         ):
             for word in ("smart", "socket"):
@@ -452,7 +476,7 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as sock:
 
 
 async def test_a_peer_that_never_stops_sending_does_not_starve_others(
-    bytes_codec: Codec[bytes], engine: dict[str, Any]
+    bytes_codec: Codec[bytes], shape: str, engine: dict[str, Any]
 ) -> None:
     """A peer whose data is always there to read must not keep the other sessions from
     being served: every read yields to the loop once, even when it did not have to wait."""
@@ -462,8 +486,14 @@ async def test_a_peer_that_never_stops_sending_does_not_starve_others(
             if msg != b"flood":
                 await session.send(msg)
 
+    class SyncQuiet(Processor[bytes]):
+        def process(self, session: Session[bytes], msg: bytes) -> None:
+            if msg != b"flood":
+                session.write(msg)
+
+    proc = Quiet() if shape == "async" else SyncQuiet()
     with anyio.fail_after(90):
-        async with Server(bytes_codec, Quiet(), host=LOCAL, port=0, **engine) as server:
+        async with Server(bytes_codec, proc, host=LOCAL, port=0, **engine) as server:
             command = [sys.executable, "-c", FLOODER, str(server.port)]
             async with await anyio.open_process(command) as flooder:
                 try:
