@@ -114,10 +114,12 @@ def from_schema(
         ValueError: an override names no field of the schema.
 
     >>> import construct as cs
-    >>> s = from_schema(cs.Struct("len" / cs.Int16ub, "data" / cs.Bytes(cs.this.len)))
-    >>> v = s.example()
-    >>> v.len == len(v.data)
-    True
+    >>> from hypothesis import given
+    >>> schema = cs.Struct("len" / cs.Int16ub, "data" / cs.Bytes(cs.this.len))
+    >>> @given(from_schema(schema))
+    ... def lengths_agree(v):
+    ...     assert v.len == len(v.data)
+    >>> lengths_agree()
     """
     deriver = _Deriver(dict(overrides or {}))
     gen = deriver.derive(schema, (), _NO_HINTS)
