@@ -220,9 +220,13 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         complete message processed (``Session._process_inline``), one write. ``False``
         when the main task must take the batch over."""
         port = self._port
-        if port.plugins and not port.after_read(nbytes):
-            return False
-        if not port.process_inline():
+        try:
+            if port.plugins and not port.after_read(nbytes):
+                return False
+            if not port.process_inline():
+                return False
+        except Exception as exc:  # a plugin hook (before_process): that session's failure
+            port.hook_failed(exc)
             return False
         if self._core.out and not self._write_paused:
             self._flush()

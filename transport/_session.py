@@ -829,6 +829,7 @@ class SessionPort(Generic[T]):
         "end_input",
         "fail",
         "fire",
+        "hook_failed",
         "inline",
         "plugins",
         "process_inline",
@@ -861,6 +862,9 @@ class SessionPort(Generic[T]):
         self.fail = session._fail
         self.abort = session._abort
         self.deliver_late = session._deliver_late
+        #: ``hook_failed(exc)``: a plugin hook raised outside the main task
+        #: (``INTERNAL_EXCEPTION``, that session aborted)
+        self.hook_failed = session._hook_failed
         #: ``await end_input()``: the first step of a close (``fail_input``'s reason)
         self.end_input = session._end_input
         #: ``detach()``: the engine is done (after SESSION_CLOSED)

@@ -253,3 +253,46 @@ async def test_fail_input_from_a_timer_ends_the_session_with_its_reason(
             s = await recorder.next_closed()
     assert recorder.events[s] == [E.NEW_SESSION, E.INPUT_EXCEPTION, E.SESSION_CLOSED]
     assert recorder.errors[s][1] is reason
+
+
+class RaisingBeforeProcess(Plugin[Any]):
+    """Overrides only ``before_process`` (so a plain-function processor's reads take the
+    inline path), raising for the first connection."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def accept(self, session: Session[Any]) -> bool:
+        session.attributes["victim"] = self.count == 0
+        self.count += 1
+        return True
+
+    def before_process(self, session: Session[Any], msg: Any) -> bool:
+        if session.attributes["victim"]:
+            raise RuntimeError("before_process failed")
+        return True
+
+
+async def test_a_raising_before_process_on_the_inline_path(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with Server(
+            string_codec,
+            recorder,
+            host=LOCAL,
+            port=0,
+            plugins=[RaisingBeforeProcess()],
+            **engine,
+        ) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as victim:
+                await victim.send(frame("x"))
+                victim_session = await recorder.next_closed()
+            async with await anyio.connect_tcp(LOCAL, server.port) as good:
+                await good.send(frame("ok"))
+                assert await read_exactly(good, 3) == frame("ok")
+    events = recorder.events[victim_session]
+    assert events[0] == E.NEW_SESSION
+    assert E.INTERNAL_EXCEPTION in events
+    assert E.INPUT_EXCEPTION not in events
+    assert events[-1] == E.SESSION_CLOSED
