@@ -10,14 +10,22 @@
 TCP streams are reassembled per flow and direction (out of order, retransmitted and
 overlapping segments, sequence wrap-around, SYN/FIN/RST) and decoded incrementally; UDP
 datagrams are decoded one by one. Memory stays bounded by the largest frame plus the
-reassembly window, whatever the file's size. Reading pcap/pcapng needs the ``capture``
-extra (dpkt); nothing here is imported by ``import codec``.
+reassembly window, whatever the file's size. pcap and pcapng are read
+without any extra; nothing here is imported by ``import codec``.
 """
 
 from __future__ import annotations
 
 from ._dissect import LINKTYPES, Segment, dissect
-from ._files import FORMATS, CaptureFileError, detect_format, parse_file, read_frames
+from ._files import (
+    FORMATS,
+    CaptureFileError,
+    Source,
+    detect_format,
+    open_source,
+    parse_file,
+    read_frames,
+)
 from ._filter import PacketFilter
 from ._hexdump import HexDumpError, parse_hex_lines
 from ._jsonify import to_jsonable
@@ -41,10 +49,12 @@ __all__ = [
     "ParseStats",
     "Record",
     "Segment",
+    "Source",
     "StreamGap",
     "decode_stream",
     "detect_format",
     "dissect",
+    "open_source",
     "parse_file",
     "parse_hex_lines",
     "read_frames",

@@ -29,7 +29,12 @@ _END_RE = re.compile(r"([0-9a-fA-F]{4,16}):?")  # hexdump's closing line: the en
 
 
 class HexDumpError(ValueError):
-    """A line of a hex dump that is not hex; says which line."""
+    """A line of a hex dump that is not hex; says which line (``line``, counted from 1)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
 
 
 def _is_hex(tok: str) -> bool:
@@ -128,7 +133,7 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
             toks = [_clean(t) for t in stripped.replace(",", " ").split()]
             bad = next((t for t in toks if not _is_hex(t)), None)
             if bad is not None:
-                raise HexDumpError(f"line {lineno}: {bad!r} is not hex bytes")
+                raise HexDumpError(lineno, f"{bad!r} is not hex bytes")
             data = bytes.fromhex("".join(toks))
             if data:
                 yield data
@@ -137,7 +142,7 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
         end_only = _END_RE.fullmatch(stripped)
         if m is None and end_only is None:
             if all(_is_hex(t) for t in stripped.split()):
-                raise HexDumpError(f"line {lineno}: missing offset column: {stripped!r}")
+                raise HexDumpError(lineno, f"missing offset column: {stripped!r}")
             continue  # a dissection text line between packets (Wireshark export)
         offset = int((m or end_only).group(1), 16)  # type: ignore[union-attr]
         if held is not None:
@@ -153,14 +158,14 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
             if data:
                 yield data
             elif offset > held[1]:
-                raise HexDumpError(f"line {held[0]}: no hex bytes after the offset")
+                raise HexDumpError(held[0], "no hex bytes after the offset")
         held = None if m is None else (lineno, offset, line[m.end() :])
     if held is not None:
         data, _ = _last_line(held[2], has_ascii)
         if data:
             yield data
     elif with_offsets is None and first_text is not None:
-        raise HexDumpError(f"line {first_text[0]}: not a hex dump: {first_text[1][:40]!r}")
+        raise HexDumpError(first_text[0], f"not a hex dump: {first_text[1][:40]!r}")
 
 
 def looks_like_hexdump(sample: bytes) -> bool:

@@ -16,7 +16,7 @@ skipped is counted in :class:`ParseStats`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from .._buffer import Buffer, BytesLike
@@ -434,7 +434,7 @@ def decode_stream(
     *,
     skip_errors: bool = False,
     stats: ParseStats | None = None,
-) -> Iterator[Record]:
+) -> Generator[Record, None, None]:
     """Decode one byte stream (a raw file, a hex dump) given in chunks of any size.
 
     Records have ``flow``/``direction``/``timestamp`` set to ``None``; ``offset`` counts
