@@ -1,12 +1,14 @@
 """The ``wirekit`` console script.
 
-``wirekit parse SCHEMA FILE``: decode a raw file, a hex dump or a pcap/pcapng capture with a
-construct schema (or a :class:`~codec.Codec` / :class:`~codec.Protocol` object) and print one
-JSON object a line (or a table with ``--table``).
+``wirekit parse SCHEMA FILE...``: decode raw files, hex dumps or pcap/pcapng captures (or
+standard input, ``-``) with a construct schema (or a :class:`~codec.Codec` /
+:class:`~codec.Protocol` object) and print one JSON object a line, a table, or write Parquet.
+The command itself lives in :mod:`codec._parse_command`.
 
 Exit status: 0 on success; 1 when a stream cannot be decoded (without ``--skip-errors``);
 2 for a usage error, including a schema that cannot be loaded or used; 3 for a file that
-cannot be read or is not of its format; 130 on Ctrl-C.
+cannot be read, is truncated or is not of its format; 130 on Ctrl-C; 141 when the reader
+of standard output went away.
 """
 
 from __future__ import annotations
@@ -14,25 +16,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import construct as cs
 
 from ._analysis import SchemaError
 from ._codec import DEFAULT_MAX_FRAME_SIZE, Codec
-from ._errors import DecodeError
+from ._version import __version__
 
 __all__ = ["load_protocol", "load_schema_object", "main"]
 
 EXIT_DECODE = 1
 EXIT_USAGE = 2
 EXIT_FILE = 3
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141
 
 
 class CliError(Exception):
@@ -106,85 +108,30 @@ def load_protocol(spec: str, max_frame_size: int | None) -> Any:
     )
 
 
-# -- output -------------------------------------------------------------------------------
-def _record_dict(rec: Any) -> dict[str, Any]:
-    from .capture import to_jsonable
-
-    return {
-        "flow": rec.flow.as_dict() if rec.flow is not None else None,
-        "direction": rec.direction.value if rec.direction is not None else None,
-        "timestamp": rec.timestamp,
-        "offset": rec.offset,
-        "message": to_jsonable(rec.message),
-    }
-
-
-class _Table:
-    """A readable fixed-width table; the message column is compact JSON."""
-
-    def __init__(self, out: IO[str], width: int) -> None:
-        self.out = out
-        self.width = width
-        self.header = False
-
-    def write(self, rec: Any) -> None:
-        from .capture import to_jsonable
-
-        if not self.header:
-            self.out.write(f"{'time':<17} {'flow':<44} {'offset':>8}  message\n")
-            self.header = True
-        ts = f"{rec.timestamp:.6f}" if rec.timestamp is not None else "-"
-        flow = rec.flow.describe(rec.direction) if rec.flow is not None else "-"
-        msg = json.dumps(to_jsonable(rec.message), separators=(", ", "="))
-        line = f"{ts:<17} {flow:<44} {rec.offset:>8}  {msg}"
-        if self.width and len(line) > self.width:
-            line = line[: self.width - 3] + "..."
-        self.out.write(line + "\n")
-
-
-class _Progress:
-    """A plain progress bar on stderr, redrawn at most a few times a second."""
-
-    def __init__(self, total: int, stream: IO[str]) -> None:
-        self.total = max(total, 1)
-        self.stream = stream
-        self.last = 0.0
-        self.start = time.monotonic()
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2 and done < self.total:
-            return
-        self.last = now
-        frac = min(done / self.total, 1.0)
-        bar = "#" * int(frac * 30)
-        rate = done / max(now - self.start, 1e-9) / 1e6
-        self.stream.write(f"\r[{bar:<30}] {frac:6.1%} {done / 1e6:8.1f} MB {rate:6.1f} MB/s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\r" + " " * 72 + "\r")
-        self.stream.flush()
-
-
 # -- the parse command --------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
+#: what ``--format`` writes (the input types raw/hex/pcap/pcapng are accepted there too,
+#: as the older spelling of ``--input-format``)
+OUTPUT_FORMATS = ("json", "table", "parquet")
+
+
+def _add_parse_command(sub: Any) -> None:
     from .capture import FORMATS
 
-    top = argparse.ArgumentParser(
-        prog="wirekit", description="wirekit: construct schemas as incremental decoders."
-    )
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser(
         "parse",
-        help="decode a capture, hex dump or raw file with a schema",
+        help="decode captures, hex dumps or raw files with a schema",
         description=(
             "Decode every message in FILE with SCHEMA and print one JSON object a line: "
             "flow, direction, timestamp, offset, message. TCP streams in pcap/pcapng files "
-            "are reassembled per flow and direction; UDP datagrams are decoded one by one."
+            "are reassembled per flow and direction; UDP datagrams are decoded one by one. "
+            "FILE may be '-' (standard input), a pipe or a FIFO. Several FILEs are decoded "
+            "one after the other, or --jobs at a time; their records are written in the "
+            "order the FILEs are given, each file's in capture order."
         ),
         epilog=(
-            "exit status: 0 ok, 1 undecodable stream, 2 usage or schema error, 3 unreadable file"
+            "exit status: 0 ok, 1 undecodable stream, 2 usage or schema error, "
+            "3 unreadable, truncated or corrupt file, 130 interrupted, 141 output closed "
+            "early (as `| head`; the status a shell reports for tools killed by SIGPIPE)"
         ),
     )
     p.add_argument(
@@ -193,18 +140,39 @@ def _parser() -> argparse.ArgumentParser:
         help="MODULE:NAME or path/to/file.py:NAME - a construct schema, a codec.Codec or "
         "any object with decode(buf)",
     )
-    p.add_argument("file", metavar="FILE", help="the capture, hex dump or raw byte file")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="captures, hex dumps or raw byte files; '-' is standard input",
+    )
     p.add_argument(
         "--format",
+        choices=OUTPUT_FORMATS + FORMATS,
+        help="output: json (default: JSON lines), table, or parquet (one row per message; "
+        "needs the parquet extra and -o or a non-terminal standard output)",
+    )
+    p.add_argument(
+        "--input-format",
         choices=FORMATS,
-        help="file type (default: pcap/pcapng by magic number, hex for a hex dump, else raw)",
+        help="input type (default: pcap/pcapng by magic number, hex for a hex dump, else raw)",
+    )
+    p.add_argument("-o", "--output", metavar="PATH", help="write there, not to standard output")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="decode up to N files at once in worker processes (0: one per CPU); output "
+        "order stays that of the FILE arguments",
     )
     p.add_argument(
         "--udp-schema",
         metavar="SCHEMA",
         help="another schema for UDP datagrams (e.g. DNS without the TCP length prefix)",
     )
-    p.add_argument("--table", action="store_true", help="print a readable table, not JSON")
+    p.add_argument("--table", action="store_true", help="the same as --format table")
     p.add_argument(
         "--port", type=int, action="append", default=[], help="keep packets to/from this port"
     )
@@ -241,110 +209,29 @@ def _parser() -> argparse.ArgumentParser:
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
-        help="progress bar on stderr (auto: only when stderr is a terminal)",
+        help="progress bar with rate and ETA on stderr (auto: only when stderr is a "
+        "terminal; needs the capture extra, tqdm)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
-    return top
 
 
-def _filter(args: argparse.Namespace) -> Any:
-    from .capture import PacketFilter
-
-    flows = []
-    for text in args.flow:
-        a, sep, b = text.partition(",")
-        if not sep:
-            raise CliError(f"--flow wants HOST:PORT,HOST:PORT, got {text!r}")
-        flows.append((a.strip(), b.strip()))
-    ports = args.port
-    if any(not 0 <= p <= 0xFFFF for p in ports):
-        raise CliError("--port must be between 0 and 65535")
-    try:
-        return PacketFilter(ports=ports, hosts=args.host, flows=flows, proto=args.proto)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-
-
-def _parse(args: argparse.Namespace) -> int:
-    from .capture import (
-        DEFAULT_WINDOW,
-        CaptureFileError,
-        ParseStats,
-        detect_format,
-        parse_file,
+def _parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="wirekit", description="wirekit: construct schemas as incremental decoders."
     )
-
-    if args.max_frame_size is not None and args.max_frame_size <= 0:
-        raise CliError("--max-frame-size must be positive")
-    protocol = load_protocol(args.schema, args.max_frame_size)
-    udp_protocol = load_protocol(args.udp_schema, args.max_frame_size) if args.udp_schema else None
-    packet_filter = _filter(args)
-    path = Path(args.file)
-    try:
-        size = path.stat().st_size
-        fmt = args.format or detect_format(path)
-    except OSError as exc:
-        raise CliError(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_FILE) from exc
-    if fmt in ("raw", "hex") and not packet_filter.empty:
-        raise CliError(f"--port/--host/--flow/--proto apply to captures, not to {fmt} files")
-
-    stats = ParseStats()
-    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-    progress = _Progress(size, sys.stderr) if show else None
-    out = sys.stdout
-    table = _Table(out, 0 if not out.isatty() else os.get_terminal_size(out.fileno()).columns)
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    status = 0
-    try:
-        records = parse_file(
-            protocol,
-            path,
-            format=fmt,
-            udp_protocol=udp_protocol,
-            skip_errors=args.skip_errors,
-            packet_filter=packet_filter,
-            window=args.window or DEFAULT_WINDOW,
-            stats=stats,
-            progress=progress,
-        )
-        write = out.write
-        for rec in records:
-            if args.table:
-                table.write(rec)
-            else:
-                write(dumps(_record_dict(rec)))
-                write("\n")
-    except CaptureFileError as exc:
-        raise CliError(f"cannot read {args.file} as {fmt}: {exc}", EXIT_FILE) from exc
-    except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise CliError(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_FILE) from exc
-    except DecodeError as exc:
-        if progress is not None:
-            progress.close()
-        sys.stderr.write(f"wirekit: undecodable stream in {args.file}: {exc}\n")
-        if not args.skip_errors:
-            sys.stderr.write("wirekit: use --skip-errors to skip bad frames and go on\n")
-        status = EXIT_DECODE
-    finally:
-        out.flush()
-    if progress is not None and status == 0:
-        progress.close()
-    if not args.quiet:
-        sys.stderr.write(f"wirekit: {stats.summary()}\n")
-        for problem in stats.problems:
-            sys.stderr.write(f"wirekit: skipped: {problem}\n")
-        if stats.errors > len(stats.problems):
-            sys.stderr.write(f"wirekit: ... and {stats.errors - len(stats.problems)} more\n")
-    return status
+    top.add_argument("--version", action="version", version=f"wirekit {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_parse_command(sub)
+    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wirekit`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _parse(args)
+        from ._parse_command import run_parse
+
+        return run_parse(args)
     except CliError as exc:
         sys.stderr.write(f"wirekit: error: {exc}\n")
         return exc.status
@@ -352,11 +239,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\nwirekit: interrupted\n")
         return 130
     except BrokenPipeError:
-        # the reader went away (`wirekit parse ... | head`): not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """The reader went away (``wirekit parse ... | head``): end quietly, as Unix tools do.
+
+    Standard output is pointed at ``/dev/null`` so that the interpreter's last flush does
+    not fail again, and the status is 141 (128 + SIGPIPE), what a shell reports for
+    ``cat`` or ``grep`` in the same place: a pipeline under ``set -o pipefail`` sees the
+    same as with them.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    finally:
+        os.close(devnull)
+    return EXIT_PIPE
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m codec.cli`: run the importable module's main, so that the errors raised by
+    # the modules it imports (codec._parse_command) are the classes it catches
+    from codec.cli import main as _main
+
+    sys.exit(_main())

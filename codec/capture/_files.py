@@ -284,7 +284,7 @@ def parse_file(
     window: int = DEFAULT_WINDOW,
     stats: ParseStats | None = None,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[Record]:
+) -> Generator[Record, None, None]:
     """Decode every message in a capture file, streaming.
 
     Args:
@@ -334,7 +334,7 @@ def _parse_source(
     window: int,
     stats: ParseStats | None,
     progress: Callable[[int], None] | None,
-) -> Iterator[Record]:
+) -> Generator[Record, None, None]:
     stats = stats if stats is not None else ParseStats()
     f = src.file
     position = src.position

@@ -9,7 +9,9 @@ Accepted, line by line (``#`` starts a comment line, blank lines are ignored):
   ``hexdump -C``: ``0000  0c 73 6d 61 ...   .sma`` - an offset column, hex pairs (an extra
   space in the middle is fine), then an optional ASCII column (``|...|`` too).
 
-Text lines before the first dump line and between offset lines (Wireshark's dissection
+A ``*`` line (``hexdump`` and ``od`` squeeze repeated lines into it) repeats the line
+above up to the next offset. An offset that jumps past the bytes of the line before it is
+an error: bytes would be missing. Text lines before the first dump line and between offset lines (Wireshark's dissection
 text in "Export Packet Dissections") are skipped. The ASCII column is told apart from the
 bytes by the next line's offset, or on a last line by its length (one character per byte),
 so a column that happens to look like hex (``ab``) is not misread.
@@ -116,6 +118,7 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
     has_ascii: bool | None = None
     held: tuple[int, int, str] | None = None  # (line number, offset, text after offset)
     first_text: tuple[int, str] | None = None
+    squeezed = False
     for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
@@ -138,6 +141,9 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
             if data:
                 yield data
             continue
+        if stripped == "*":  # hexdump/od: the line above repeats up to the next offset
+            squeezed = True
+            continue
         m = _OFFSET_RE.match(line)
         end_only = _END_RE.fullmatch(stripped)
         if m is None and end_only is None:
@@ -147,7 +153,7 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
         offset = int((m or end_only).group(1), 16)  # type: ignore[union-attr]
         if held is not None:
             counted = None
-            if offset > held[1]:
+            if offset > held[1] and not squeezed:
                 counted = _counted_line(held[2], offset - held[1])
             if counted is None:
                 data, seen = _last_line(held[2], has_ascii)
@@ -155,15 +161,30 @@ def parse_hex_lines(lines: Iterable[str]) -> Iterator[bytes]:
                 data, seen = counted
             if has_ascii is None:
                 has_ascii = seen
+            if not data and offset > held[1]:
+                raise HexDumpError(held[0], "no hex bytes after the offset")
+            end = held[1] + len(data)
+            if squeezed and data and offset > end and (offset - end) % len(data) == 0:
+                data *= 1 + (offset - end) // len(data)
+            elif offset > end:
+                if data:
+                    yield data  # whole messages before the hole still count
+                # (a new dump starting again at a lower offset is fine: Wireshark's export)
+                raise HexDumpError(
+                    lineno,
+                    f"offset {offset:#x} does not follow line {held[0]} ({len(data)} bytes "
+                    f"from {held[1]:#x}): {offset - end} bytes are missing",
+                )
             if data:
                 yield data
-            elif offset > held[1]:
-                raise HexDumpError(held[0], "no hex bytes after the offset")
+        squeezed = False
         held = None if m is None else (lineno, offset, line[m.end() :])
     if held is not None:
         data, _ = _last_line(held[2], has_ascii)
         if data:
             yield data
+        elif held[2].strip():
+            raise HexDumpError(held[0], "no hex bytes after the offset")
     elif with_offsets is None and first_text is not None:
         raise HexDumpError(first_text[0], f"not a hex dump: {first_text[1][:40]!r}")
 

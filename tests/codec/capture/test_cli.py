@@ -101,7 +101,7 @@ def test_hex_and_raw_files_and_format_option(tmp_path: Path) -> None:
     assert rec["offset"] == 12
     forced = wirekit("parse", MODBUS, str(DATA / "modbus_requests.xxd"), "--format", "pcap")
     assert forced.returncode == 3
-    assert "cannot read" in forced.stderr
+    assert "not a pcap file" in forced.stderr
     assert "Traceback" not in forced.stderr
 
 
@@ -165,9 +165,9 @@ def test_max_frame_size_and_quiet() -> None:
 def test_progress_bar_only_on_request_or_terminal() -> None:
     target = str(DATA / "modbus.pcap")
     proc = wirekit("parse", MODBUS, target, "--progress", "always", "-q")
-    assert "MB/s" in proc.stderr
+    assert "B/s" in proc.stderr  # tqdm's rate
     plain = wirekit("parse", MODBUS, target)
-    assert "MB/s" not in plain.stderr  # stderr is a pipe here
+    assert "B/s" not in plain.stderr  # stderr is a pipe here
 
 
 def test_console_script_is_installed() -> None:
