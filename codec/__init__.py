@@ -21,6 +21,7 @@ from ._codec import DEFAULT_MAX_FRAME_SIZE, Codec, Decoder
 from ._errors import DecodeError, EncodeError, FrameTooLarge, IncompleteFrame
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
 from ._protocol import Protocol
+from ._version import __version__ as __version__
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",

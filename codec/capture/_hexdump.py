@@ -11,10 +11,11 @@ Accepted, line by line (``#`` starts a comment line, blank lines are ignored):
 
 A ``*`` line (``hexdump`` and ``od`` squeeze repeated lines into it) repeats the line
 above up to the next offset. An offset that jumps past the bytes of the line before it is
-an error: bytes would be missing. Text lines before the first dump line and between offset lines (Wireshark's dissection
-text in "Export Packet Dissections") are skipped. The ASCII column is told apart from the
-bytes by the next line's offset, or on a last line by its length (one character per byte),
-so a column that happens to look like hex (``ab``) is not misread.
+an error: bytes would be missing. Text lines before the first dump line and between offset
+lines (Wireshark's dissection text in "Export Packet Dissections") are skipped. The ASCII
+column is told apart from the bytes by the next line's offset, or on a last line by its
+length (one character per byte), so a column that happens to look like hex (``ab``) is not
+misread.
 """
 
 from __future__ import annotations
