@@ -70,3 +70,20 @@ def test_text_that_is_not_hex_is_raw(tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
     path.write_text("HELLO world\n")
     assert detect_format(path) == "raw"
+
+
+def test_hexdump_squeezed_lines_and_offset_jumps() -> None:
+    """``hexdump -C`` writes ``*`` for repeated lines; a jump without one loses bytes."""
+    data = b"hello" + bytes(59) + b"tail"
+    squeezed = [
+        "00000000  68 65 6c 6c 6f 00 00 00  00 00 00 00 00 00 00 00  |hello...........|",
+        "00000010  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|",
+        "*",
+        "00000040  74 61 69 6c                                       |tail|",
+        "00000044",
+    ]
+    assert b"".join(parse_hex_lines(squeezed)) == data
+    with pytest.raises(HexDumpError, match=r"line 3: offset 0x40 .* 32 bytes are missing"):
+        list(parse_hex_lines(squeezed[:2] + squeezed[3:]))
+    with pytest.raises(HexDumpError, match="line 1: no hex bytes"):
+        list(parse_hex_lines(["00000000: zz12"]))
