@@ -61,7 +61,8 @@ class Server(Generic[T]):
     Args:
         protocol: any :class:`codec.Protocol` (a :class:`codec.Codec` or hand-written).
         processor: the :class:`Processor` every session uses.
-        host, port: where to listen (``host=None``: every interface; ``port=0``: ephemeral).
+        host: where to listen (``None``: every interface).
+        port: the port to listen on (``0``: an ephemeral one, read it from ``server.port``).
         path: listen on this Unix domain socket instead (removed again on exit).
         ssl_context: serve TLS with this server-side context (handshake per connection).
         backlog: the listen queue length.
@@ -72,9 +73,10 @@ class Server(Generic[T]):
         max_frame_size: the most received bytes a session buffers while waiting for the end
             of a message (``FrameTooLarge``, so ``DECODE_EXCEPTION``, beyond it); ``None``
             leaves the limit to the protocol.
-        nodelay: TCP_NODELAY (on by default). socket_options: ``(level, option, value)``
-            triples applied to every accepted socket.
-        high_water, low_water: a session's pending-output marks for ``send`` backpressure.
+        nodelay: TCP_NODELAY (on by default).
+        socket_options: ``(level, option, value)`` triples applied to every accepted socket.
+        high_water: a session's pending output above which ``send`` waits (backpressure).
+        low_water: the pending output below which waiting ``send`` calls go on.
         plugins: :class:`Plugin` instances, called in order.
         shutdown_timeout: how long a graceful shutdown waits for sessions to finish.
         handshake_timeout: the most a TLS handshake may take.
