@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import importlib
 import multiprocessing
 import os
 import shutil
@@ -98,7 +99,7 @@ def _progress_bar(show: str, total: int | None) -> Any:
     if show == "never" or (show == "auto" and not sys.stderr.isatty()):
         return None
     try:
-        from tqdm import tqdm
+        tqdm = importlib.import_module("tqdm").tqdm
     except ImportError:
         if show == "always":
             raise CliError("--progress always needs tqdm: pip install 'wirekit[capture]'") from None
@@ -445,8 +446,7 @@ def _run_parallel(
 def _copy(temp: str, kind: str, text: IO[str] | None, writer: _Writer | None) -> None:
     """Append a worker's output to the real output, a bounded piece at a time."""
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
+        pq = importlib.import_module("pyarrow.parquet")
         assert writer is not None
         parquet = pq.ParquetFile(temp)
         for batch in parquet.iter_batches(batch_size=65536):
@@ -459,6 +459,4 @@ def _copy(temp: str, kind: str, text: IO[str] | None, writer: _Writer | None) ->
 
 
 def _table_of(batch: Any) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_batches([batch])
+    return importlib.import_module("pyarrow").Table.from_batches([batch])

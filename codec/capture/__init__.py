@@ -29,6 +29,7 @@ from ._files import (
 from ._filter import PacketFilter
 from ._hexdump import HexDumpError, parse_hex_lines
 from ._jsonify import to_jsonable
+from ._output import PARQUET_COLUMNS, JsonLinesWriter, ParquetWriter, TableWriter, record_dict
 from ._parser import CaptureParser, decode_stream
 from ._reassembly import DEFAULT_WINDOW, Gap, HalfStream
 from ._records import CaptureDecodeError, Direction, Flow, ParseStats, Record, StreamGap
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_WINDOW",
     "FORMATS",
     "LINKTYPES",
+    "PARQUET_COLUMNS",
     "CaptureDecodeError",
     "CaptureFileError",
     "CaptureParser",
@@ -45,12 +47,15 @@ __all__ = [
     "Gap",
     "HalfStream",
     "HexDumpError",
+    "JsonLinesWriter",
     "PacketFilter",
+    "ParquetWriter",
     "ParseStats",
     "Record",
     "Segment",
     "Source",
     "StreamGap",
+    "TableWriter",
     "decode_stream",
     "detect_format",
     "dissect",
@@ -58,5 +63,6 @@ __all__ = [
     "parse_file",
     "parse_hex_lines",
     "read_frames",
+    "record_dict",
     "to_jsonable",
 ]

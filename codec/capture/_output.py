@@ -7,6 +7,7 @@ is imported only when a Parquet file is written.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from typing import IO, Any
@@ -90,9 +91,10 @@ class TableWriter:
 
 
 def _pyarrow() -> Any:
+    # imported by name: pyarrow has no type hints, and a user's mypy need not be told so
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        pa = importlib.import_module("pyarrow")
+        pq = importlib.import_module("pyarrow.parquet")
     except ImportError as exc:
         raise ImportError("writing Parquet needs pyarrow: pip install 'wirekit[parquet]'") from exc
     return pa, pq
