@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Offline parsing benchmark: ``wirekit parse`` against ``tshark -T json`` on one capture.
+"""Offline parsing benchmark: ``wirekit parse`` against ``tshark -T json`` and ``-T fields``.
 
     .venv/bin/python bench/capture_bench.py            # ~100 MB capture
     .venv/bin/python bench/capture_bench.py --quick    # ~5 MB, also checks both agree
@@ -8,17 +8,22 @@ Generates a pcap of Modbus/TCP (port 502, a protocol tshark dissects) with many
 interleaved connections, some reordered and retransmitted segments and sticky requests,
 into ``bench/results/`` (gitignored), then runs, one after the other on the same file:
 
-* ``wirekit parse bench/capture_schema.py:MODBUS FILE`` (JSON lines to /dev/null);
-* ``tshark -r FILE -T json -e <the same fields>`` (to /dev/null), with out-of-order
-  reassembly on so that both decode the same messages.
+* ``wirekit parse bench/capture_schema.py:MODBUS FILE`` (JSON lines, counted);
+* the same with ``--format parquet -o FILE`` (rows counted with pyarrow);
+* the same on four captures of a quarter of the size each, ``--jobs 1`` and ``--jobs 2``;
+* ``tshark -r FILE -T json -e <the same fields>`` and ``-T fields -e <the same fields>``
+  (to /dev/null), with out-of-order reassembly on so that both decode the same messages.
 
-and prints MB/s, messages/s, wall time and peak RSS (from ``wait4``) of each.
+and prints MB/s and messages/s (by wall time, and by CPU time, which a machine shared with
+other work moves less), wall and CPU seconds, and peak RSS (from ``wait4``) of each. A
+``--jobs`` run's CPU and RSS are the parent's plus its workers' (``RUSAGE_CHILDREN`` of a
+wrapper), its peak RSS the largest single process.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib.util
 import random
 import shutil
 import struct
@@ -128,27 +133,43 @@ def generate(path: Path, target_bytes: int, seed: int = 1) -> tuple[int, int]:
     return packets, messages
 
 
-def measure(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, int]:
-    """(wall seconds, peak RSS in bytes) of one child process."""
+#: runs a command and reports the CPU time of everything it started (its workers too)
+_WRAP = (
+    "import resource, subprocess, sys; "
+    "rc = subprocess.call(sys.argv[1:]); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "sys.stderr.write(f'{u.ru_utime + u.ru_stime} {u.ru_maxrss}\\n'); "
+    "sys.exit(rc)"
+)
+
+
+def measure(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in bytes) of a command and its children."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAP, *cmd], stdout=stdout, stderr=subprocess.PIPE, text=True
+    )
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed with status {proc.returncode}: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss * 1024
+    cpu, rss = proc.stderr.split()[-2:]
+    return wall, float(cpu), int(rss) * 1024
 
 
-def wirekit_cmd(path: Path) -> list[str]:
-    return [sys.executable, "-m", "codec.cli", "parse", SCHEMA, str(path), "-q"]
+def wirekit_cmd(*paths: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "codec.cli", "parse", SCHEMA, *map(str, paths), "-q", *extra]
 
 
-def tshark_cmd(tshark: str, path: Path) -> list[str]:
-    cmd = [tshark, "-n", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE", "-T", "json"]
+def tshark_cmd(tshark: str, path: Path, kind: str = "json") -> list[str]:
+    cmd = [tshark, "-n", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE", "-T", kind]
     for name in FIELDS:
         cmd += ["-e", name]
     return cmd
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
 
 
 def count_tshark_messages(tshark: str, path: Path) -> int:
@@ -193,35 +214,66 @@ def main() -> int:
         f"{messages} Modbus messages (generated in {time.perf_counter() - t0:.1f} s)"
     )
 
-    rows = []
+    rows: list[tuple[str, float, float, int, int, float]] = []
     out = RESULTS / "wirekit.jsonl"
     with open(out, "wb") as f:
-        wall, rss = measure(wirekit_cmd(path), stdout=f.fileno())
-    with open(out, "rb") as f:
-        got = sum(1 for _ in f)
+        wall, cpu, rss = measure(wirekit_cmd(path), stdout=f.fileno())
+    got = count_lines(out)
     if got != messages:
         raise SystemExit(f"wirekit decoded {got} messages, expected {messages}")
-    rows.append(("wirekit parse (JSON lines)", wall, rss))
+    rows.append(("wirekit parse (JSON lines)", wall, cpu, rss, got, mb))
+
+    if importlib.util.find_spec("pyarrow") is not None:
+        import pyarrow.parquet as pq
+
+        parquet = RESULTS / "wirekit.parquet"
+        wall, cpu, rss = measure(
+            wirekit_cmd(path, extra=("--format", "parquet", "-o", str(parquet)))
+        )
+        rows_written = pq.ParquetFile(parquet).metadata.num_rows
+        if rows_written != messages:
+            raise SystemExit(f"wirekit wrote {rows_written} Parquet rows, expected {messages}")
+        rows.append(("wirekit parse --format parquet", wall, cpu, rss, rows_written, mb))
+
+    # the same traffic as four captures of a quarter of the size each (other seeds)
+    parts = [path.with_name(f"{path.stem}.part{i}.pcap") for i in range(4)]
+    part_messages = sum(
+        generate(p, int(size * 1e6 / 4), seed=2 + i)[1] for i, p in enumerate(parts)
+    )
+    part_mb = sum(p.stat().st_size for p in parts) / 1e6
+    for jobs in (1, 2):
+        out = RESULTS / f"wirekit-j{jobs}.jsonl"
+        with open(out, "wb") as f:
+            wall, cpu, rss = measure(
+                wirekit_cmd(*parts, extra=("--jobs", str(jobs))), stdout=f.fileno()
+            )
+        if count_lines(out) != part_messages:
+            raise SystemExit(f"--jobs {jobs}: {count_lines(out)} messages, not {part_messages}")
+        rows.append(
+            (f"wirekit parse 4 files --jobs {jobs}", wall, cpu, rss, part_messages, part_mb)
+        )
 
     tshark = shutil.which("tshark")
     if tshark and not args.no_tshark:
         if args.quick:
             theirs = count_tshark_messages(tshark, path)
             print(f"tshark dissects {theirs} Modbus messages, wirekit {got}")
-        wall, rss = measure(tshark_cmd(tshark, path))
-        rows.append(("tshark -T json -e (4 fields)", wall, rss))
+        for kind in ("json", "fields"):
+            wall, cpu, rss = measure(tshark_cmd(tshark, path, kind))
+            rows.append((f"tshark -T {kind} -e (4 fields)", wall, cpu, rss, messages, mb))
     elif not args.no_tshark:
         print("tshark not found: apt-get install tshark")
 
     print()
     print(
-        f"| {'tool':<30} | {'MB/s':>7} | {'messages/s':>11} | {'wall s':>7} | {'peak RSS MB':>11} |"
+        f"| {'tool':<32} | {'MB/s':>6} | {'MB/s CPU':>8} | {'msgs/s CPU':>10} | "
+        f"{'wall s':>6} | {'CPU s':>6} | {'peak RSS MB':>11} |"
     )
-    print(f"|{'-' * 32}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 13}|")
-    for name, wall, rss in rows:
+    print(f"|{'-' * 34}|{'-' * 8}|{'-' * 10}|{'-' * 12}|{'-' * 8}|{'-' * 8}|{'-' * 13}|")
+    for name, wall, cpu, rss, count, size_mb in rows:
         print(
-            f"| {name:<30} | {mb / wall:7.1f} | {messages / wall:11,.0f} | {wall:7.1f} | "
-            f"{rss / 1e6:11.0f} |"
+            f"| {name:<32} | {size_mb / wall:6.1f} | {size_mb / cpu:8.1f} | {count / cpu:10,.0f} | "
+            f"{wall:6.1f} | {cpu:6.1f} | {rss / 1e6:11.0f} |"
         )
     return 0
 

@@ -140,6 +140,10 @@ def _link(linktype: int, frame: memoryview) -> tuple[int, int] | None:
     return None
 
 
+#: Ethernet + IPv4 without options + TCP, the frame most captures are made of, in one go
+_ETH_IPV4_TCP = struct.Struct("!12xHBBHHHBBH4s4sHHIIBB")
+
+
 def dissect(linktype: int, data: bytes | memoryview) -> Segment | None:
     """The TCP segment or UDP datagram in one captured frame, or ``None``.
 
@@ -148,6 +152,19 @@ def dissect(linktype: int, data: bytes | memoryview) -> Segment | None:
     the reassembler sees the missing bytes as a gap.
     """
     frame = memoryview(data)
+    if linktype == DLT_EN10MB and len(frame) >= 54:
+        # the common case with one unpack (was 3 and a call: a tenth of `wirekit parse`);
+        # anything unusual (VLAN, IP options, fragments, short or odd lengths) goes the
+        # general way below
+        (etype, vihl, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst, sport, dport,
+         seq, _ack, doff, flags) = _ETH_IPV4_TCP.unpack_from(frame)  # fmt: skip
+        if etype == ETH_IPV4 and vihl == 0x45 and proto == PROTO_TCP and not frag & 0x1FFF:
+            hlen = (doff >> 4) * 4
+            end = min(len(frame), 14 + total) if total >= 20 else len(frame)
+            if hlen >= 20 and end >= 34 + hlen:
+                return Segment(
+                    PROTO_TCP, src, sport, dst, dport, seq, flags, frame[34 + hlen : end]
+                )
     link = _link(linktype, frame)
     if link is None:
         return None

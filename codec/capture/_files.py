@@ -325,6 +325,18 @@ def parse_file(
         )
 
 
+def _counting(
+    frames: Iterator[tuple[float, int, bytes]],
+    progress: Callable[[int], None],
+    position: Callable[[], int],
+) -> Iterator[tuple[float, int, bytes]]:
+    """``frames``, calling ``progress`` with the bytes read every few thousand frames."""
+    for count, item in enumerate(frames, 1):
+        yield item
+        if count % _PROGRESS_EVERY == 0:
+            progress(position())
+
+
 def _parse_source(
     protocol: Protocol[Any],
     src: Source,
@@ -361,15 +373,10 @@ def _parse_source(
         window=window,
         stats=stats,
     )
-    frame = parser.frame
     frames = read_frames(f, src.format)
+    counted = frames if progress is None else _counting(frames, progress, position)
     try:
-        for count, (ts, linktype, data) in enumerate(frames, 1):
-            found = frame(ts, linktype, data)
-            if found:
-                yield from found
-            if progress is not None and count % _PROGRESS_EVERY == 0:
-                progress(position())
+        yield from parser.frames(counted)
     finally:
         frames.close()
     yield from parser.finish()

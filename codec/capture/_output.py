@@ -46,18 +46,58 @@ def record_dict(rec: Record, file: str | None = None) -> dict[str, Any]:
 
 
 class JsonLinesWriter:
-    """One compact JSON object a line (see :func:`record_dict`)."""
+    """One compact JSON object a line, the same as ``json.dumps(record_dict(rec))``.
+
+    The part of a line that only depends on the flow and direction (the file, the flow's
+    five fields, the direction) is serialised once per flow and reused: in a capture of
+    short messages it was a third of the cost of a line.
+    """
+
+    #: flows whose line prefix is remembered; then the memory starts again
+    MAX_FLOWS = 4096
 
     def __init__(self, out: IO[str], file: str | None = None) -> None:
         self._write = out.write
+        self._heads: dict[tuple[Any, Any], str] = {}
+        self._lead = ""
         self.file = file
 
+    @property
+    def file(self) -> str | None:
+        """The input's name, written first as ``"file"`` (``None``: left out)."""
+        return self._file
+
+    @file.setter
+    def file(self, name: str | None) -> None:
+        self._file = name
+        self._lead = "{" if name is None else '{"file":' + _dumps(name) + ","
+        self._heads = {}
+
     def write(self, rec: Record) -> None:
-        self._write(_dumps(record_dict(rec, self.file)))
-        self._write("\n")
+        flow, direction = rec.flow, rec.direction
+        head = self._heads.get((flow, direction))
+        if head is None:
+            if len(self._heads) >= self.MAX_FLOWS:
+                self._heads.clear()
+            head = self._lead + (
+                '"flow":'
+                + _dumps(None if flow is None else flow.as_dict())
+                + ',"direction":'
+                + _dumps(None if direction is None else direction.value)
+                + ","
+            )
+            self._heads[flow, direction] = head
+        ts = rec.timestamp
+        self._write(
+            f'{head}"timestamp":{_float(ts) if type(ts) is float else _dumps(ts)},'
+            f'"offset":{rec.offset},"message":{_dumps(to_jsonable(rec.message))}}}\n'
+        )
 
     def close(self) -> None:
         pass
+
+
+_float = float.__repr__  # what json writes for a finite float
 
 
 class TableWriter:

@@ -16,7 +16,7 @@ skipped is counted in :class:`ParseStats`.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from .._buffer import Buffer, BytesLike
@@ -119,6 +119,34 @@ class CaptureParser:
             self.stats.skipped_packets += 1
             return []
         return self.segment(timestamp, seg)
+
+    def frames(self, frames: Iterable[tuple[float, int, bytes]]) -> Iterator[Record]:
+        """The records of every ``(timestamp, link type, frame)``, as :meth:`frame` gives them.
+
+        The same as calling :meth:`frame` for each (not :meth:`finish`), in one loop: a
+        capture file is hundreds of thousands of frames, and the two calls per frame this
+        saves were a tenth of the time of ``wirekit parse`` on small messages.
+        """
+        stats = self.stats
+        keep = None if self.filter.empty else self.filter
+        tcp, udp = self._tcp_segment, self._udp_datagram
+        for ts, linktype, data in frames:
+            stats.packets += 1
+            seg = dissect(linktype, data)
+            if seg is None:
+                stats.skipped_packets += 1
+                continue
+            if keep is not None and not keep(seg):
+                stats.filtered_packets += 1
+                continue
+            if seg.proto == PROTO_TCP:
+                stats.tcp_segments += 1
+                found = tcp(ts, seg)
+            else:
+                stats.udp_datagrams += 1
+                found = udp(ts, seg)
+            if found:
+                yield from found
 
     def segment(self, timestamp: float, seg: Segment) -> list[Record]:
         """One dissected TCP segment or UDP datagram."""
