@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
+import re
 import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -167,6 +169,38 @@ def tshark_cmd(tshark: str, path: Path, kind: str = "json") -> list[str]:
     return cmd
 
 
+def callgrind(cmd: list[str]) -> int:
+    """Instructions one run of ``cmd`` executes (valgrind's callgrind)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", *cmd],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+    return int(re.findall(r"Collected : (\d+)", proc.stderr)[-1])
+
+
+def instruction_rows(tshark: str | None) -> list[tuple[str, int]]:
+    """Instructions per capture (a 2 MB one, less the same run on an empty capture).
+
+    Timings on a shared machine move by 10-30%; instruction counts do not, so they rank
+    wirekit against tshark, and one commit against another, where wall time cannot.
+    """
+    path = RESULTS / "modbus_2MB.pcap"
+    generate(path, 2_000_000)
+    empty = RESULTS / "empty.pcap"
+    empty.write_bytes(path.read_bytes()[:24])
+    commands = {"wirekit parse (JSON lines)": lambda p: wirekit_cmd(p)}
+    if tshark:
+        for kind in ("json", "fields"):
+            commands[f"tshark -T {kind} -e (4 fields)"] = lambda p, k=kind: tshark_cmd(tshark, p, k)
+    return [
+        (name, callgrind(make(path)) - callgrind(make(empty))) for name, make in commands.items()
+    ]
+
+
 def count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(1 for _ in f)
@@ -202,6 +236,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a ~5 MB capture; check agreement")
     ap.add_argument("--size-mb", type=float, help="capture size (default 100, quick 5)")
     ap.add_argument("--no-tshark", action="store_true", help="measure wirekit only")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions with callgrind on a 2 MB capture (needs valgrind)",
+    )
     args = ap.parse_args()
     size = args.size_mb or (5.0 if args.quick else 100.0)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -263,6 +302,14 @@ def main() -> int:
             rows.append((f"tshark -T {kind} -e (4 fields)", wall, cpu, rss, messages, mb))
     elif not args.no_tshark:
         print("tshark not found: apt-get install tshark")
+
+    if args.instructions:
+        counted = instruction_rows(tshark if not args.no_tshark else None)
+        print()
+        print(f"| {'tool':<32} | {'instructions for 2 MB (millions)':>32} |")
+        print(f"|{'-' * 34}|{'-' * 34}|")
+        for name, count in counted:
+            print(f"| {name:<32} | {count / 1e6:32,.0f} |")
 
     print()
     print(

@@ -104,16 +104,21 @@ def _progress_bar(show: str, total: int | None) -> Any:
         if show == "always":
             raise CliError("--progress always needs tqdm: pip install 'wirekit[capture]'") from None
         return None
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        width = 0
     return tqdm(
         total=total,
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
         file=sys.stderr,
-        dynamic_ncols=True,
+        # a terminal that reports no size (a bare pty) gets 80 columns, not an empty bar
+        dynamic_ncols=width > 0,
+        ncols=None if width > 0 else 80,
         mininterval=0.2,
         leave=False,
-        disable=False,
     )
 
 

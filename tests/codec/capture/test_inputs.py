@@ -332,3 +332,40 @@ def test_version() -> None:
     import codec
 
     assert codec.__version__ == importlib.metadata.version("wirekit")
+
+
+def test_progress_bar_on_a_terminal_has_rate_and_eta(
+    big: tuple[Path, list[int]], tmp_path: Path
+) -> None:
+    """On a terminal (here a pty) the bar is tqdm's: percentage, elapsed<left, rate."""
+    pytest.importorskip("tqdm")
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    path, _ = big
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [*CLI, "parse", SCHEMA, str(path), "-q", "-o", str(tmp_path / "out.jsonl")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        cwd=ROOT,
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert proc.wait(60) == 0
+    text = screen.decode(errors="replace")
+    assert re.search(r"\d+%\|.*\| .* \[\d\d:\d\d<(\?|\d\d:\d\d), .*B/s\]", text), text
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3000
