@@ -369,3 +369,24 @@ def test_progress_bar_on_a_terminal_has_rate_and_eta(
     text = screen.decode(errors="replace")
     assert re.search(r"\d+%\|.*\| .* \[\d\d:\d\d<(\?|\d\d:\d\d), .*B/s\]", text), text
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3000
+
+
+def test_format_options_and_usage_errors() -> None:
+    raw = str(DATA / "modbus_requests.bin")
+    new = run("parse", SCHEMA, raw, "--input-format", "raw")
+    old = run("parse", SCHEMA, raw, "--format", "raw")  # the older spelling
+    assert new.returncode == old.returncode == 0
+    assert new.stdout == old.stdout
+    table = run("parse", SCHEMA, raw, "--format", "table")
+    assert table.stdout == run("parse", SCHEMA, raw, "--table").stdout
+    assert table.stdout.split()[:3] == [b"time", b"flow", b"offset"]
+    for args, says in [
+        (("--format", "raw", "--input-format", "hex"), "disagree"),
+        (("--table", "--format", "parquet"), "disagree"),
+        (("-", "-"), "only once"),
+        (("-", "--jobs", "2"), "-j 1"),
+        (("--jobs", "-1"), "--jobs"),
+    ]:
+        proc = run("parse", SCHEMA, raw, *args, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert says in proc.stderr.decode(), (args, proc.stderr)
