@@ -97,3 +97,5 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     reference = (tmp_path / "site" / "reference" / "transport" / "index.html").read_text()
     assert "Server" in reference
     assert "high_water" in reference  # generated from the docstrings
+    for page in (tmp_path / "site" / "reference").rglob("*.html"):
+        assert not re.search(r":(class|func|meth|mod|data|attr):<code>", page.read_text()), page
