@@ -33,6 +33,7 @@ from ._records import (
     Record,
     StreamGap,
     format_address,
+    make_record,
 )
 
 __all__ = ["CaptureParser", "decode_stream"]
@@ -395,7 +396,7 @@ class CaptureParser:
                 )
                 return
             self.stats.messages += 1
-            out.append(Record(msg, start, ts, flow, direction))
+            out.append(make_record(msg, start, ts, flow, direction))
 
     # -- UDP ------------------------------------------------------------------------------
     def _udp_datagram(self, ts: float, seg: Segment) -> list[Record]:
@@ -452,7 +453,7 @@ class CaptureParser:
                 )
                 break
             self.stats.messages += 1
-            out.append(Record(msg, start, ts, flow, direction))
+            out.append(make_record(msg, start, ts, flow, direction))
         return out
 
 
