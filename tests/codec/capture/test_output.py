@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from codec import Codec
 from codec.capture import (
     CaptureParser,
@@ -56,3 +58,37 @@ def test_frames_loop_gives_what_frame_calls_give() -> None:
     looped = [*other.frames(frames), *other.finish()]
     assert looped == by_frame
     assert one.stats == other.stats
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    import struct
+
+    body += b"\0" * (-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def test_pcapng_interfaces_of_different_link_types_and_resolutions(tmp_path: Path) -> None:
+    """``dumpcap -i eth0 -i any``: each packet dissected with its own interface's link type."""
+    import struct
+
+    from codec.capture import read_frames
+
+    with open(DATA / "modbus.pcap", "rb") as f:
+        frames = list(read_frames(f, "pcap"))
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    eth = _block(1, struct.pack("<HHI", 1, 0, 65535))
+    # raw IP, nanosecond timestamps (if_tsresol = 9), then the end-of-options option
+    raw = _block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, 9) + bytes(4))
+    out = [shb, eth, raw]
+    for i, (ts, _link, frame) in enumerate(frames):
+        iface, data = (0, frame) if i % 2 == 0 else (1, frame[14:])  # Ethernet header off
+        units = round(ts * (1e6 if iface == 0 else 1e9))
+        body = struct.pack("<IIIII", iface, units >> 32, units & 0xFFFFFFFF, len(data), len(data))
+        out.append(_block(6, body + data))
+    path = tmp_path / "two_interfaces.pcapng"
+    path.write_bytes(b"".join(out))
+    mixed = list(parse_file(Codec(MODBUS), path))
+    plain = list(parse_file(Codec(MODBUS), DATA / "modbus.pcap"))
+    assert [r.message for r in mixed] == [r.message for r in plain]
+    assert [r.timestamp for r in mixed] == [pytest.approx(r.timestamp, abs=1e-6) for r in plain]
