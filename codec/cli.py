@@ -149,8 +149,10 @@ def _add_parse_command(sub: Any) -> None:
     p.add_argument(
         "--format",
         choices=OUTPUT_FORMATS + FORMATS,
+        metavar="{" + ",".join(OUTPUT_FORMATS) + "}",
         help="output: json (default: JSON lines), table, or parquet (one row per message; "
-        "needs the parquet extra and -o or a non-terminal standard output)",
+        "needs the parquet extra and -o or a non-terminal standard output); "
+        "raw/hex/pcap/pcapng are still read as --input-format, their older spelling",
     )
     p.add_argument(
         "--input-format",
