@@ -26,7 +26,8 @@ from typing import Any
 import construct as cs
 
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
-from ._measure import Measured, TrialField, build_step, is_positional
+from ._measure import Measured, TrialField, build_step, is_positional, size_lies
+from ._names import read_names
 
 __all__ = ["SchemaError", "infer_framing", "static_size"]
 
@@ -41,7 +42,9 @@ def static_size(node: cs.Construct) -> int | None:
         size = node.sizeof()
     except Exception:
         return None
-    return size if isinstance(size, int) and size >= 0 else None
+    if not isinstance(size, int) or size < 0:
+        return None
+    return None if size_lies(node) else size
 
 
 def unwrap(node: cs.Construct) -> cs.Construct:
@@ -149,7 +152,7 @@ def infer_framing(schema: cs.Construct) -> Framing:
     framing_or_none = _prefix_framing(node)
     if framing_or_none is not None:
         return framing_or_none
-    root = build_step(schema)
+    root = build_step(schema, read_names(schema))
     if isinstance(root, TrialField):
         trial = TrialParse()
         trial.origin = type(node).__name__
