@@ -29,7 +29,14 @@ from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, 
 from ._measure import Measured, TrialField, build_step, is_positional, size_lies
 from ._names import read_names
 
-__all__ = ["SchemaError", "infer_framing", "static_size"]
+__all__ = [
+    "SchemaError",
+    "greedy_path",
+    "infer_framing",
+    "reads_past_bounds",
+    "reads_to_end",
+    "static_size",
+]
 
 
 class SchemaError(ValueError):
@@ -96,19 +103,63 @@ GREEDY = (cs.GreedyBytes.__class__, cs.GreedyRange, cs.Terminated.__class__)
 
 def reads_to_end(node: cs.Construct) -> bool:
     """True when parsing ``node`` from a stream would read to the stream's end."""
+    return greedy_path(node) is not None
+
+
+def greedy_path(node: cs.Construct, path: str = "") -> str | None:
+    """Where ``node`` reads to the end of its stream, as ``"ClassName at a -> b"``, or
+    ``None`` when it stops by itself (the bodies of ``Prefixed``/``FixedSized`` are bounded)."""
+    here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
-    if isinstance(node, GREEDY):
-        return True
+    if isinstance(node, GREEDY) or (
+        isinstance(node, cs.Tunnel | cs.ProcessXor | cs.ProcessRotateLeft)
+        and static_size(node) is None
+    ):
+        what = "GreedyBytes" if node is cs.GreedyBytes else type(node).__name__
+        return f"{what} at {here or '(the top level)'}"
+    children: list[Any] = []
     if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
-        return any(reads_to_end(sc) for sc in node.subcons)
-    if isinstance(node, cs.Array):
-        return reads_to_end(node.subcon)
-    if isinstance(node, cs.IfThenElse):
-        return reads_to_end(node.thensubcon) or reads_to_end(node.elsesubcon)
-    if isinstance(node, cs.Switch):
-        cases: list[Any] = [*node.cases.values(), node.default]
-        return any(reads_to_end(sc) for sc in cases)
-    return False
+        children = list(node.subcons)
+    elif isinstance(node, cs.Array):
+        children = [node.subcon]
+    elif isinstance(node, cs.IfThenElse):
+        children = [node.thensubcon, node.elsesubcon]
+    elif isinstance(node, cs.Switch):
+        children = [*node.cases.values(), node.default]
+    elif isinstance(node, cs.RestreamData) and isinstance(node.datafunc, cs.Construct):
+        children = [node.datafunc]
+    for child in children:
+        found = greedy_path(child, here)
+        if found is not None:
+            return found
+    return None
+
+
+def reads_past_bounds(node: cs.Construct, _seen: set[int] | None = None) -> bool:
+    """True when something in ``node`` reads until its stream ends and no construct around
+    it bounds that stream (``Prefixed``, ``FixedSized`` and terminators do; ``Padded`` and
+    ``Aligned`` do not: construct parses their subcon on the outer stream).
+
+    Such a schema may still have a size (``Padded(24, GreedyRange(item))``): its frame then
+    bounds the greedy read, so it must be parsed against the frame's end, never against the
+    end of the bytes received so far.
+    """
+    seen = _seen if _seen is not None else set()
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, (*GREEDY, cs.Tunnel, cs.ProcessXor, cs.ProcessRotateLeft)):
+        return True
+    if isinstance(node, cs.Prefixed | cs.FixedSized | cs.NullTerminated | cs.NullStripped):
+        return isinstance(node, cs.Prefixed) and reads_past_bounds(node.lengthfield, seen)
+    children: list[Any] = [
+        getattr(node, a, None) for a in ("subcon", "thensubcon", "elsesubcon", "default")
+    ]
+    children.extend(getattr(node, "subcons", ()) or ())
+    cases = getattr(node, "cases", None)
+    if isinstance(cases, dict):
+        children.extend(cases.values())
+    return any(isinstance(c, cs.Construct) and reads_past_bounds(c, seen) for c in children)
 
 
 def ends_in_choice(node: cs.Construct) -> bool:
@@ -131,11 +182,12 @@ def infer_framing(schema: cs.Construct) -> Framing:
             "it or to the next frame, so frames cannot be delimited; put a length prefix "
             "around the schema (Prefixed), use If(flag, ...), or give an explicit framing"
         )
-    if reads_to_end(schema):
+    greedy = greedy_path(schema)
+    if greedy is not None:
         raise SchemaError(
-            f"{schema!r} reads to the end of the stream (GreedyBytes, GreedyRange, "
-            "Terminated...), so a stream of them has no frame boundaries; wrap it in "
-            "Prefixed/FixedSized, or give Codec(framing=LengthField(...)/Delimiter(...))"
+            f"{schema!r} reads to the end of the stream ({greedy}), so a stream of them has "
+            "no frame boundaries; wrap that field in Prefixed/FixedSized, or give "
+            "Codec(framing=LengthField(...)/Delimiter(...))"
         )
     size = static_size(schema)
     if size is not None:

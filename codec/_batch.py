@@ -26,6 +26,7 @@ from typing import Any
 
 import construct as cs
 
+from ._analysis import reads_past_bounds
 from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_renamed, _TooLarge
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
@@ -203,7 +204,9 @@ def compile_fill(
     parser = Compiler(schema, plain=plain)
     parser.e.depth = 0
     blob = _blob_offset(schema, framing, exact)
-    if inline and exact:
+    # the parser measures the frames itself, against the end of the bytes received, unless
+    # the schema reads until its stream ends: only the frame's own end bounds it then
+    if inline and exact and not reads_past_bounds(schema):
         parser.e.soft = "end"
         parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
