@@ -137,6 +137,11 @@ def _callable(fn: Any, names: set[str], seen: set[int]) -> None:
                 names.add(content)
             else:
                 _value(content, names, seen)
+        for default in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()):
+            if isinstance(default, str):
+                names.add(default)  # lambda ctx, key="len": ctx[key]
+            else:
+                _value(default, names, seen)
         for name in fn.__code__.co_names:
             target = fn.__globals__.get(name)
             if isinstance(target, types.FunctionType | functools.partial):
