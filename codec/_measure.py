@@ -151,6 +151,8 @@ class Static(Step):
         self.size = size
         self.name = node.name
         self.want = want
+        #: only a Tell sees where it stands: the rest parse from a plain stream (cheaper)
+        self.positional = _contains(node, lambda n: isinstance(n, type(cs.Tell)))
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         end = pos + self.size
@@ -158,8 +160,12 @@ class Static(Step):
             return end, MISSING
         while w.need(end):
             yield end
+        data = w.bytes(pos, end)
         try:
-            value = _parse_bytes(self.node, w.bytes(pos, end), ctx, "(measuring)", pos)
+            if self.positional:
+                value = _parse_bytes(self.node, data, ctx, "(measuring)", pos)
+            else:
+                value = self.node._parsereport(io.BytesIO(data), ctx, "(measuring)")
         except FOREIGN_DECODE_ERRORS:
             return end, MISSING
         return end, value
