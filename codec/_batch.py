@@ -414,6 +414,8 @@ def _fixed_records(
     if not isinstance(core, cs.Struct) or not core.subcons:
         return None
     fields: list[str | None] = []
+    #: (key, source of its value) in construct's order: a named Padding is a None value
+    keys: list[tuple[str, str]] = []
     order = ""
     fmt = ""
     for sc in core.subcons:
@@ -424,6 +426,8 @@ def _fixed_records(
                 return None
             order = f[0]
             fmt += f[1]
+            if sc.name:
+                keys.append((sc.name, f"v{len(fields)}"))
             fields.append(sc.name)
         elif (
             isinstance(inner, cs.Padded)
@@ -431,10 +435,12 @@ def _fixed_records(
             and isinstance(inner.length, int)
         ):
             fmt += f"{inner.length}x"
+            if sc.name:
+                keys.append((sc.name, "None"))
         else:
             return None
     record = struct.Struct((order or ">") + fmt)
-    if record.size != framing.size:
+    if record.size != framing.size or not fields:
         return None
     names = [f"v{i}" for i in range(len(fields))]
     target = ", ".join(names) + ("," if len(names) == 1 else "")
@@ -450,7 +456,7 @@ def _fixed_records(
         "    with memoryview(data) as view:",
     ]
     if plain:
-        items = ", ".join(f"{n!r}: {v}" for n, v in zip(fields, names, strict=True) if n)
+        items = ", ".join(f"{n!r}: {v}" for n, v in keys)
         src.append(
             f"        values = [{{{items}}} for {target} in RECORD.iter_unpack(view[bstart:stop])]"
         )
@@ -460,7 +466,7 @@ def _fixed_records(
             "        app = values.append",
             f"        for {target} in RECORD.iter_unpack(view[bstart:stop]):",
             "            obj = Container()",
-            *[f"            obj[{n!r}] = {v}" for n, v in zip(fields, names, strict=True) if n],
+            *[f"            obj[{n!r}] = {v}" for n, v in keys],
             "            app(obj)",
         ]
     # the batch stack, [end_n, value_n, ..., end_1, value_1], filled by slice assignment
