@@ -136,19 +136,20 @@ def greedy_path(node: cs.Construct, path: str = "") -> str | None:
 
 
 def reads_past_bounds(node: cs.Construct, _seen: set[int] | None = None) -> bool:
-    """True when something in ``node`` reads until its stream ends and no construct around
-    it bounds that stream (``Prefixed``, ``FixedSized`` and terminators do; ``Padded`` and
-    ``Aligned`` do not: construct parses their subcon on the outer stream).
+    """True when something in ``node`` reads until its stream ends, or past what it
+    consumes (``Peek``), and no construct around it bounds that stream (``Prefixed``,
+    ``FixedSized`` and terminators do; ``Padded`` and ``Aligned`` do not: construct parses
+    their subcon on the outer stream).
 
-    Such a schema may still have a size (``Padded(24, GreedyRange(item))``): its frame then
-    bounds the greedy read, so it must be parsed against the frame's end, never against the
-    end of the bytes received so far.
+    Such a schema may still have a size (``Padded(24, GreedyRange(item))``, a ``Peek`` at
+    the end of a fixed frame): its frame then bounds the read, so it must be parsed against
+    the frame's end, never against the end of the bytes received so far (the next frame's).
     """
     seen = _seen if _seen is not None else set()
     if id(node) in seen:
         return False
     seen.add(id(node))
-    if isinstance(node, (*GREEDY, cs.Tunnel, cs.ProcessXor, cs.ProcessRotateLeft)):
+    if isinstance(node, (*GREEDY, cs.Tunnel, cs.ProcessXor, cs.ProcessRotateLeft, cs.Peek)):
         return True
     if isinstance(node, cs.Prefixed | cs.FixedSized | cs.NullTerminated | cs.NullStripped):
         return isinstance(node, cs.Prefixed) and reads_past_bounds(node.lengthfield, seen)

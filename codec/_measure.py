@@ -411,8 +411,6 @@ class _TrialFieldStream(_FieldStream):
 # -- building the tree ---------------------------------------------------------------------
 def _static_size(node: cs.Construct) -> int | None:
     """``node.sizeof()`` when the measurer may skip that many bytes without parsing them."""
-    if _contains(node, _peeks):
-        return None  # its value depends on the bytes after it: parse it where it stands
     try:
         size = node.sizeof()
     except Exception:
@@ -493,7 +491,8 @@ def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = Fa
     the fields a ``Struct`` records; ``want``: whether ``node``'s own value may be read.
     """
     size = _static_size(node)
-    if size is not None:
+    # (a Peek's value depends on the bytes after it: when read, it is parsed where it stands)
+    if size is not None and not (want and _contains(node, _peeks)):
         return Static(node, size, want)
     core = _core(node)
     if type(core) is type(cs.VarInt) or type(core) is type(cs.ZigZag):

@@ -105,6 +105,9 @@ FIELDS = [
     ),
     Field("Pointer", cs.Pointer(0, cs.Int8ub), frame=b"\x03\x07"),
     Field("Peek", cs.Peek(cs.Int8ub), frame=b"\x03\x07"),
+    # a Peek reading past its frame: construct's parse of the frame finds nothing there
+    Field("Peek-past-frame", cs.Peek(cs.Int16ub), frame=b"\x03\x07"),
+    Field("Peek-at-end", cs.Peek(cs.Int16ub), frame=b"\x03", last=True),
     Field("Seek", cs.Seek(1, 1), frame=b"\x03\xff\x07"),
     Field("Tell", cs.Tell, frame=b"\x03\x07"),
     Field("Pass", cs.Pass, None),
