@@ -30,6 +30,7 @@ from ._analysis import reads_past_bounds
 from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_renamed, _TooLarge
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
+from ._names import read_names
 from ._trial import NeedMore
 
 __all__ = ["BATCH_LIMIT", "HALF", "FillFunction", "compile_fill"]
@@ -124,7 +125,7 @@ def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], d
         ]
         return lines, {}
     if isinstance(framing, Measured):
-        comp = Compiler(schema, measuring=True)
+        comp = Compiler(schema, measuring=True, read=read_names(schema))
         comp.e.soft = "end"
         comp.e.depth = 0
         comp.parse(schema, "end", Scope(None, None, None), "(measuring)")

@@ -332,13 +332,25 @@ class Compiler:
     """Generates the parse function for one schema (see the module docstring)."""
 
     def __init__(
-        self, schema: cs.Construct, *, measuring: bool = False, plain: bool = False
+        self,
+        schema: cs.Construct,
+        *,
+        measuring: bool = False,
+        plain: bool = False,
+        read: frozenset[str] | None = None,
     ) -> None:
         self.schema = schema
         #: build dicts and lists instead of construct's Container/ListContainer
         self.plain = plain
         #: emit a measurer (frame extent only, bodies skipped) instead of a parser
         self.measuring = measuring
+        #: measuring: the context keys an expression of the schema may read
+        #: (``codec._names.read_names``); a Struct field named so is parsed, not skipped, so
+        #: the expressions after it (contexts built for callables included) see its value.
+        #: ``None``: unknown, and then no context is built while measuring
+        self.read = read
+        #: how many fields being parsed whole (while measuring) enclose the current node
+        self.full = 0
         self.e = Emitter("m_" if measuring else "")
         #: the scope of the Struct parsed last (so a parent can resolve into it)
         self.last_scope: Scope | None = None
@@ -400,8 +412,13 @@ class Compiler:
         index = scope.index_var or "None"
         return f"_make_context({parent}, {index}, {subcons}, ({items}{',' if items else ''}))"
 
+    @property
+    def skipping(self) -> bool:
+        """Measuring a body whose value nothing reads: its bytes are skipped, not parsed."""
+        return self.measuring and not self.full
+
     def call_with_context(self, fn: Any, scope: Scope) -> str:
-        if self.measuring:
+        if self.measuring and self.read is None:
             raise CompileError("a measurer cannot build contexts")
         return f"{self.e.const(fn, 'F')}({self.context(scope)})"
 
@@ -434,7 +451,7 @@ class Compiler:
             if n in e.unsigned:
                 e.unsigned.add(nv)
             e.non_negative(nv, path)
-            if self.measuring:
+            if self.skipping:
                 e.skip(nv, limit, path)
                 return "None"
             e.need(nv, limit, path)
@@ -449,7 +466,7 @@ class Compiler:
             e.line(f"pos = {limit}")
             return v
         if isinstance(node, cs.StringEncoded):
-            if self.measuring:
+            if self.skipping:
                 self.parse(node.subcon, limit, scope, path)
                 return "None"
             return self.string(node, limit, scope, path)
@@ -507,7 +524,7 @@ class Compiler:
             nv = e.var("n")
             e.line(f"{nv} = {n}")
             e.non_negative(nv, path)
-            if self.measuring:
+            if self.skipping:
                 e.skip(nv, limit, path)
                 return "None"
             lim = self.region(nv, limit, path)
@@ -540,7 +557,7 @@ class Compiler:
                 e.line("    raise _Need")
             else:
                 e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
-            if self.measuring:
+            if self.skipping:
                 e.line(f"pos = {i} + 1")
                 return "None"
             keep = f"{i} + 1" if node.include else i
@@ -625,7 +642,10 @@ class Compiler:
                 continue
             sc = subcons[i]
             self.last_scope = None
+            whole = self.measuring and self.read is not None and sc.name in self.read
+            self.full += whole
             v = self.parse(sc, limit, inner, f"{path} -> {sc.name}" if sc.name else path)
+            self.full -= whole
             values.append((sc.name, v))
             child = self._take_last_scope()
             if sc.name:
@@ -634,7 +654,7 @@ class Compiler:
                     inner.children[sc.name] = child
             i += 1
         self.last_scope = inner if isinstance(node, cs.Struct) else None
-        if self.measuring:
+        if self.skipping:
             return "None"
         out = e.var("obj")
         if isinstance(node, cs.Struct) and self.plain:
@@ -735,7 +755,7 @@ class Compiler:
     def prefixed(self, node: Any, limit: str, scope: Scope, path: str) -> str:
         e = self.e
         n = self.prefix_length(node, limit, scope, path)
-        if self.measuring:
+        if self.skipping:
             e.skip(n, limit, path)
             return "None"
         lim = self.region(n, limit, path)
@@ -770,7 +790,7 @@ class Compiler:
         item, _ = _strip_renamed(node.subcon)
         f = _fmt(item)
         v = e.var()
-        if f is not None and self.measuring:
+        if f is not None and self.skipping:
             e.skip(f"{c} * {struct.calcsize(f[0] + f[1])}", limit, path)
             return "None"
         if f is not None:
@@ -790,7 +810,7 @@ class Compiler:
         inner.vars = scope.vars
         inner.order = scope.order
         x = self.parse(node.subcon, limit, inner, path)
-        if not self.measuring:
+        if not self.skipping:
             e.line(f"{v}.append({x})")
         else:
             e.line("pass")

@@ -5,6 +5,7 @@ needs to know where the frame *ends*. :class:`Measured` builds, once per schema,
 steps mirroring the construct tree, and runs it as a generator over the bytes received so
 far:
 
+* fixed-size fields are skipped, or parsed when a later expression may read them;
 * ``VarInt`` fields, length prefixes and single-byte terminators are read just enough to
   know their extent;
 * fields sized by an expression (``Bytes(this.length)``, ``Array(this.count, Int16ub)``,

@@ -32,6 +32,15 @@ _CHILDREN = ("subcon", "thensubcon", "elsesubcon", "default", "lengthfield", "ch
 _VALUE_FUNCTIONS: tuple[type, ...] = (types.BuiltinFunctionType, type)
 
 
+#: attributes only building evaluates: a name they read is not read by a parse
+_BUILD_ONLY: dict[type, tuple[str, ...]] = {
+    cs.Rebuild: ("func",),
+    cs.Default: ("value",),
+    cs.ExprAdapter: ("encoder",),
+    cs.ExprSymmetricAdapter: ("encoder",),
+}
+
+
 class _Opaque(Exception):
     """A callable whose code cannot be inspected: it may read any name."""
 
@@ -59,6 +68,8 @@ def _node(node: cs.Construct, names: set[str], seen: set[int]) -> None:
                 _callable(method, names, seen)
     for key, value in vars(node).items():
         if key in ("name", "docs", "flagbuildnone"):
+            continue
+        if key in _BUILD_ONLY.get(cls, ()):
             continue
         if key in ("subcons", "_subcons"):
             for sub in value.values() if isinstance(value, dict) else value:

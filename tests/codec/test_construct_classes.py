@@ -57,6 +57,11 @@ FIELDS = [
         cs.BitStruct("h" / cs.Struct("a" / cs.Nibble), "b" / cs.Nibble),
         {"h": {"a": 1}, "b": 2},
     ),
+    Field(
+        "BitStruct-this._",
+        cs.BitStruct("a" / cs.BitsInteger(this._.n * 2), "b" / cs.BitsInteger(2)),
+        {"a": 5, "b": 1},
+    ),
     Field("VarInt", cs.VarInt, 300),
     Field("ZigZag", cs.ZigZag, -3),
     Field("PaddedString", cs.PaddedString(5, "utf8"), "ab"),
@@ -77,6 +82,19 @@ FIELDS = [
         "Array-structs",
         cs.Array(this.n, cs.Struct("k" / cs.Int8ub, "v" / cs.Bytes(this.k))),
         [{"k": 1, "v": b"a"}, {"k": 0, "v": b""}, {"k": 2, "v": b"bc"}],
+    ),
+    Field(
+        "Array-_index",
+        cs.Array(3, cs.Struct("v" / cs.Bytes(this._index))),
+        [{"v": b""}, {"v": b"a"}, {"v": b"bc"}],
+    ),
+    Field(
+        "Checksum-over-body",
+        cs.Struct(
+            "body" / cs.Bytes(this._.n),
+            "crc" / cs.Checksum(cs.Int8ub, lambda b: sum(b) & 0xFF, this.body),
+        ),
+        {"body": b"abc", "crc": None},
     ),
     Field("PrefixedArray", cs.PrefixedArray(cs.Int8ub, cs.Int16ub), [1, 2]),
     Field("RepeatUntil", cs.RepeatUntil(obj_ == 0, cs.Int8ub), [3, 0]),
