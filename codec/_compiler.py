@@ -412,6 +412,12 @@ class Compiler:
         index = scope.index_var or "None"
         return f"_make_context({parent}, {index}, {subcons}, ({items}{',' if items else ''}))"
 
+    def blob(self, end: str) -> str:
+        """Source of the ``bytes`` from ``pos`` to ``end``: a measurer reads the buffer's
+        ``bytearray`` itself, whose slices are ``bytearray``s (unhashable: a ``Switch``
+        keyed on them would fail), so it converts them."""
+        return f"bytes(data[pos:{end}])" if self.measuring else f"data[pos:{end}]"
+
     @property
     def skipping(self) -> bool:
         """Measuring a body whose value nothing reads: its bytes are skipped, not parsed."""
@@ -455,14 +461,14 @@ class Compiler:
                 e.skip(nv, limit, path)
                 return "None"
             e.need(nv, limit, path)
-            e.line(f"{v} = data[pos:pos + {nv}]")
+            e.line(f"{v} = {self.blob(f'pos + {nv}')}")
             e.line(f"pos += {nv}")
             return v
         if node is cs.GreedyBytes:
             if limit == e.soft:
                 raise CompileError("GreedyBytes at the top level has no extent")
             v = e.var()
-            e.line(f"{v} = data[pos:{limit}]")
+            e.line(f"{v} = {self.blob(limit)}")
             e.line(f"pos = {limit}")
             return v
         if isinstance(node, cs.StringEncoded):
@@ -539,7 +545,7 @@ class Compiler:
             if limit == e.soft:
                 raise CompileError("NullStripped at the top level has no extent")
             v = e.var()
-            e.line(f"{v} = data[pos:{limit}].rstrip({node.pad!r})")
+            e.line(f"{v} = {self.blob(limit)}.rstrip({node.pad!r})")
             e.line(f"pos = {limit}")
             return v
         if (
@@ -561,7 +567,7 @@ class Compiler:
                 e.line(f"pos = {i} + 1")
                 return "None"
             keep = f"{i} + 1" if node.include else i
-            e.line(f"{v} = data[pos:{keep}]")
+            e.line(f"{v} = {self.blob(keep)}")
             e.line(f"pos = {i} + 1")
             return v
         bits = self.bitstruct(node, limit, path)
@@ -762,7 +768,7 @@ class Compiler:
         sub, _ = _strip_renamed(node.subcon)
         if sub is cs.GreedyBytes:
             v = e.var()
-            e.line(f"{v} = data[pos:{lim}]")
+            e.line(f"{v} = {self.blob(lim)}")
             e.line(f"pos = {lim}")
             return v
         if isinstance(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:

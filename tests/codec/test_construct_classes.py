@@ -115,6 +115,14 @@ FIELDS = [
     Field("IfThenElse", cs.IfThenElse(this.n > 5, cs.Int8ub, cs.Int16ub), 9),
     Field("Switch", cs.Switch(this.n, {3: cs.Int16ub}, default=cs.Pass), 5),
     Field("Switch-default", cs.Switch(this.n, {1: cs.Int16ub}, default=cs.Computed(this.n)), None),
+    Field(
+        "Switch-on-bytes",
+        cs.Struct(
+            "magic" / cs.Bytes(2),
+            "body" / cs.Switch(this.magic, {b"AB": cs.Bytes(this._.n)}, default=cs.Pass),
+        ),
+        {"magic": b"AB", "body": b"xyz"},
+    ),
     Field("Padding", cs.Padding(2), None),
     Field("Padded", cs.Padded(4, cs.Int8ub), 1),
     Field("Aligned", cs.Aligned(4, cs.Int8ub), 1),
