@@ -37,8 +37,8 @@ class Scope:
     ints: list[str] = field(default_factory=list)
     #: nested struct name -> the integer fields inside it
     nested: dict[str, list[str]] = field(default_factory=dict)
-    #: Enum/Mapping fields here -> the strings they parse to
-    symbols: dict[str, list[str]] = field(default_factory=dict)
+    #: Enum/Mapping/Bytes fields here -> two values they parse to, to switch on
+    symbols: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _refs(scope: Scope) -> list[tuple[str, Any]]:
@@ -82,24 +82,24 @@ def structs(draw: st.DrawFn, parent: Scope | None = None, depth: int = 0) -> cs.
             scope.ints.append(name)
             continue
         if kind == "symbol":
-            # adapters: the context holds what they parse to (EnumIntegerString, str)
-            fields.append(
-                name
-                / draw(
-                    st.sampled_from(
-                        [
-                            cs.Enum(cs.Int8ub, a=1, b=2),
-                            cs.Mapping(cs.Int8ub, {"a": 0, "b": 1, "c": 2, "d": 3}),
-                        ]
-                    )
+            # adapters: the context holds what they parse to (EnumIntegerString, str, bytes)
+            symbol, keys = draw(
+                st.sampled_from(
+                    [
+                        (cs.Enum(cs.Int8ub, a=1, b=2), ["a", "b"]),
+                        (cs.Mapping(cs.Int8ub, {"a": 0, "b": 1, "c": 2, "d": 3}), ["a", "b"]),
+                        (cs.Bytes(1), [b"\x00", b"\x01"]),
+                    ]
                 )
             )
-            scope.symbols[name] = ["a", "b"]
+            fields.append(name / symbol)
+            scope.symbols[name] = keys
             continue
         if kind == "symbolswitch":
             key = draw(st.sampled_from(sorted(scope.symbols)))
+            one, two = scope.symbols[key]
             fields.append(
-                name / cs.Switch(this[key], {"a": cs.Int16ub, "b": cs.Bytes(2)}, default=cs.Pass)
+                name / cs.Switch(this[key], {one: cs.Int16ub, two: cs.Bytes(2)}, default=cs.Pass)
             )
             continue
         if kind == "bits":
