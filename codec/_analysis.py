@@ -166,20 +166,28 @@ def reads_past_bounds(node: cs.Construct, _seen: set[int] | None = None) -> bool
 def ends_in_choice(node: cs.Construct) -> bool:
     """True when the last thing ``node`` parses is a ``Select``/``Optional``: in a stream the
     next byte may belong to it or to the next frame, and nothing says which."""
+    return choice_path(node) is not None
+
+
+def choice_path(node: cs.Construct, path: str = "") -> str | None:
+    """Where ``node`` ends with a ``Select``/``Optional``, as ``"Select at a -> b"``."""
+    here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
     if isinstance(node, cs.Select):
-        return True
+        return f"Select at {here or '(the top level)'}"
     if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
         tail = [sc for sc in node.subcons if static_size(sc) != 0]
-        return bool(tail) and ends_in_choice(tail[-1])
-    return False
+        return choice_path(tail[-1], here) if tail else None
+    return None
 
 
 def infer_framing(schema: cs.Construct) -> Framing:
     """The cheapest framing that delimits ``schema``'s frames in a stream."""
-    if ends_in_choice(schema):
+    choice = choice_path(schema)
+    if choice is not None:
         raise SchemaError(
-            f"{schema!r} ends with an Optional/Select: in a stream the next byte may belong to "
+            f"{schema!r} ends with an Optional/Select ({choice}): in a stream the next byte "
+            "may belong to "
             "it or to the next frame, so frames cannot be delimited; put a length prefix "
             "around the schema (Prefixed), use If(flag, ...), or give an explicit framing"
         )
