@@ -4,8 +4,9 @@ where it is; never a surprise at the first message.
 
 Each field sits in ``Struct("n" / Int8ub, "x" / FIELD, "tail" / Int8ub)`` (``n`` is 3, for
 fields that refer back to it; ``tail`` makes the measurer see past the field), or last when
-construct reads the rest of the stream for it. Two frames in a row are fed one byte at a
-time (every split point), with the generated parser and with construct's own.
+construct reads the rest of the stream for it; and alone, as the whole schema, where it
+builds without ``n``. Two frames in a row are fed one byte at a time (every split point),
+with the generated parser and with construct's own.
 
 Left out: constructs whose parse is not a value (``Lazy``, ``LazyStruct``, ``LazyArray``
 return callables bound to the stream), ``Probe``/``Debugger`` (they print or stop),
