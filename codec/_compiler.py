@@ -39,6 +39,7 @@ from typing import Any
 import construct as cs
 from construct import expr as cx
 
+from ._analysis import static_size
 from ._framing import parse_context, struct_context
 from ._trial import GreedySchemaError, NeedMore
 
@@ -573,7 +574,26 @@ class Compiler:
         bits = self.bitstruct(node, limit, path)
         if bits is not None:
             return bits
+        if self.skipping:
+            skipped = self.skip_unparsed(node, limit, scope, path)
+            if skipped is not None:
+                return skipped
         return self.fallback(node, limit, scope)
+
+    def skip_unparsed(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        """Measure, without parsing, a node nothing reads that the generator cannot parse:
+        an adapter by what it wraps (construct's ``Adapter`` parses exactly its subcon), a
+        node of known size (a ``Check``, a checksum) by its size, as the measuring walk
+        does. ``None`` when neither applies (the measurer is then not generated)."""
+        if isinstance(node, cs.Adapter) and type(node)._parse is cs.Adapter._parse:
+            self.parse(node.subcon, limit, scope, path)
+            return "None"
+        size = static_size(node)
+        if size is None:
+            return None
+        if size:
+            self.e.skip(str(size), limit, path)
+        return "None"
 
     def region(self, n: str, limit: str, path: str) -> str:
         """Open the region of the next ``n`` bytes (a ``Prefixed`` body, a ``FixedSized``):
