@@ -249,6 +249,35 @@ def test_websocket_frame_is_measured_by_generated_code() -> None:
     assert "FRAMING.measure" not in codec._batch_fill.__wirekit_source__  # type: ignore[attr-defined]
 
 
+class _Reversed(cs.Adapter):  # type: ignore[misc]
+    """A user's adapter: the generator cannot parse it, only construct can."""
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> bytes:
+        return obj[::-1]
+
+    def _encode(self, obj: bytes, context: Any, path: str) -> bytes:
+        return obj[::-1]
+
+
+def test_unparsed_fields_are_measured_by_generated_code() -> None:
+    """A Check and a user's adapter nothing reads are measured as the walk measures them
+    (by size, by what the adapter wraps): the frames keep the generated measurer."""
+    schema = cs.Struct(
+        "n" / cs.Int8ub,
+        cs.Check(this.n < 200),
+        "body" / _Reversed(cs.Bytes(this.n)),
+        "tail" / cs.Int8ub,
+    )
+    codec: Codec[Any] = Codec(schema)
+    assert codec._batch_fill is not None
+    assert "FRAMING.measure" not in codec._batch_fill.__wirekit_source__  # type: ignore[attr-defined]
+    frame = schema.build({"n": 3, "body": b"abc", "tail": 9})
+    stream = frame * 3
+    got, buf = decode_chunks(codec, [stream[i : i + 1] for i in range(len(stream))])
+    assert not buf
+    assert_same(got, [schema.parse(frame)] * 3)
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 def test_switch_on_a_variable_size_header(fast: bool) -> None:
     """Ethernet -> IPv4 -> TCP, as construct's gallery stacks them: each layer's Switch is
