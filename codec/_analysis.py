@@ -26,9 +26,17 @@ from typing import Any
 import construct as cs
 
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
-from ._measure import Measured, TrialField, build_step, is_positional
+from ._measure import Measured, TrialField, build_step, is_positional, size_lies
+from ._names import read_names
 
-__all__ = ["SchemaError", "infer_framing", "static_size"]
+__all__ = [
+    "SchemaError",
+    "greedy_path",
+    "infer_framing",
+    "reads_past_bounds",
+    "reads_to_end",
+    "static_size",
+]
 
 
 class SchemaError(ValueError):
@@ -41,7 +49,9 @@ def static_size(node: cs.Construct) -> int | None:
         size = node.sizeof()
     except Exception:
         return None
-    return size if isinstance(size, int) and size >= 0 else None
+    if not isinstance(size, int) or size < 0:
+        return None
+    return None if size_lies(node) else size
 
 
 def unwrap(node: cs.Construct) -> cs.Construct:
@@ -93,46 +103,100 @@ GREEDY = (cs.GreedyBytes.__class__, cs.GreedyRange, cs.Terminated.__class__)
 
 def reads_to_end(node: cs.Construct) -> bool:
     """True when parsing ``node`` from a stream would read to the stream's end."""
+    return greedy_path(node) is not None
+
+
+def greedy_path(node: cs.Construct, path: str = "") -> str | None:
+    """Where ``node`` reads to the end of its stream, as ``"ClassName at a -> b"``, or
+    ``None`` when it stops by itself (the bodies of ``Prefixed``/``FixedSized`` are bounded)."""
+    here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
-    if isinstance(node, GREEDY):
-        return True
+    if isinstance(node, GREEDY) or (
+        isinstance(node, cs.Tunnel | cs.ProcessXor | cs.ProcessRotateLeft)
+        and static_size(node) is None
+    ):
+        what = "GreedyBytes" if node is cs.GreedyBytes else type(node).__name__
+        return f"{what} at {here or '(the top level)'}"
+    children: list[Any] = []
     if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
-        return any(reads_to_end(sc) for sc in node.subcons)
-    if isinstance(node, cs.Array):
-        return reads_to_end(node.subcon)
-    if isinstance(node, cs.IfThenElse):
-        return reads_to_end(node.thensubcon) or reads_to_end(node.elsesubcon)
-    if isinstance(node, cs.Switch):
-        cases: list[Any] = [*node.cases.values(), node.default]
-        return any(reads_to_end(sc) for sc in cases)
-    return False
+        children = list(node.subcons)
+    elif isinstance(node, cs.Array):
+        children = [node.subcon]
+    elif isinstance(node, cs.IfThenElse):
+        children = [node.thensubcon, node.elsesubcon]
+    elif isinstance(node, cs.Switch):
+        children = [*node.cases.values(), node.default]
+    elif isinstance(node, cs.RestreamData) and isinstance(node.datafunc, cs.Construct):
+        children = [node.datafunc]
+    for child in children:
+        found = greedy_path(child, here)
+        if found is not None:
+            return found
+    return None
+
+
+def reads_past_bounds(node: cs.Construct, _seen: set[int] | None = None) -> bool:
+    """True when something in ``node`` reads until its stream ends, or past what it
+    consumes (``Peek``), and no construct around it bounds that stream (``Prefixed``,
+    ``FixedSized`` and terminators do; ``Padded`` and ``Aligned`` do not: construct parses
+    their subcon on the outer stream).
+
+    Such a schema may still have a size (``Padded(24, GreedyRange(item))``, a ``Peek`` at
+    the end of a fixed frame): its frame then bounds the read, so it must be parsed against
+    the frame's end, never against the end of the bytes received so far (the next frame's).
+    """
+    seen = _seen if _seen is not None else set()
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, (*GREEDY, cs.Tunnel, cs.ProcessXor, cs.ProcessRotateLeft, cs.Peek)):
+        return True
+    if isinstance(node, cs.Prefixed | cs.FixedSized | cs.NullTerminated | cs.NullStripped):
+        return isinstance(node, cs.Prefixed) and reads_past_bounds(node.lengthfield, seen)
+    children: list[Any] = [
+        getattr(node, a, None) for a in ("subcon", "thensubcon", "elsesubcon", "default")
+    ]
+    children.extend(getattr(node, "subcons", ()) or ())
+    cases = getattr(node, "cases", None)
+    if isinstance(cases, dict):
+        children.extend(cases.values())
+    return any(isinstance(c, cs.Construct) and reads_past_bounds(c, seen) for c in children)
 
 
 def ends_in_choice(node: cs.Construct) -> bool:
     """True when the last thing ``node`` parses is a ``Select``/``Optional``: in a stream the
     next byte may belong to it or to the next frame, and nothing says which."""
+    return choice_path(node) is not None
+
+
+def choice_path(node: cs.Construct, path: str = "") -> str | None:
+    """Where ``node`` ends with a ``Select``/``Optional``, as ``"Select at a -> b"``."""
+    here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
     if isinstance(node, cs.Select):
-        return True
+        return f"Select at {here or '(the top level)'}"
     if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
         tail = [sc for sc in node.subcons if static_size(sc) != 0]
-        return bool(tail) and ends_in_choice(tail[-1])
-    return False
+        return choice_path(tail[-1], here) if tail else None
+    return None
 
 
 def infer_framing(schema: cs.Construct) -> Framing:
     """The cheapest framing that delimits ``schema``'s frames in a stream."""
-    if ends_in_choice(schema):
+    choice = choice_path(schema)
+    if choice is not None:
         raise SchemaError(
-            f"{schema!r} ends with an Optional/Select: in a stream the next byte may belong to "
+            f"{schema!r} ends with an Optional/Select ({choice}): in a stream the next byte "
+            "may belong to "
             "it or to the next frame, so frames cannot be delimited; put a length prefix "
             "around the schema (Prefixed), use If(flag, ...), or give an explicit framing"
         )
-    if reads_to_end(schema):
+    greedy = greedy_path(schema)
+    if greedy is not None:
         raise SchemaError(
-            f"{schema!r} reads to the end of the stream (GreedyBytes, GreedyRange, "
-            "Terminated...), so a stream of them has no frame boundaries; wrap it in "
-            "Prefixed/FixedSized, or give Codec(framing=LengthField(...)/Delimiter(...))"
+            f"{schema!r} reads to the end of the stream ({greedy}), so a stream of them has "
+            "no frame boundaries; wrap that field in Prefixed/FixedSized, or give "
+            "Codec(framing=LengthField(...)/Delimiter(...))"
         )
     size = static_size(schema)
     if size is not None:
@@ -149,7 +213,7 @@ def infer_framing(schema: cs.Construct) -> Framing:
     framing_or_none = _prefix_framing(node)
     if framing_or_none is not None:
         return framing_or_none
-    root = build_step(schema)
+    root = build_step(schema, read_names(schema))
     if isinstance(root, TrialField):
         trial = TrialParse()
         trial.origin = type(node).__name__

@@ -26,9 +26,11 @@ from typing import Any
 
 import construct as cs
 
+from ._analysis import reads_past_bounds
 from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_renamed, _TooLarge
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
+from ._names import read_names
 from ._trial import NeedMore
 
 __all__ = ["BATCH_LIMIT", "HALF", "FillFunction", "compile_fill"]
@@ -123,7 +125,7 @@ def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], d
         ]
         return lines, {}
     if isinstance(framing, Measured):
-        comp = Compiler(schema, measuring=True)
+        comp = Compiler(schema, measuring=True, read=read_names(schema))
         comp.e.soft = "end"
         comp.e.depth = 0
         comp.parse(schema, "end", Scope(None, None, None), "(measuring)")
@@ -203,7 +205,9 @@ def compile_fill(
     parser = Compiler(schema, plain=plain)
     parser.e.depth = 0
     blob = _blob_offset(schema, framing, exact)
-    if inline and exact:
+    # the parser measures the frames itself, against the end of the bytes received, unless
+    # the schema reads until its stream ends: only the frame's own end bounds it then
+    if inline and exact and not reads_past_bounds(schema):
         parser.e.soft = "end"
         parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
@@ -411,6 +415,8 @@ def _fixed_records(
     if not isinstance(core, cs.Struct) or not core.subcons:
         return None
     fields: list[str | None] = []
+    #: (key, source of its value) in construct's order: a named Padding is a None value
+    keys: list[tuple[str, str]] = []
     order = ""
     fmt = ""
     for sc in core.subcons:
@@ -421,6 +427,8 @@ def _fixed_records(
                 return None
             order = f[0]
             fmt += f[1]
+            if sc.name:
+                keys.append((sc.name, f"v{len(fields)}"))
             fields.append(sc.name)
         elif (
             isinstance(inner, cs.Padded)
@@ -428,10 +436,12 @@ def _fixed_records(
             and isinstance(inner.length, int)
         ):
             fmt += f"{inner.length}x"
+            if sc.name:
+                keys.append((sc.name, "None"))
         else:
             return None
     record = struct.Struct((order or ">") + fmt)
-    if record.size != framing.size:
+    if record.size != framing.size or not fields:
         return None
     names = [f"v{i}" for i in range(len(fields))]
     target = ", ".join(names) + ("," if len(names) == 1 else "")
@@ -447,7 +457,7 @@ def _fixed_records(
         "    with memoryview(data) as view:",
     ]
     if plain:
-        items = ", ".join(f"{n!r}: {v}" for n, v in zip(fields, names, strict=True) if n)
+        items = ", ".join(f"{n!r}: {v}" for n, v in keys)
         src.append(
             f"        values = [{{{items}}} for {target} in RECORD.iter_unpack(view[bstart:stop])]"
         )
@@ -457,7 +467,7 @@ def _fixed_records(
             "        app = values.append",
             f"        for {target} in RECORD.iter_unpack(view[bstart:stop]):",
             "            obj = Container()",
-            *[f"            obj[{n!r}] = {v}" for n, v in zip(fields, names, strict=True) if n],
+            *[f"            obj[{n!r}] = {v}" for n, v in keys],
             "            app(obj)",
         ]
     # the batch stack, [end_n, value_n, ..., end_1, value_1], filled by slice assignment

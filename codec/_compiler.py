@@ -39,6 +39,7 @@ from typing import Any
 import construct as cs
 from construct import expr as cx
 
+from ._analysis import static_size
 from ._framing import parse_context, struct_context
 from ._trial import GreedySchemaError, NeedMore
 
@@ -332,13 +333,25 @@ class Compiler:
     """Generates the parse function for one schema (see the module docstring)."""
 
     def __init__(
-        self, schema: cs.Construct, *, measuring: bool = False, plain: bool = False
+        self,
+        schema: cs.Construct,
+        *,
+        measuring: bool = False,
+        plain: bool = False,
+        read: frozenset[str] | None = None,
     ) -> None:
         self.schema = schema
         #: build dicts and lists instead of construct's Container/ListContainer
         self.plain = plain
         #: emit a measurer (frame extent only, bodies skipped) instead of a parser
         self.measuring = measuring
+        #: measuring: the context keys an expression of the schema may read
+        #: (``codec._names.read_names``); a Struct field named so is parsed, not skipped, so
+        #: the expressions after it (contexts built for callables included) see its value.
+        #: ``None``: unknown, and then no context is built while measuring
+        self.read = read
+        #: how many fields being parsed whole (while measuring) enclose the current node
+        self.full = 0
         self.e = Emitter("m_" if measuring else "")
         #: the scope of the Struct parsed last (so a parent can resolve into it)
         self.last_scope: Scope | None = None
@@ -400,8 +413,19 @@ class Compiler:
         index = scope.index_var or "None"
         return f"_make_context({parent}, {index}, {subcons}, ({items}{',' if items else ''}))"
 
+    def blob(self, end: str) -> str:
+        """Source of the ``bytes`` from ``pos`` to ``end``: a measurer reads the buffer's
+        ``bytearray`` itself, whose slices are ``bytearray``s (unhashable: a ``Switch``
+        keyed on them would fail), so it converts them."""
+        return f"bytes(data[pos:{end}])" if self.measuring else f"data[pos:{end}]"
+
+    @property
+    def skipping(self) -> bool:
+        """Measuring a body whose value nothing reads: its bytes are skipped, not parsed."""
+        return self.measuring and not self.full
+
     def call_with_context(self, fn: Any, scope: Scope) -> str:
-        if self.measuring:
+        if self.measuring and self.read is None:
             raise CompileError("a measurer cannot build contexts")
         return f"{self.e.const(fn, 'F')}({self.context(scope)})"
 
@@ -434,22 +458,22 @@ class Compiler:
             if n in e.unsigned:
                 e.unsigned.add(nv)
             e.non_negative(nv, path)
-            if self.measuring:
+            if self.skipping:
                 e.skip(nv, limit, path)
                 return "None"
             e.need(nv, limit, path)
-            e.line(f"{v} = data[pos:pos + {nv}]")
+            e.line(f"{v} = {self.blob(f'pos + {nv}')}")
             e.line(f"pos += {nv}")
             return v
         if node is cs.GreedyBytes:
             if limit == e.soft:
                 raise CompileError("GreedyBytes at the top level has no extent")
             v = e.var()
-            e.line(f"{v} = data[pos:{limit}]")
+            e.line(f"{v} = {self.blob(limit)}")
             e.line(f"pos = {limit}")
             return v
         if isinstance(node, cs.StringEncoded):
-            if self.measuring:
+            if self.skipping:
                 self.parse(node.subcon, limit, scope, path)
                 return "None"
             return self.string(node, limit, scope, path)
@@ -507,7 +531,7 @@ class Compiler:
             nv = e.var("n")
             e.line(f"{nv} = {n}")
             e.non_negative(nv, path)
-            if self.measuring:
+            if self.skipping:
                 e.skip(nv, limit, path)
                 return "None"
             lim = self.region(nv, limit, path)
@@ -522,7 +546,7 @@ class Compiler:
             if limit == e.soft:
                 raise CompileError("NullStripped at the top level has no extent")
             v = e.var()
-            e.line(f"{v} = data[pos:{limit}].rstrip({node.pad!r})")
+            e.line(f"{v} = {self.blob(limit)}.rstrip({node.pad!r})")
             e.line(f"pos = {limit}")
             return v
         if (
@@ -540,17 +564,36 @@ class Compiler:
                 e.line("    raise _Need")
             else:
                 e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
-            if self.measuring:
+            if self.skipping:
                 e.line(f"pos = {i} + 1")
                 return "None"
             keep = f"{i} + 1" if node.include else i
-            e.line(f"{v} = data[pos:{keep}]")
+            e.line(f"{v} = {self.blob(keep)}")
             e.line(f"pos = {i} + 1")
             return v
         bits = self.bitstruct(node, limit, path)
         if bits is not None:
             return bits
+        if self.skipping:
+            skipped = self.skip_unparsed(node, limit, scope, path)
+            if skipped is not None:
+                return skipped
         return self.fallback(node, limit, scope)
+
+    def skip_unparsed(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        """Measure, without parsing, a node nothing reads that the generator cannot parse:
+        an adapter by what it wraps (construct's ``Adapter`` parses exactly its subcon), a
+        node of known size (a ``Check``, a checksum) by its size, as the measuring walk
+        does. ``None`` when neither applies (the measurer is then not generated)."""
+        if isinstance(node, cs.Adapter) and type(node)._parse is cs.Adapter._parse:
+            self.parse(node.subcon, limit, scope, path)
+            return "None"
+        size = static_size(node)
+        if size is None:
+            return None
+        if size:
+            self.e.skip(str(size), limit, path)
+        return "None"
 
     def region(self, n: str, limit: str, path: str) -> str:
         """Open the region of the next ``n`` bytes (a ``Prefixed`` body, a ``FixedSized``):
@@ -625,7 +668,10 @@ class Compiler:
                 continue
             sc = subcons[i]
             self.last_scope = None
+            whole = self.measuring and self.read is not None and sc.name in self.read
+            self.full += whole
             v = self.parse(sc, limit, inner, f"{path} -> {sc.name}" if sc.name else path)
+            self.full -= whole
             values.append((sc.name, v))
             child = self._take_last_scope()
             if sc.name:
@@ -634,7 +680,7 @@ class Compiler:
                     inner.children[sc.name] = child
             i += 1
         self.last_scope = inner if isinstance(node, cs.Struct) else None
-        if self.measuring:
+        if self.skipping:
             return "None"
         out = e.var("obj")
         if isinstance(node, cs.Struct) and self.plain:
@@ -735,14 +781,14 @@ class Compiler:
     def prefixed(self, node: Any, limit: str, scope: Scope, path: str) -> str:
         e = self.e
         n = self.prefix_length(node, limit, scope, path)
-        if self.measuring:
+        if self.skipping:
             e.skip(n, limit, path)
             return "None"
         lim = self.region(n, limit, path)
         sub, _ = _strip_renamed(node.subcon)
         if sub is cs.GreedyBytes:
             v = e.var()
-            e.line(f"{v} = data[pos:{lim}]")
+            e.line(f"{v} = {self.blob(lim)}")
             e.line(f"pos = {lim}")
             return v
         if isinstance(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
@@ -770,7 +816,7 @@ class Compiler:
         item, _ = _strip_renamed(node.subcon)
         f = _fmt(item)
         v = e.var()
-        if f is not None and self.measuring:
+        if f is not None and self.skipping:
             e.skip(f"{c} * {struct.calcsize(f[0] + f[1])}", limit, path)
             return "None"
         if f is not None:
@@ -790,7 +836,7 @@ class Compiler:
         inner.vars = scope.vars
         inner.order = scope.order
         x = self.parse(node.subcon, limit, inner, path)
-        if not self.measuring:
+        if not self.skipping:
             e.line(f"{v}.append({x})")
         else:
             e.line("pass")

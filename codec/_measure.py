@@ -5,13 +5,22 @@ needs to know where the frame *ends*. :class:`Measured` builds, once per schema,
 steps mirroring the construct tree, and runs it as a generator over the bytes received so
 far:
 
-* fixed-size fields are parsed (their values may size later fields through ``this``);
+* fixed-size fields are skipped, or parsed when a later expression may read them;
 * ``VarInt`` fields, length prefixes and single-byte terminators are read just enough to
   know their extent;
 * fields sized by an expression (``Bytes(this.length)``, ``Array(this.count, Int16ub)``,
   ``FixedSized``...) are skipped by size: their bodies are never looked at;
 * ``Struct``/``Sequence``/``Array``/``Switch``/``If`` recurse;
 * anything else is trial-parsed on its own, from its own start.
+
+Skipping is only allowed for a value nothing reads. construct's ``Struct`` records every
+named field in the context its later fields see (and their nested structs see, through
+``this._``/``_root``): a ``Switch`` key, an ``If`` condition, a size, a ``Computed`` may
+read any of them, at any depth. So each ``Struct`` step records, in a context built as
+construct's ``_parse`` builds it, the value of every named field whose name an expression
+of the schema may read (:func:`codec._names.read_names`): fixed fields are parsed, skipped
+ones are parsed once their bytes are there, with the context they had. Every expression is
+then evaluated on what construct's own parse would pass it.
 
 When a step needs bytes that have not arrived, the generator yields the total it needs and
 is kept (in the buffer) until they arrive: the walk resumes where it stopped, at any depth,
@@ -29,15 +38,26 @@ import construct as cs
 
 from ._errors import FOREIGN_DECODE_ERRORS, DecodeError, FrameTooLarge, as_decode_error
 from ._framing import Framing, parse_context, struct_context
-from ._trial import GreedySchemaError, NeedMore, TrialStream
+from ._trial import GreedySchemaError, NeedMore
 
 if TYPE_CHECKING:
     from ._buffer import Buffer
 
-__all__ = ["Measured", "TrialField", "Window", "build_step", "is_positional"]
+__all__ = ["Measured", "TrialField", "Window", "build_step", "is_positional", "size_lies"]
+
+
+class _Missing:
+    """A step's value when it skipped the bytes instead of parsing them."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 #: a step's generator: yields byte counts it needs (from the frame start), returns its end
-Walk = Generator[int, None, int]
+#: and its value (:data:`MISSING` when it was not parsed)
+Walk = Generator[int, None, tuple[int, Any]]
 
 
 class Window:
@@ -68,54 +88,97 @@ class Window:
 
 
 class Step:
-    """One node of the measuring tree."""
+    """One node of the measuring tree.
+
+    ``want``: the value may be read by an expression (it is a recorded field, or a case of
+    one), so a step that reads the bytes anyway returns it instead of :data:`MISSING`.
+    """
 
     name: str | None = None
+    want = False
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         raise NotImplementedError
 
-    def store(self, ctx: Any, value: Any) -> None:
-        if self.name:
-            ctx[self.name] = value
+
+class _FieldStream(io.BytesIO):
+    """A field's bytes as a stream whose positions are the frame's, as in construct's parse
+    of the whole frame (a ``Tell`` sees its offset in the frame, not in the field)."""
+
+    def __init__(self, data: bytes, origin: int) -> None:
+        super().__init__(data)
+        self._origin = origin
+
+    def tell(self) -> int:
+        return super().tell() + self._origin
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        if whence == 0:
+            offset -= self._origin
+        return super().seek(offset, whence) + self._origin
 
 
-def _parse_bytes(node: cs.Construct, data: bytes, ctx: Any, path: str) -> Any:
-    return node._parsereport(io.BytesIO(data), ctx, path)
+def _parse_bytes(node: cs.Construct, data: bytes, ctx: Any, path: str, origin: int = 0) -> Any:
+    return node._parsereport(_FieldStream(data, origin), ctx, path)
+
+
+def _value_at(w: Window, node: cs.Construct, start: int, end: int, ctx: Any) -> Walk:
+    """The value of the field ``node`` measured at ``[start, end)``: parsed by construct once
+    its bytes are there, with the context it has in construct's own parse."""
+    while w.need(end):
+        yield end
+    stream = _FieldStream(w.bytes(start, end), start)
+    value = node._parsereport(stream, ctx, "(measuring)")
+    if stream.tell() != end:
+        raise DecodeError(
+            f"{type(node).__name__} was measured at {end - start} bytes but parses "
+            f"{stream.tell() - start}",
+            offset=w.base + w.start + start,
+            data=w.bytes(start, min(end, start + 64)),
+        )
+    return end, value
 
 
 class Static(Step):
-    """A field of known size; parsed when named (later fields may depend on its value).
+    """A field of known size; parsed when its value may be read by a later expression.
 
     Parsing it here is only an aid to sizing: a field that cannot be parsed on its own
     (a ``Checksum`` over a body not parsed yet) is left out of the context, and the frame's
     real parse reports any error in it.
     """
 
-    def __init__(self, node: cs.Construct, size: int) -> None:
+    def __init__(self, node: cs.Construct, size: int, want: bool) -> None:
         self.node = node
         self.size = size
         self.name = node.name
+        self.want = want
+        #: only a Tell sees where it stands: the rest parse from a plain stream (cheaper)
+        self.positional = _contains(node, lambda n: isinstance(n, type(cs.Tell)))
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         end = pos + self.size
-        if self.name:
-            while w.need(end):
-                yield end
-            try:
-                value = _parse_bytes(self.node, w.bytes(pos, end), ctx, "(measuring)")
-            except FOREIGN_DECODE_ERRORS:
-                return end
-            self.store(ctx, value)
-        return end
+        if not self.want:
+            return end, MISSING
+        while w.need(end):
+            yield end
+        data = w.bytes(pos, end)
+        try:
+            if self.positional:
+                value = _parse_bytes(self.node, data, ctx, "(measuring)", pos)
+            else:
+                value = self.node._parsereport(io.BytesIO(data), ctx, "(measuring)")
+        except FOREIGN_DECODE_ERRORS:
+            return end, MISSING
+        return end, value
 
 
 class VarIntStep(Step):
     """A base-128 VarInt: read until the byte without the continuation bit."""
 
-    def __init__(self, node: cs.Construct) -> None:
+    def __init__(self, node: cs.Construct, want: bool) -> None:
         self.node = node
         self.name = node.name
+        self.want = want
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         p = pos
@@ -132,9 +195,9 @@ class VarIntStep(Step):
                     offset=w.base + w.start + pos,
                     data=w.bytes(pos, p),
                 )
-        if self.name:
-            self.store(ctx, _parse_bytes(self.node, w.bytes(pos, p), ctx, "(measuring)"))
-        return p
+        if self.want:
+            return p, _parse_bytes(self.node, w.bytes(pos, p), ctx, "(measuring)", pos)
+        return p, MISSING
 
 
 class PrefixStep(Step):
@@ -147,11 +210,12 @@ class PrefixStep(Step):
         self.name = node.name
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
-        inner = cs.Container()
-        after = yield from self.length_step.walk(w, pos, inner)
+        after, _ = yield from self.length_step.walk(w, pos, ctx)
         while w.need(after):
             yield after
-        length = _parse_bytes(self.prefixed.lengthfield, w.bytes(pos, after), ctx, "(measuring)")
+        length = _parse_bytes(
+            self.prefixed.lengthfield, w.bytes(pos, after), ctx, "(measuring)", pos
+        )
         if not isinstance(length, int) or length < 0:
             raise DecodeError(
                 f"length prefix {length!r} is not a non-negative integer",
@@ -166,7 +230,7 @@ class PrefixStep(Step):
                 data=w.bytes(pos, after),
             )
         w.need(end)  # FrameTooLarge as soon as the length is known
-        return end
+        return end, MISSING
 
 
 class DelimStep(Step):
@@ -183,7 +247,7 @@ class DelimStep(Step):
         while True:
             i = w.data.find(term, w.start + scan, w.end)
             if i >= 0:
-                return i - w.start + 1
+                return i - w.start + 1, MISSING
             scan = w.end - w.start
             while w.need(scan + 1):
                 yield scan + 1
@@ -206,23 +270,39 @@ class Sized(Step):
             return (yield from self.fallback.walk(w, pos, ctx))
         end: int = pos + size
         w.need(end)
-        return end
+        return end, MISSING
 
 
 class Fields(Step):
-    """``Struct``/``Sequence``/``FocusedSeq``: the fields in order, in a fresh context."""
+    """``Struct``/``Sequence``/``FocusedSeq``: the fields in order, in a fresh context.
 
-    def __init__(self, node: cs.Construct, inner: Any, steps: list[Step]) -> None:
+    ``record[i]`` is the name under which field ``i``'s value enters the context, when an
+    expression may read it (``None`` otherwise): its step's value, or construct's parse of
+    its bytes when the step skipped them.
+    """
+
+    def __init__(
+        self, node: cs.Construct, inner: Any, steps: list[Step], record: list[str | None]
+    ) -> None:
         self.node = node
         self.inner = inner
         self.steps = steps
+        self.record = record
+        self.fields = list(zip(steps, inner.subcons, record, strict=True))
         self.name = node.name
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
-        sub = struct_context(ctx, getattr(self.inner, "_subcons", None), index=ctx.get("_index"))
-        for step in self.steps:
-            pos = yield from step.walk(w, pos, sub)
-        return pos
+        index = ctx.get("_index")
+        sub = struct_context(ctx, getattr(self.inner, "_subcons", None), index=index)
+        for step, sc, name in self.fields:
+            start = pos
+            pos, value = yield from step.walk(w, pos, sub)
+            if name is not None:
+                if value is MISSING:
+                    sub["_index"] = index  # (an Array inside moved it, as it will again)
+                    _, value = yield from _value_at(w, sc, start, pos, sub)
+                sub[name] = value
+        return pos, MISSING
 
 
 class ArrayStep(Step):
@@ -244,8 +324,8 @@ class ArrayStep(Step):
             )
         for i in range(count):
             ctx._index = i
-            pos = yield from self.item.walk(w, pos, ctx)
-        return pos
+            pos, _ = yield from self.item.walk(w, pos, ctx)
+        return pos, MISSING
 
 
 class SwitchStep(Step):
@@ -294,11 +374,13 @@ class TrialField(Step):
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         while True:
-            stream = TrialStream(bytes(w.data[w.start + pos : min(w.end, w.start + w.max)]))
+            stream = _TrialFieldStream(
+                bytes(w.data[w.start + pos : min(w.end, w.start + w.max)]), pos
+            )
             try:
                 value = self.node._parsereport(stream, ctx, "(measuring)")
             except NeedMore as more:
-                need = pos + more.need
+                need = more.need
                 while w.need(need):
                     yield need
                 continue
@@ -308,17 +390,75 @@ class TrialField(Step):
                     offset=w.base + w.start + pos,
                     data=w.bytes(pos, pos + 32),
                 ) from None
-            self.store(ctx, value)
-            return pos + stream.tell()
+            return stream.tell(), value
+
+
+class _TrialFieldStream(_FieldStream):
+    """The bytes received from a field's start on, at the frame's positions; reading past
+    them raises :class:`NeedMore` with the frame size needed (see ``codec._trial``)."""
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None or size < 0:
+            raise GreedySchemaError
+        data = super().read(size)
+        if len(data) < size:
+            raise NeedMore(self.tell() - len(data) + size)
+        return data
+
+    def read1(self, size: int | None = -1, /) -> bytes:
+        return self.read(size)
 
 
 # -- building the tree ---------------------------------------------------------------------
 def _static_size(node: cs.Construct) -> int | None:
+    """``node.sizeof()`` when the measurer may skip that many bytes without parsing them."""
     try:
         size = node.sizeof()
     except Exception:
         return None
-    return size if isinstance(size, int) and size >= 0 else None
+    if not isinstance(size, int) or size < 0:
+        return None
+    return None if size_lies(node) else size
+
+
+def _peeks(node: cs.Construct) -> bool:
+    return isinstance(node, cs.Peek)
+
+
+def _consumes_unsized(node: cs.Construct) -> bool:
+    return isinstance(node, cs.RestreamData) and isinstance(node.datafunc, cs.Construct)
+
+
+def size_lies(node: cs.Construct) -> bool:
+    """True when ``node.sizeof()`` is not what parsing ``node`` consumes.
+
+    ``RestreamData(Prefixed(...), subcon)`` parses its data from the stream with a construct
+    but says its size is 0 ("as far as other fields see it"): trusting ``sizeof()`` would cut
+    frames short.
+    """
+    return _contains(node, _consumes_unsized)
+
+
+def _children(node: cs.Construct) -> list[cs.Construct]:
+    """The constructs ``node`` parses from the same stream (its subcons, cases, prefixes)."""
+    out: list[Any] = []
+    for attr in ("subcon", "thensubcon", "elsesubcon", "default", "lengthfield", "datafunc"):
+        child = getattr(node, attr, None)
+        if isinstance(child, cs.Construct):
+            out.append(child)
+    out.extend(getattr(node, "subcons", ()) or ())
+    cases = getattr(node, "cases", None)
+    if isinstance(cases, dict):
+        out.extend(cases.values())
+    return [c for c in out if isinstance(c, cs.Construct)]
+
+
+def _contains(node: cs.Construct, pred: Any, _seen: set[int] | None = None) -> bool:
+    seen = _seen if _seen is not None else set()
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    return bool(pred(node)) or any(_contains(c, pred, seen) for c in _children(node))
 
 
 def _core(node: cs.Construct) -> cs.Construct:
@@ -328,63 +468,76 @@ def _core(node: cs.Construct) -> cs.Construct:
     return node
 
 
+def _value_preserving(node: cs.Construct) -> cs.Construct:
+    """Strip the wrappers that parse to their subcon's value unchanged."""
+    while isinstance(node, cs.Renamed | cs.Rebuild | cs.Default | cs.Const):
+        node = node.subcon
+    return node
+
+
 #: constructs that move the stream position or read elsewhere: only a whole trial parse
 #: of the frame sees them as construct does
 POSITIONAL: tuple[type, ...] = (cs.Seek, cs.Pointer, cs.Union, cs.Lazy, cs.LazyStruct)
 
 
-def is_positional(node: cs.Construct, _seen: set[int] | None = None) -> bool:
+def is_positional(node: cs.Construct) -> bool:
     """True when ``node`` contains a construct that seeks in the stream."""
-    seen = _seen if _seen is not None else set()
-    if id(node) in seen:
-        return False
-    seen.add(id(node))
-    if isinstance(node, POSITIONAL):
-        return True
-    children: list[Any] = []
-    for attr in ("subcon", "thensubcon", "elsesubcon", "default", "lengthfield"):
-        child = getattr(node, attr, None)
-        if isinstance(child, cs.Construct):
-            children.append(child)
-    children.extend(getattr(node, "subcons", ()) or ())
-    cases = getattr(node, "cases", None)
-    if isinstance(cases, dict):
-        children.extend(cases.values())
-    return any(is_positional(c, seen) for c in children if isinstance(c, cs.Construct))
+    return _contains(node, lambda n: isinstance(n, POSITIONAL))
 
 
-def build_step(node: cs.Construct) -> Step:
-    """The measuring step for ``node``."""
+def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = False) -> Step:
+    """The measuring step for ``node``.
+
+    ``names``: the context keys an expression of the schema may read (``None``: any), so
+    the fields a ``Struct`` records; ``want``: whether ``node``'s own value may be read.
+    """
     size = _static_size(node)
-    if size is not None:
-        return Static(node, size)
+    # (a Peek's value depends on the bytes after it: when read, it is parsed where it stands)
+    if size is not None and not (want and _contains(node, _peeks)):
+        return Static(node, size, want)
     core = _core(node)
     if type(core) is type(cs.VarInt) or type(core) is type(cs.ZigZag):
-        return VarIntStep(node)
+        return VarIntStep(node, want)
     if isinstance(core, cs.Prefixed):
-        length_step = build_step(core.lengthfield)
+        length_step = build_step(core.lengthfield, names)
         if isinstance(length_step, Static | VarIntStep):
             return PrefixStep(node, core, length_step)
     if isinstance(core, cs.NullTerminated) and core.consume and len(core.term) == 1:
         return DelimStep(node, core.term)
+    if isinstance(core, cs.RestreamData) and isinstance(core.datafunc, cs.Construct):
+        # it consumes what its data construct consumes; its value, when read, is parsed
+        step = build_step(core.datafunc, names)
+        step.name = node.name
+        return step
     if isinstance(core, cs.Struct | cs.Sequence | cs.FocusedSeq):
         if any(isinstance(_core(sc), cs.StopIf) for sc in core.subcons):
             return TrialField(node)
-        return Fields(node, core, [build_step(sc) for sc in core.subcons])
+        record = [
+            sc.name if sc.name and (names is None or sc.name in names) else None
+            for sc in core.subcons
+        ]
+        steps = [
+            build_step(sc, names, r is not None) for sc, r in zip(core.subcons, record, strict=True)
+        ]
+        return Fields(node, core, steps, record)
     if isinstance(core, cs.Array) and not core.discard:
-        item = build_step(core.subcon)
+        item = build_step(core.subcon, names)
         if isinstance(item, Static):
             return Sized(node, TrialField(node))
         return ArrayStep(node, core, item)
+    # a Switch/If's value is its branch's, unless an adapter around it changes it (its
+    # value is then parsed whole, when it is read)
+    inner = _value_preserving(node)
+    want = want and inner is core
     if isinstance(core, cs.Switch):
-        cases = {k: build_step(v) for k, v in core.cases.items()}
-        return SwitchStep(node, core, cases, build_step(core.default))
+        cases = {k: build_step(v, names, want) for k, v in core.cases.items()}
+        return SwitchStep(node, core, cases, build_step(core.default, names, want))
     if isinstance(core, cs.IfThenElse):
         return IfStep(
             node,
             core,
-            build_step(core.thensubcon),
-            build_step(core.elsesubcon),
+            build_step(core.thensubcon, names, want),
+            build_step(core.elsesubcon, names, want),
         )
     if isinstance(core, cs.Bytes | cs.FixedSized | cs.Padded | cs.BytesInteger):
         return Sized(node, TrialField(node))
@@ -426,7 +579,7 @@ class Measured(Framing):
         try:
             need = next(walk)
         except StopIteration as stop:
-            size = int(stop.value)
+            size = int(stop.value[0])
             if size == 0:
                 buf._hint = None
                 raise DecodeError(
