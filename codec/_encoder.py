@@ -72,6 +72,7 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
+from ._source import exec_generated
 
 __all__ = ["Builder", "EncodeInto", "blob_encode_into", "compile_builder", "compile_encode_into"]
 
@@ -836,11 +837,7 @@ def compile_builder(schema: cs.Construct) -> Builder:
     else:
         src = "\n".join(["def build(obj, out):", *body])
     src += "\n"
-    namespace = dict(comp.consts)
-    code = compile(src, f"<wirekit builder for {type(schema).__name__}>", "exec")
-    exec(code, namespace)
-    fn: Builder = namespace["build"]
-    fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+    fn: Builder = exec_generated(src, "build", type(schema).__name__, dict(comp.consts), "build")
     if not comp.fallbacks:
         #: what :func:`compile_encode_into` inlines (a builder with no construct fallback)
         fn.__wirekit_body__ = (body, comp.consts, type(schema).__name__)  # type: ignore[attr-defined]
@@ -881,10 +878,7 @@ def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | N
         EncodeError=EncodeError,
         MAXSIZE=max_frame_size,
     )
-    code = compile(src, f"<wirekit encoder for {name}>", "exec")
-    exec(code, namespace)
-    fn: EncodeInto = namespace["encode_into"]
-    fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+    fn: EncodeInto = exec_generated(src, "encode", name, namespace, "encode_into")
     return fn
 
 
@@ -918,4 +912,5 @@ def blob_encode_into(
         else:
             general(obj, out)
 
+    encode_into.__wirekit_general__ = general  # type: ignore[attr-defined]  # (for source())
     return encode_into

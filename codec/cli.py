@@ -4,6 +4,9 @@
 construct schema (or a :class:`~codec.Codec` / :class:`~codec.Protocol` object) and print one
 JSON object a line (or a table with ``--table``).
 
+``wirekit show SCHEMA``: print the Python source generated for the schema
+(:meth:`codec.Codec.source`).
+
 Exit status: 0 on success; 1 when a stream cannot be decoded (without ``--skip-errors``);
 2 for a usage error, including a schema that cannot be loaded or used; 3 for a file that
 cannot be read or is not of its format; 130 on Ctrl-C.
@@ -244,7 +247,33 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only when stderr is a terminal)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    show = sub.add_parser(
+        "show",
+        help="print the Python source generated for a schema",
+        description=(
+            "Print what SCHEMA became: the source of the decoder and encoder functions "
+            "wirekit generated for it (the text of Codec.source()), each under the pseudo "
+            "file name a traceback through it shows."
+        ),
+        epilog="exit status: 0 ok, 2 usage or schema error",
+    )
+    show.add_argument(
+        "schema",
+        metavar="SCHEMA",
+        help="MODULE:NAME or path/to/file.py:NAME - a construct schema or a codec.Codec",
+    )
     return top
+
+
+def _show(args: argparse.Namespace) -> int:
+    protocol = load_protocol(args.schema, None)
+    if not isinstance(protocol, Codec):
+        raise CliError(
+            f"{args.schema} is a hand-written {type(protocol).__name__}: wirekit generated "
+            "nothing for it"
+        )
+    sys.stdout.write(protocol.source())
+    return 0
 
 
 def _filter(args: argparse.Namespace) -> Any:
@@ -344,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wirekit`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _parse(args)
+        return _show(args) if args.command == "show" else _parse(args)
     except CliError as exc:
         sys.stderr.write(f"wirekit: error: {exc}\n")
         return exc.status
