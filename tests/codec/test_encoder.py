@@ -321,15 +321,27 @@ def test_whole_schema_fallback(schema: cs.Construct) -> None:
         assert codec.encode(value) == built(codec, value)
 
 
-def test_bitstruct_with_an_uncovered_field_is_one_construct_node() -> None:
-    bits = cs.BitStruct("a" / cs.Nibble, "b" / cs.Bytewise(cs.Int8ub), "c" / cs.Nibble)
+def test_bitstruct_with_an_uncovered_field_builds_only_that_field_with_construct() -> None:
+    """A field of a BitStruct the generator does not cover is built by construct on a bit
+    stream, the rest of the BitStruct (and of the message) stays generated."""
+    bits = cs.BitStruct(
+        "a" / cs.Nibble,
+        "m" / cs.Mapping(cs.Nibble, {"x": 1, "y": 9}),
+        "b" / cs.Bytewise(cs.Int8ub),
+        "c" / cs.Nibble,
+        cs.Padding(4),
+    )
     schema = cs.Struct("h" / bits, "n" / cs.Int8ub)
     codec = Codec(schema)
     src = source_of(codec)
     assert src.count("_fallback(") == 1
-    assert ".to_bytes(" not in src  # no half-generated Bitwise region
-    value = {"h": {"a": 1, "b": 2, "c": 3}, "n": 4}
-    assert codec.encode(value) == schema.build(value)
+    assert src.count("_bits_fallback(") == 1
+    assert ".to_bytes(3, 'big')" in src  # the region is still one integer
+    for m in ("x", "y"):
+        value = {"h": {"a": 1, "m": m, "b": 2, "c": 3}, "n": 4}
+        assert codec.encode(value) == schema.build(value)
+    err = build_error(schema, {"h": {"a": 1, "m": "z", "b": 2, "c": 3}, "n": 4})
+    assert err.path == "(building) -> h -> m"
 
 
 @pytest.mark.parametrize(
@@ -350,12 +362,15 @@ def test_bitwise_roots_compile(schema: cs.Construct, value: Any) -> None:
     assert codec.encode(value) == schema.build(value)
 
 
-def test_bitstruct_not_whole_bytes_is_constructs() -> None:
+def test_bitstruct_not_whole_bytes_fails_as_constructs() -> None:
     schema = cs.Struct("h" / cs.BitStruct("a" / cs.BitsInteger(3)), "n" / cs.Int8ub)
     codec = Codec(schema, framing=FixedLength(2))
-    assert source_of(codec).count("_fallback(") == 1  # construct says why it cannot
-    with pytest.raises(EncodeError, match="multiple of 8"):
-        codec.encode({"h": {"a": 1}, "n": 2})
+    assert "_fallback(" not in source_of(codec)
+    err = build_error(schema, {"h": {"a": 1}, "n": 2})
+    assert "multiple of 8" in err.reason
+    # the fields are checked first, as construct builds them before it packs the bits
+    err = build_error(schema, {"h": {"a": 8}, "n": 2})
+    assert err.path == "(building) -> h -> a"
 
 
 def test_encode_into_is_one_generated_function_unless_a_field_falls_back() -> None:
