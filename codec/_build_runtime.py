@@ -42,14 +42,14 @@ def _context(parent: Any, obj: Any, subcons: Any) -> Any:
     return ctx
 
 
-def _struct_error(parent: Any, obj: Any, node: Any) -> None:
+def _struct_error(obj: Any, node: Any) -> None:
     """After reading a ``Struct``'s given values failed (or for a value of another type than
     dict/Container): raise what construct's ``Struct._build`` raises first for ``obj``, its
     context's ``update`` (a value that is no mapping) or its lookups in field order (``get``
     for fields built from nothing, ``[]`` for the others). Returns when construct would
-    accept ``obj``."""
-    ctx = struct_context(parent, node._subcons, building=True)
-    ctx.update(obj)
+    accept ``obj``. (No context argument: the generated code drops contexts nothing reads,
+    and mentioning one here would keep it.)"""
+    cs.Container().update(obj)
     for sc in node.subcons:
         if sc.flagbuildnone:
             obj.get(sc.name, None)

@@ -395,12 +395,12 @@ class _BuildCompiler:
                 fields[name] = self.var("g")
                 self.line(f"    {fields[name]} = {obj}[{name!r}]")
             self.line("except Exception:")
-            self.line(f"    _struct_error({ctx}, {obj}, {me})")
+            self.line(f"    _struct_error({obj}, {me})")
             self.line("    raise")
         elif node.subcons:
             # no plain field to read: construct's check that the value is a mapping
             self.line(f"if type({obj}) is not dict and type({obj}) is not Container:")
-            self.line(f"    _struct_error({ctx}, {obj}, {me})")
+            self.line(f"    _struct_error({obj}, {me})")
         subcons = list(node.subcons)
         built: set[str] = set()
         i = 0
