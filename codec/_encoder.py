@@ -18,11 +18,17 @@ Compiled:
 * ``Struct``/``Sequence``/``FocusedSeq`` (so ``PrefixedArray``), ``Array``;
 * ``Const``, ``Enum``, ``FlagsEnum``, ``Padding``, ``Rebuild``/``Default``/``Computed``;
 * ``Switch`` (the key evaluated as construct evaluates it at build time, cases and default
-  compiled like any field) and ``If``/``IfThenElse``;
-* ``BitStruct``/``Bitwise`` over ``BitsInteger``/``Bit``/``Nibble``/``Octet``/``Flag``/
-  ``Padding`` fields, possibly under ``Const``/``Enum``/``FlagsEnum``/``Rebuild``/
-  ``Default`` or in nested ``Struct``s, adding up to whole bytes: every field is checked as
-  construct checks it, then all are packed into one ``int`` written with ``int.to_bytes``.
+  compiled like any field: ``Pass``, ``Computed``, ``Error``...) and ``If``/``IfThenElse``;
+* ``BitStruct``/``Bitwise`` (both of construct's forms: ``Transformed`` when ``sizeof``
+  knows the size, ``Restreamed`` otherwise) over ``BitsInteger``/``Bit``/``Nibble``/
+  ``Octet``/``Flag``/``Padding`` fields, possibly under ``Const``/``Enum``/``FlagsEnum``/
+  ``Rebuild``/``Default``, in nested ``Struct``/``Sequence``s, ``Array``s, ``Switch``/
+  ``If`` branches, with computed or byte-swapped widths, and ``Bytewise`` fields: every
+  field is checked as construct checks it, then all are packed into one ``int`` written
+  with ``int.to_bytes``. Where every width is a constant the terms are shifted into place
+  in one expression; from the first width known only at run time, the region accumulates
+  its bits and counts them, and its end is checked as construct checks it (whole bytes,
+  the declared size).
 
 Everything else is built by construct itself **for that node only**: the generated code
 calls the node's own ``_build`` with the build context construct would give it (every given
@@ -41,16 +47,20 @@ A node built by construct that turns out to need more than its own bytes (it see
 before its own start, or leaves the stream anywhere but at its end) makes the generated
 function start over with ``schema.build(obj)``, so the bytes are construct's in every case.
 
-Inside a ``Bitwise`` region nothing falls back per field (construct writes one byte per bit
-there): a ``BitStruct`` with a field the generator does not cover is built by construct as a
-whole node.
+Inside a ``Bitwise`` region a field the generator does not cover is built by construct alone
+too, on a bit stream at its bit position (construct writes one byte per bit there); its bits
+join the region's integer. One that writes anything but bits (``bits2bytes`` would fail,
+at a moment that depends on what follows) makes the generated function start over with
+``schema.build(obj)``.
 
 Where the generated code knowingly differs from construct (values and bytes never do):
 
 * a string its encoding cannot encode is construct's ``StringError`` *with* the field's
   path (construct raises it without one);
-* a ``Struct``'s missing field is reported when the ``Struct`` starts, so with several bad
-  values the one named may not be the first construct would have met;
+* a ``Struct``'s given values are all read when the ``Struct`` starts, so with a missing
+  field *and* a bad value before it, the error is the missing field's (construct: the bad
+  value's). With one fault the error is construct's: a failed read replays construct's
+  checks (``_struct_error``) to raise what construct raises first;
 * lambdas run by the generated code see ``_io`` as ``None`` in the context (construct: the
   stream); nodes built by construct see their own stream there.
 
@@ -102,6 +112,16 @@ def _number_run(subcons: list[Any], i: int, built: set[str]) -> list[tuple[Any, 
         names.add(sc.name)
         run.append((sc, f))
     return run
+
+
+def _unwrap(node: Any, path: str) -> tuple[Any, str]:
+    """``node`` without its ``Renamed`` layers, and the path construct builds it under:
+    each ``Renamed`` adds `` -> name`` (construct's ``Renamed._build`` does, not ``Struct``),
+    so a named field of a ``Sequence``/``FocusedSeq`` is in its errors' path too."""
+    while isinstance(node, cs.Renamed):
+        path += f" -> {node.name}"
+        node = node.subcon
+    return node, path
 
 
 # -- the generator ---------------------------------------------------------------------------
@@ -228,7 +248,7 @@ class _BuildCompiler:
 
     def fallback(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit a call building ``node`` with construct's own ``_build``."""
-        node, _ = _strip_renamed(node)
+        node, path = _unwrap(node, path)
         if isinstance(node, _WHOLE_SCHEMA):
             raise _WholeSchema(f"{type(node).__name__} moves the stream or stops its Struct")
         self.fallbacks += 1
@@ -240,7 +260,7 @@ class _BuildCompiler:
     def bits_fallback(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit a call building one node of a Bitwise region with construct's ``_build``
         (on a bit stream at the region's position), its bits added to the accumulator."""
-        node, _ = _strip_renamed(node)
+        node, path = _unwrap(node, path)
         if isinstance(node, _WHOLE_SCHEMA):
             raise _WholeSchema(f"{type(node).__name__} moves the stream or stops its Struct")
         self.fallbacks += 1
@@ -254,7 +274,7 @@ class _BuildCompiler:
 
     def node(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit the generated code for ``node``; ``CompileError`` when there is none."""
-        node, _ = _strip_renamed(node)
+        node, path = _unwrap(node, path)
         if self.bits is not None:
             return self.bitwise_node(node, val, ctx, path)
         f = _fmt(node)
@@ -440,7 +460,7 @@ class _BuildCompiler:
                     self.line(f"{sub} = {obj}[{sc.name!r}]")
                 if sc.name:
                     self.line(f"{c}[{sc.name!r}] = {sub}")
-            ret = self.build(sc, sub, c, f"{path} -> {sc.name}" if sc.name else path)
+            ret = self.build(sc, sub, c, path)  # (a Renamed field adds its name to the path)
             if sc.name:
                 if ret != sub:
                     self.line(f"{c}[{sc.name!r}] = {ret}")
@@ -734,7 +754,12 @@ class _BuildCompiler:
             self.depth -= 1
             return rets
         fmt = self.const(f[0] + "%d" + f[1])
-        self.line(f"out += struct.pack({fmt} % {c}, *{val})")
+        one = self.const(struct.Struct(f[0] + f[1]), "S")
+        _, item_path = _unwrap(node.subcon, path)
+        self.line("try:")
+        self.line(f"    out += struct.pack({fmt} % {c}, *{val})")
+        self.line("except struct.error:")  # construct's error for the first bad item
+        self.line(f"    _blame(({one},) * {c}, tuple({val}), ({item_path!r},) * {c})")
         self.line(f"{rets} = ListContainer({val})")
         return rets
 

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from codec import Codec, EncodeError
 from codec.testing import from_schema
 
+from . import catalog
+
 MQTT_TYPE = cs.Enum(cs.Nibble, CONNECT=1, CONNACK=2, PUBLISH=3, PUBACK=4, SUBSCRIBE=8, PINGREQ=12)
 
 #: an MQTT-like fixed header (a BitStruct) and a body switched on its type
@@ -369,6 +371,21 @@ def test_one_fault_fails_where_construct_fails(case: Case) -> None:
 @pytest.mark.parametrize(
     ("schema", "value", "error", "path"),
     [
+        # construct's paths: Renamed adds the name (Sequence/FocusedSeq fields too); the
+        # first bad item of a packed array of numbers
+        (
+            cs.Sequence("a" / cs.Int8ub, "b" / cs.Int8ub),
+            [1, 300],
+            cs.FormatFieldError,
+            "(building) -> b",
+        ),
+        (
+            cs.PrefixedArray(cs.Int8ub, cs.Int16ub),
+            [1, None],
+            cs.FormatFieldError,
+            "(building) -> items",
+        ),
+        (cs.Array(3, cs.Int32sl), [1, 2, 2**31], cs.FormatFieldError, "(building)"),
         # a Switch key with no case and an Error default
         (
             SWITCH_DEFAULTS,
@@ -520,3 +537,21 @@ def test_bits_written_as_bytes_start_over_with_construct() -> None:
     codec = Codec(schema)
     assert "SCHEMA.build" in builder_source(codec)
     same_failure(schema, codec, {"h": {"a": 1}, "n": 1})
+
+
+#: the differential catalog's schemas with inferred framing (encode is exactly schema.build)
+CATALOG = [c for c in catalog.CASES if c.explicit is None]
+
+
+@pytest.mark.parametrize("entry", CATALOG, ids=[c.name for c in CATALOG])
+def test_one_fault_in_catalog_values_fails_where_construct_fails(entry: catalog.Case) -> None:
+    """The same property over every catalog schema (arrays of numbers, Sequence and
+    FocusedSeq fields, fields built by construct...)."""
+    codec = Codec(entry.schema, max_frame_size=entry.max_frame_size)
+    case = Case(entry.name, entry.schema, values=lambda: entry.values)
+
+    @given(faulty(case))
+    def check(value: Any) -> None:
+        same_failure(entry.schema, codec, value)
+
+    check()
