@@ -218,7 +218,20 @@ def _fallback(node: Any, obj: Any, ctx: Any, path: str, out: bytearray, base: in
     a scratch buffer for a ``Prefixed``/``FixedSized`` body, as construct uses a fresh
     stream there). Returns what the node's ``_build`` returns (later fields see it).
     """
-    ret, data = _construct_build(node, obj, ctx, path, len(out) - base)
+    # (the body of _construct_build, inlined: one call less on every fallback field)
+    stream = _FieldStream()
+    stream._offset = offset = len(out) - base
+    own = "_io" in ctx
+    if own:
+        ctx["_io"] = stream
+    try:
+        ret = node._build(obj, stream, ctx, path)
+    finally:
+        if own:
+            ctx["_io"] = None
+    data = stream.getvalue()
+    if stream.tell() - offset != len(data):
+        raise Reseek
     out += data
     return ret
 

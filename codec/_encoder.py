@@ -293,6 +293,10 @@ class _BuildCompiler:
             return self.focused(node, val, ctx, path)
         if isinstance(node, cs.Bytes):
             n = self.value_of(node.length, ctx)
+            if not (n.isidentifier() or n.isdigit()):
+                length = self.var("n")  # evaluated once, as construct evaluates it
+                self.line(f"{length} = {n}")
+                n = length
             v = self.var()
             # the common case inline: bytes of the right length go as they are
             self.line(f"if type({val}) is bytes and len({val}) == {n}:")

@@ -555,3 +555,18 @@ def test_one_fault_in_catalog_values_fails_where_construct_fails(entry: catalog.
         same_failure(entry.schema, codec, value)
 
     check()
+
+
+def test_a_computed_bytes_length_is_evaluated_once_as_construct_does() -> None:
+    calls: list[int] = []
+
+    def length(ctx: Any) -> int:
+        calls.append(1)
+        return int(ctx.n)
+
+    schema = cs.Struct("n" / cs.Int8ub, "b" / cs.Bytes(length))
+    codec = Codec(schema)
+    for value in ({"n": 2, "b": b"ab"}, {"n": 2, "b": bytearray(b"ab")}):
+        calls.clear()
+        assert codec.encode(value) == schema.build(value)
+        assert len(calls) == 2  # once for the codec, once for construct
