@@ -161,11 +161,18 @@ def _computed_values() -> st.SearchStrategy[Any]:
 
 
 def _text(encoding: str, size: int) -> st.SearchStrategy[str]:
-    """Text whose encoding fits ``size`` bytes (PaddedString pads it with zero bytes)."""
+    """Text whose encoding fits ``size`` bytes (PaddedString pads it with zero bytes): drawn
+    up to ``size`` characters, then cut until it fits (no filter to reject most draws)."""
     chars = st.characters(
         max_codepoint=127 if encoding == "ascii" else None, exclude_categories=["Cs"]
     )
-    return st.text(chars, max_size=size).filter(lambda s: len(s.encode(encoding)) <= size)
+
+    def fit(text: str) -> str:
+        while len(text.encode(encoding)) > size:
+            text = text[:-1]
+        return text
+
+    return st.text(chars, max_size=size).map(fit)
 
 
 def _padded_values() -> st.SearchStrategy[Any]:
