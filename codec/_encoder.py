@@ -124,6 +124,18 @@ def _unwrap(node: Any, path: str) -> tuple[Any, str]:
     return node, path
 
 
+def _builds_as_construct(node: Any) -> bool:
+    """Whether ``node`` builds as the construct class it is: a subclass defined elsewhere
+    (a schema's own ``class Masked(cs.Adapter)``, a ``Struct`` with its own ``_build``) that
+    overrides ``_build`` or ``_encode`` must be built by its own code, not compiled as its
+    construct base."""
+    cls = type(node)
+    base = next((c for c in cls.__mro__ if c.__module__.startswith("construct.")), None)
+    if base is None:
+        return False
+    return all(getattr(cls, m, None) is getattr(base, m, None) for m in ("_build", "_encode"))
+
+
 # -- the generator ---------------------------------------------------------------------------
 class _BuildCompiler:
     def __init__(self) -> None:
@@ -275,6 +287,8 @@ class _BuildCompiler:
     def node(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit the generated code for ``node``; ``CompileError`` when there is none."""
         node, path = _unwrap(node, path)
+        if not _builds_as_construct(node):
+            raise CompileError(f"{type(node).__name__} has its own build")
         if self.bits is not None:
             return self.bitwise_node(node, val, ctx, path)
         f = _fmt(node)
@@ -343,6 +357,8 @@ class _BuildCompiler:
             return val
         if isinstance(node, cs.Array) and not node.discard:
             return self.array(node, val, ctx, path)
+        if isinstance(node, cs.GreedyRange):
+            return self.items(node, val, ctx, path, keep=not node.discard)
         return self.common(node, val, ctx, path)
 
     def common(self, node: Any, val: str, ctx: str, path: str) -> str:
@@ -390,6 +406,8 @@ class _BuildCompiler:
             return v
         if node is cs.Pass:
             return "None"
+        if node is cs.Terminated:
+            return val  # (building writes nothing and returns the value)
         if node is cs.Error:
             self.line(
                 f"raise ExplicitError('Error field was activated during building', path={path!r})"
@@ -739,24 +757,9 @@ class _BuildCompiler:
             f"    raise RangeError('expected %d elements, found %d' % ({c}, len({val})),"
             f" path={path!r})"
         )
-        rets = self.var("c")  # construct returns the items' build results (kept only if read)
         if f is None or self.bits is not None:
-            # construct's Array._build: each item built in turn, the index in the context
-            if self.bits is not None:
-                self.bits_dynamic()
-            i = self.var("i")
-            x = self.var("e")
-            self.line(f"{rets} = ListContainer()")
-            self.line(f"for {i}, {x} in enumerate({val}):")
-            self.depth += 1
-            self.line(f"{ctx}['_index'] = {i}")
-            r = self.build(node.subcon, x, ctx, path)
-            self.line(f"{rets}.append({r})")
-            if self.bits is not None:
-                self.bits_flush()
-            self.line("pass")
-            self.depth -= 1
-            return rets
+            return self.items(node, val, ctx, path, keep=True)
+        rets = self.var("c")  # construct returns the items' build results (kept only if read)
         fmt = self.const(f[0] + "%d" + f[1])
         one = self.const(struct.Struct(f[0] + f[1]), "S")
         _, item_path = _unwrap(node.subcon, path)
@@ -765,6 +768,28 @@ class _BuildCompiler:
         self.line("except struct.error:")  # construct's error for the first bad item
         self.line(f"    _blame(({one},) * {c}, tuple({val}), ({item_path!r},) * {c})")
         self.line(f"{rets} = ListContainer({val})")
+        return rets
+
+    def items(self, node: Any, val: str, ctx: str, path: str, *, keep: bool) -> str:
+        """construct's ``Array``/``GreedyRange`` ``_build`` loop: each item built in turn,
+        its index in the context; the list of what the items' builds returned (``keep``;
+        kept only if something reads it)."""
+        if self.bits is not None:
+            self.bits_dynamic()
+        rets = self.var("c")
+        i = self.var("i")
+        x = self.var("e")
+        self.line(f"{rets} = ListContainer()")
+        self.line(f"for {i}, {x} in enumerate({val}):")
+        self.depth += 1
+        self.line(f"{ctx}['_index'] = {i}")
+        r = self.build(node.subcon, x, ctx, path)
+        if keep:
+            self.line(f"{rets}.append({r})")
+        if self.bits is not None:
+            self.bits_flush()
+        self.line("pass")
+        self.depth -= 1
         return rets
 
     # -- Bitwise ----------------------------------------------------------------------------
@@ -1085,18 +1110,22 @@ def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | N
     if parts is None:
         return None
     body, consts, name = parts
+    # (the body rebinds ``out`` to a scratch buffer inside Prefixed/FixedSized bodies: the
+    # rollback must use the caller's buffer, ``dest_``, or an error there would leave the
+    # bytes written before it)
     src = "\n".join(
         [
             "def encode_into(obj, out):",
+            "    dest_ = out",
             "    mark_ = len(out)",
             "    try:",
             *("    " + line for line in body),
             "    except FOREIGN as exc_:",
-            "        del out[mark_:]",
+            "        del dest_[mark_:]",
             "        raise _as_encode_error(exc_) from exc_",
-            "    if len(out) - mark_ > MAXSIZE:",
-            "        size_ = len(out) - mark_",
-            "        del out[mark_:]",
+            "    if len(dest_) - mark_ > MAXSIZE:",
+            "        size_ = len(dest_) - mark_",
+            "        del dest_[mark_:]",
             "        raise EncodeError(",
             "            f'encoded frame of {size_} bytes exceeds limit={MAXSIZE}'",
             "        )",

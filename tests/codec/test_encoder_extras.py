@@ -135,6 +135,18 @@ PADDED = cs.Struct(*(f"s{i}" / cs.PaddedString(12, enc) for i, enc in enumerate(
 PADDED_COMPUTED = cs.Struct("n" / cs.Int8ub, "s" / cs.PaddedString(this.n, "utf_32_le"))
 
 
+#: GreedyRange (MQTT's SUBSCRIBE topics, TLS's lists) and Terminated inside Prefixed bodies
+GREEDY = cs.Struct(
+    "id" / cs.Int16ub,
+    "topics"
+    / cs.Prefixed(
+        cs.Int8ub,
+        cs.GreedyRange(cs.Struct("t" / cs.PascalString(cs.Int8ub, "utf8"), "q" / cs.Int8ub)),
+    ),
+    "codes" / cs.Prefixed(cs.Int8ub, cs.Struct("xs" / cs.GreedyRange(cs.Int16ub), cs.Terminated)),
+)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -230,6 +242,7 @@ CASES = [
     Case("switch_defaults", SWITCH_DEFAULTS, values=_switch_defaults_values),
     Case("padded", PADDED, values=_padded_values),
     Case("padded_computed", PADDED_COMPUTED, values=_padded_computed_values),
+    Case("greedy_range", GREEDY),
 ]
 IDS = [c.name for c in CASES]
 
@@ -577,3 +590,55 @@ def test_a_computed_bytes_length_is_evaluated_once_as_construct_does() -> None:
         calls.clear()
         assert codec.encode(value) == schema.build(value)
         assert len(calls) == 2  # once for the codec, once for construct
+
+
+class Shouting(cs.Adapter):  # type: ignore[misc]
+    """A schema's own Adapter: its ``_encode`` is not construct's."""
+
+    def _decode(self, obj: Any, context: Any, path: str) -> Any:
+        return obj.lower()
+
+    def _encode(self, obj: Any, context: Any, path: str) -> Any:
+        return obj.upper()
+
+
+class Doubled(cs.Struct):  # type: ignore[misc]
+    """A Struct subclass with its own ``_build``."""
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        super()._build(obj, stream, context, path)
+        return super()._build(obj, stream, context, path)
+
+
+def test_a_subclass_with_its_own_build_is_built_by_its_own_code() -> None:
+    """Compiling a subclass as its construct base would drop its behaviour: it is built by
+    construct (that node alone), and a subclass that only parses differently is compiled."""
+    schema = cs.Struct(
+        "name" / Shouting(cs.PascalString(cs.Int8ub, "ascii")),
+        "pair" / Doubled("a" / cs.Int8ub),
+        "n" / cs.Int8ub,
+    )
+    codec = Codec(schema)
+    value = {"name": "abc", "pair": {"a": 7}, "n": 1}
+    assert codec.encode(value) == schema.build(value) == b"\x03ABC\x07\x07\x01"
+    assert builder_source(codec).count("_fallback(") == 2
+
+    class Quiet(cs.Struct):  # type: ignore[misc]
+        def _parse(self, stream: Any, context: Any, path: str) -> Any:
+            return super()._parse(stream, context, path)
+
+    assert "_fallback(" not in builder_source(Codec(Quiet("a" / cs.Int8ub)))
+
+
+def test_an_error_inside_a_prefixed_body_appends_nothing() -> None:
+    """The generated encode_into writes a Prefixed body into a scratch buffer: a bad value
+    there still rolls back what the fields before it appended to the caller's buffer."""
+    schema = cs.Struct("id" / cs.Int16ub, "p" / cs.Prefixed(cs.Int8ub, cs.Struct("x" / cs.Int8ub)))
+    codec = Codec(schema)
+    assert hasattr(codec.encode_into, "__wirekit_source__")  # the inlined, generated one
+    out = bytearray(b"head")
+    with pytest.raises(EncodeError):
+        codec.encode_into({"id": 1, "p": {"x": 300}}, out)
+    assert out == b"head"
+    codec.encode_into({"id": 1, "p": {"x": 3}}, out)
+    assert out == b"head\x00\x01\x01\x03"
