@@ -554,7 +554,7 @@ class _BuildCompiler:
         self.line(f"    raise _encode_error({val}, {enc!r}, {path!r}) from None")
         self.known_bytes.add(raw)
         sub, _ = _strip_renamed(node.subcon)
-        if isinstance(sub, cs.NullTerminated):
+        if isinstance(sub, cs.NullTerminated) and _builds_as_construct(sub):
             inner, _ = _strip_renamed(sub.subcon)
             if inner is not cs.GreedyBytes or sub.include or not sub.consume:
                 raise CompileError("NullTerminated with options")
@@ -626,7 +626,7 @@ class _BuildCompiler:
             self.line(f"if {n} < 0:")
             self.line(f"    raise PaddingError('length cannot be negative', path={path!r})")
         sub, _ = _strip_renamed(node.subcon)
-        if isinstance(sub, cs.NullStripped):
+        if isinstance(sub, cs.NullStripped) and _builds_as_construct(sub):
             sub, _ = _strip_renamed(sub.subcon)
         body, ret = self.body_of(node.subcon, sub, val, ctx, path)
         self.line(f"if len({body}) > {n}:")

@@ -630,6 +630,20 @@ def test_a_subclass_with_its_own_build_is_built_by_its_own_code() -> None:
     assert "_fallback(" not in builder_source(Codec(Quiet("a" / cs.Int8ub)))
 
 
+class Banged(cs.NullTerminated):  # type: ignore[misc]
+    """A terminator subclass that writes its own terminator."""
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        stream.write(obj + b"!")
+        return obj
+
+
+def test_a_string_over_a_subclassed_terminator_is_built_by_its_own_code() -> None:
+    schema = cs.Struct("s" / cs.StringEncoded(Banged(cs.GreedyBytes), "ascii"), "n" / cs.Int8ub)
+    value = {"s": "ab", "n": 1}
+    assert Codec(schema).encode(value) == schema.build(value) == b"ab!\x01"
+
+
 def test_an_error_inside_a_prefixed_body_appends_nothing() -> None:
     """The generated encode_into writes a Prefixed body into a scratch buffer: a bad value
     there still rolls back what the fields before it appended to the caller's buffer."""
