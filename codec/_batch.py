@@ -31,6 +31,7 @@ from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_rename
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
 from ._names import read_names
+from ._source import exec_generated
 from ._trial import NeedMore
 
 __all__ = ["BATCH_LIMIT", "HALF", "FillFunction", "compile_fill"]
@@ -235,12 +236,10 @@ def compile_fill(
 
 
 def _exec_fill(src: list[str], namespace: dict[str, Any], schema: cs.Construct) -> FillFunction:
-    """Compile the generated ``fill``; its source stays readable on ``__wirekit_source__``."""
+    """Compile the generated ``fill``; its source stays readable on ``__wirekit_source__``
+    and in tracebacks (see :mod:`codec._source`)."""
     text = "\n".join(src) + "\n"
-    code = compile(text, f"<wirekit batch decoder for {type(schema).__name__}>", "exec")
-    exec(code, namespace)
-    fill: FillFunction = namespace["fill"]
-    fill.__wirekit_source__ = text  # type: ignore[attr-defined]
+    fill: FillFunction = exec_generated(text, "decode", type(schema).__name__, namespace, "fill")
     return fill
 
 

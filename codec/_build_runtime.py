@@ -42,6 +42,21 @@ def _context(parent: Any, obj: Any, subcons: Any) -> Any:
     return ctx
 
 
+def _struct_error(obj: Any, node: Any) -> None:
+    """After reading a ``Struct``'s given values failed (or for a value of another type than
+    dict/Container): raise what construct's ``Struct._build`` raises first for ``obj``, its
+    context's ``update`` (a value that is no mapping) or its lookups in field order (``get``
+    for fields built from nothing, ``[]`` for the others). Returns when construct would
+    accept ``obj``. (No context argument: the generated code drops contexts nothing reads,
+    and mentioning one here would keep it.)"""
+    cs.Container().update(obj)
+    for sc in node.subcons:
+        if sc.flagbuildnone:
+            obj.get(sc.name, None)
+        else:
+            obj[sc.name]
+
+
 def _top() -> Any:
     return parse_context(building=True)
 
@@ -61,7 +76,9 @@ def _write_bytes(data: Any, length: int, path: str) -> bytes:
     converted, anything else must be bytes of exactly ``length``."""
     if isinstance(data, int):
         data = integer2bytes(data, length)
-    out = _greedy(data, path)
+    out = bytes(data) if type(data) is bytearray else data
+    if not isinstance(out, bytes):  # (construct takes no len() here, unlike GreedyBytes)
+        raise cs.StringError(f"given non-bytes value, perhaps unicode? {out!r}", path=path)
     if length < 0:
         raise cs.StreamError(f"length must be non-negative, found {length}", path=path)
     if len(out) != length:
@@ -176,15 +193,10 @@ class _FieldStream(io.BytesIO):
         return super().seek(pos) + self._offset
 
 
-def _fallback(node: Any, obj: Any, ctx: Any, path: str, out: bytearray, base: int) -> Any:
-    """Build one node with construct itself and append its bytes to ``out``.
-
-    ``base`` is where construct's stream starts in ``out`` (the frame's first byte, or 0 in
-    a scratch buffer for a ``Prefixed``/``FixedSized`` body, as construct uses a fresh
-    stream there). Returns what the node's ``_build`` returns (later fields see it).
-    """
+def _construct_build(node: Any, obj: Any, ctx: Any, path: str, offset: int) -> tuple[Any, bytes]:
+    """What construct's ``node._build`` returns and writes, on a stream at ``offset``."""
     stream = _FieldStream()
-    stream._offset = len(out) - base
+    stream._offset = offset
     own = "_io" in ctx
     if own:
         ctx["_io"] = stream
@@ -194,16 +206,97 @@ def _fallback(node: Any, obj: Any, ctx: Any, path: str, out: bytearray, base: in
         if own:
             ctx["_io"] = None
     data = stream.getvalue()
-    if stream.tell() - stream._offset != len(data):
+    if stream.tell() - offset != len(data):
+        raise Reseek
+    return ret, data
+
+
+def _fallback(node: Any, obj: Any, ctx: Any, path: str, out: bytearray, base: int) -> Any:
+    """Build one node with construct itself and append its bytes to ``out``.
+
+    ``base`` is where construct's stream starts in ``out`` (the frame's first byte, or 0 in
+    a scratch buffer for a ``Prefixed``/``FixedSized`` body, as construct uses a fresh
+    stream there). Returns what the node's ``_build`` returns (later fields see it).
+    """
+    # (the body of _construct_build, inlined: one call less on every fallback field)
+    stream = _FieldStream()
+    stream._offset = offset = len(out) - base
+    own = "_io" in ctx
+    if own:
+        ctx["_io"] = stream
+    try:
+        ret = node._build(obj, stream, ctx, path)
+    finally:
+        if own:
+            ctx["_io"] = None
+    data = stream.getvalue()
+    if stream.tell() - offset != len(data):
         raise Reseek
     out += data
     return ret
+
+
+#: bytes.translate table: a bit stream's b"\x00"/b"\x01" to the digits "0"/"1"
+_BIT_DIGITS = bytes(range(256)).replace(b"\x00\x01", b"01", 1)
+
+
+def _bits_fallback(node: Any, obj: Any, ctx: Any, path: str, pos: int) -> tuple[Any, int, int]:
+    """Build one node of a Bitwise region with construct itself, on a bit stream at bit
+    ``pos`` of the region (construct's own bit stream starts at the region's start).
+
+    Returns what ``_build`` returns, and the bits it wrote as an integer and a width. A
+    node that writes anything but bits (``bits2bytes`` would fail on it, at a moment that
+    depends on what follows) makes the generated function start over with construct.
+    """
+    ret, data = _construct_build(node, obj, ctx, path, pos)
+    if not data:
+        return ret, 0, 0
+    if data.translate(None, b"\x00\x01"):
+        raise Reseek
+    return ret, int(data.translate(_BIT_DIGITS), 2), len(data)
+
+
+def _bits_value(value: int, width: Any, signed: bool, swapped: bool, path: str) -> int:
+    """``BitsInteger._build`` with a width known at run time: the bits of ``value`` as a
+    non-negative integer of ``width`` bits, or construct's ``IntegerError``."""
+    if width <= 0:
+        raise cs.IntegerError(f"length {width} must be positive", path=path)
+    lo, hi = (-(2**width // 2), 2**width // 2 - 1) if signed else (0, 2**width - 1)
+    if not lo <= value <= hi:
+        raise cs.IntegerError(f"number {value} is out of range (min={lo}, max={hi})", path=path)
+    bits: int = value & ((1 << width) - 1)
+    if swapped:
+        if width % 8:
+            raise cs.IntegerError(
+                f"little-endianness is only defined if data length {width} is multiple of 8",
+                path=path,
+            )
+        bits = int.from_bytes(bits.to_bytes(width // 8, "little"), "big")
+    return bits
+
+
+def _bits_amount(count: int, size: int | None, path: str) -> None:
+    """Raise what construct raises for a Bitwise region of ``count`` bits: ``bits2bytes``'s
+    ``ValueError`` (not whole bytes), ``Transformed``'s ``StreamError`` (not its ``size``
+    bytes), or, for a Restreamed region (``size`` None), its stream's ``ValueError``."""
+    if size is None:
+        raise ValueError(
+            f"closing stream but {count % 8} unwritten bytes remain, 8 is encoded unit"
+        )
+    if count % 8:
+        raise ValueError(f"data length {count} must be a multiple of 8")
+    raise cs.StreamError(
+        "encoding transformation produced wrong amount of bytes, "
+        f"{count // 8} instead of expected {size}",
+        path=path,
+    )
 
 
 #: the names the generated code sees
 HELPERS: dict[str, Any] = {
     "_context": _context,
     "_top": _top,
+    "_struct_error": _struct_error,
     "_write_bytes": _write_bytes,
     "_varint": _varint,
     "_blame": _blame,
@@ -212,6 +305,9 @@ HELPERS: dict[str, Any] = {
     "_flags": _flags,
     "_encode_error": _encode_error,
     "_fallback": _fallback,
+    "_bits_fallback": _bits_fallback,
+    "_bits_value": _bits_value,
+    "_bits_amount": _bits_amount,
     "_Reseek": Reseek,
     "struct": struct,
     "Container": cs.Container,
@@ -222,4 +318,6 @@ HELPERS: dict[str, Any] = {
     "StringError": cs.StringError,
     "PaddingError": cs.PaddingError,
     "IntegerError": cs.IntegerError,
+    "StreamError": cs.StreamError,
+    "ExplicitError": cs.ExplicitError,
 }

@@ -32,6 +32,7 @@ from ._framing import (
     parse_context,
 )
 from ._measure import Measured
+from ._source import codec_source
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Codec", "Decoder"]
 
@@ -86,11 +87,13 @@ class Codec(Generic[T]):
         self._parse = schema.parse
         self._build = schema.build
         self._builder: Builder | None = None
+        self._build_note = "fast=False"  # why there is no builder, for source()
         if fast:
             try:
                 self._builder = compile_builder(schema)
-            except CompileError:
+            except CompileError as exc:
                 self._builder = None  # built by construct itself, whole (see _encoder)
+                self._build_note = str(exc)
             else:
                 self._build = _bytes_builder(self._builder)
                 if not explicit:
@@ -424,6 +427,17 @@ class Codec(Generic[T]):
     def decoder(self) -> Decoder[T]:
         """A stateful decoder over its own :class:`Buffer`: ``feed`` bytes, get messages."""
         return Decoder(self)
+
+    def source(self) -> str:
+        """The Python source this codec generated for ``schema``: what the schema became.
+
+        The batch decoder, the builder and ``encode_into``, each under a comment giving the
+        pseudo file name it was compiled under (a traceback through generated code names
+        that file and shows the line); a part that is not generated (``fast=False``, a
+        schema only construct builds) is a comment saying what runs instead. The whole text
+        is valid Python. ``wirekit show SCHEMA`` prints it.
+        """
+        return codec_source(self)
 
     # -- encoding -----------------------------------------------------------------------
     def encode(self, msg: T) -> bytes:

@@ -18,11 +18,17 @@ Compiled:
 * ``Struct``/``Sequence``/``FocusedSeq`` (so ``PrefixedArray``), ``Array``;
 * ``Const``, ``Enum``, ``FlagsEnum``, ``Padding``, ``Rebuild``/``Default``/``Computed``;
 * ``Switch`` (the key evaluated as construct evaluates it at build time, cases and default
-  compiled like any field) and ``If``/``IfThenElse``;
-* ``BitStruct``/``Bitwise`` over ``BitsInteger``/``Bit``/``Nibble``/``Octet``/``Flag``/
-  ``Padding`` fields, possibly under ``Const``/``Enum``/``FlagsEnum``/``Rebuild``/
-  ``Default`` or in nested ``Struct``s, adding up to whole bytes: every field is checked as
-  construct checks it, then all are packed into one ``int`` written with ``int.to_bytes``.
+  compiled like any field: ``Pass``, ``Computed``, ``Error``...) and ``If``/``IfThenElse``;
+* ``BitStruct``/``Bitwise`` (both of construct's forms: ``Transformed`` when ``sizeof``
+  knows the size, ``Restreamed`` otherwise) over ``BitsInteger``/``Bit``/``Nibble``/
+  ``Octet``/``Flag``/``Padding`` fields, possibly under ``Const``/``Enum``/``FlagsEnum``/
+  ``Rebuild``/``Default``, in nested ``Struct``/``Sequence``s, ``Array``s, ``Switch``/
+  ``If`` branches, with computed or byte-swapped widths, and ``Bytewise`` fields: every
+  field is checked as construct checks it, then all are packed into one ``int`` written
+  with ``int.to_bytes``. Where every width is a constant the terms are shifted into place
+  in one expression; from the first width known only at run time, the region accumulates
+  its bits and counts them, and its end is checked as construct checks it (whole bytes,
+  the declared size).
 
 Everything else is built by construct itself **for that node only**: the generated code
 calls the node's own ``_build`` with the build context construct would give it (every given
@@ -41,16 +47,20 @@ A node built by construct that turns out to need more than its own bytes (it see
 before its own start, or leaves the stream anywhere but at its end) makes the generated
 function start over with ``schema.build(obj)``, so the bytes are construct's in every case.
 
-Inside a ``Bitwise`` region nothing falls back per field (construct writes one byte per bit
-there): a ``BitStruct`` with a field the generator does not cover is built by construct as a
-whole node.
+Inside a ``Bitwise`` region a field the generator does not cover is built by construct alone
+too, on a bit stream at its bit position (construct writes one byte per bit there); its bits
+join the region's integer. One that writes anything but bits (``bits2bytes`` would fail,
+at a moment that depends on what follows) makes the generated function start over with
+``schema.build(obj)``.
 
 Where the generated code knowingly differs from construct (values and bytes never do):
 
 * a string its encoding cannot encode is construct's ``StringError`` *with* the field's
   path (construct raises it without one);
-* a ``Struct``'s missing field is reported when the ``Struct`` starts, so with several bad
-  values the one named may not be the first construct would have met;
+* a ``Struct``'s given values are all read when the ``Struct`` starts, so with a missing
+  field *and* a bad value before it, the error is the missing field's (construct: the bad
+  value's). With one fault the error is construct's: a failed read replays construct's
+  checks (``_struct_error``) to raise what construct raises first;
 * lambdas run by the generated code see ``_io`` as ``None`` in the context (construct: the
   stream); nodes built by construct see their own stream there.
 
@@ -72,6 +82,7 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
+from ._source import exec_generated
 
 __all__ = ["Builder", "EncodeInto", "blob_encode_into", "compile_builder", "compile_encode_into"]
 
@@ -103,6 +114,28 @@ def _number_run(subcons: list[Any], i: int, built: set[str]) -> list[tuple[Any, 
     return run
 
 
+def _unwrap(node: Any, path: str) -> tuple[Any, str]:
+    """``node`` without its ``Renamed`` layers, and the path construct builds it under:
+    each ``Renamed`` adds `` -> name`` (construct's ``Renamed._build`` does, not ``Struct``),
+    so a named field of a ``Sequence``/``FocusedSeq`` is in its errors' path too."""
+    while isinstance(node, cs.Renamed):
+        path += f" -> {node.name}"
+        node = node.subcon
+    return node, path
+
+
+def _builds_as_construct(node: Any) -> bool:
+    """Whether ``node`` builds as the construct class it is: a subclass defined elsewhere
+    (a schema's own ``class Masked(cs.Adapter)``, a ``Struct`` with its own ``_build``) that
+    overrides ``_build`` or ``_encode`` must be built by its own code, not compiled as its
+    construct base."""
+    cls = type(node)
+    base = next((c for c in cls.__mro__ if c.__module__.startswith("construct.")), None)
+    if base is None:
+        return False
+    return all(getattr(cls, m, None) is getattr(base, m, None) for m in ("_build", "_encode"))
+
+
 # -- the generator ---------------------------------------------------------------------------
 class _BuildCompiler:
     def __init__(self) -> None:
@@ -117,8 +150,13 @@ class _BuildCompiler:
         self.ids = itertools.count(1)
         #: where construct's stream starts in ``out``: the frame's start, or 0 in a scratch
         self.base = "base0"
-        #: inside a Bitwise region: the fields' bits, (term or None, width, constant bits)
+        #: inside a Bitwise region: the fields' bits not yet in a run-time accumulator,
+        #: (term or None, width, constant bits)
         self.bits: list[tuple[str | None, int, int]] | None = None
+        #: inside a Bitwise region whose width is known only at run time (a Switch, an
+        #: array, a computed width, a field built by construct): the variables holding the
+        #: bits so far and their count; ``None`` while every width is a constant
+        self.acc: tuple[str, str] | None = None
         #: how many nodes are built by construct (each one a ``_fallback`` call)
         self.fallbacks = 0
         self.consts: dict[str, Any] = dict(HELPERS)
@@ -203,10 +241,10 @@ class _BuildCompiler:
         A node the generator does not cover is built by construct (:meth:`fallback`); the
         code emitted for it so far is dropped first.
         """
-        if self.bits is not None:
-            return self.node(node, val, ctx, path)  # the Bitwise region falls back whole
         mark = len(self.lines)
         depth = self.depth
+        bits = None if self.bits is None else list(self.bits)
+        acc = self.acc
         try:
             return self.node(node, val, ctx, path)
         except _WholeSchema:
@@ -214,11 +252,15 @@ class _BuildCompiler:
         except CompileError:
             del self.lines[mark:]
             self.depth = depth
+            self.bits = bits
+            self.acc = acc
+            if bits is not None:
+                return self.bits_fallback(node, val, ctx, path)
             return self.fallback(node, val, ctx, path)
 
     def fallback(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit a call building ``node`` with construct's own ``_build``."""
-        node, _ = _strip_renamed(node)
+        node, path = _unwrap(node, path)
         if isinstance(node, _WHOLE_SCHEMA):
             raise _WholeSchema(f"{type(node).__name__} moves the stream or stops its Struct")
         self.fallbacks += 1
@@ -227,9 +269,26 @@ class _BuildCompiler:
         self.line(f"{v} = _fallback({k}, {val}, {ctx}, {path!r}, out, {self.base})")
         return v
 
+    def bits_fallback(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """Emit a call building one node of a Bitwise region with construct's ``_build``
+        (on a bit stream at the region's position), its bits added to the accumulator."""
+        node, path = _unwrap(node, path)
+        if isinstance(node, _WHOLE_SCHEMA):
+            raise _WholeSchema(f"{type(node).__name__} moves the stream or stops its Struct")
+        self.fallbacks += 1
+        acc, count = self.bits_dynamic()
+        v, t, w = self.var(), self.var("t"), self.var("w")
+        k = self.const(node, "N")
+        self.line(f"{v}, {t}, {w} = _bits_fallback({k}, {val}, {ctx}, {path!r}, {count})")
+        self.line(f"{acc} = ({acc} << {w}) | {t}")
+        self.line(f"{count} += {w}")
+        return v
+
     def node(self, node: Any, val: str, ctx: str, path: str) -> str:
         """Emit the generated code for ``node``; ``CompileError`` when there is none."""
-        node, _ = _strip_renamed(node)
+        node, path = _unwrap(node, path)
+        if not _builds_as_construct(node):
+            raise CompileError(f"{type(node).__name__} has its own build")
         if self.bits is not None:
             return self.bitwise_node(node, val, ctx, path)
         f = _fmt(node)
@@ -248,6 +307,10 @@ class _BuildCompiler:
             return self.focused(node, val, ctx, path)
         if isinstance(node, cs.Bytes):
             n = self.value_of(node.length, ctx)
+            if not (n.isidentifier() or n.isdigit()):
+                length = self.var("n")  # evaluated once, as construct evaluates it
+                self.line(f"{length} = {n}")
+                n = length
             v = self.var()
             # the common case inline: bytes of the right length go as they are
             self.line(f"if type({val}) is bytes and len({val}) == {n}:")
@@ -269,7 +332,7 @@ class _BuildCompiler:
             return self.fixed_sized(node, val, ctx, path)
         if isinstance(node, cs.NullStripped):
             return self.build(node.subcon, val, ctx, path)  # building defers to the subcon
-        if isinstance(node, cs.Transformed):
+        if isinstance(node, cs.Transformed | cs.Restreamed):
             return self.bitwise(node, val, ctx, path)
         if isinstance(node, cs.Switch):
             return self.switch(node, val, ctx, path)
@@ -294,6 +357,8 @@ class _BuildCompiler:
             return val
         if isinstance(node, cs.Array) and not node.discard:
             return self.array(node, val, ctx, path)
+        if isinstance(node, cs.GreedyRange):
+            return self.items(node, val, ctx, path, keep=not node.discard)
         return self.common(node, val, ctx, path)
 
     def common(self, node: Any, val: str, ctx: str, path: str) -> str:
@@ -341,6 +406,13 @@ class _BuildCompiler:
             return v
         if node is cs.Pass:
             return "None"
+        if node is cs.Terminated:
+            return val  # (building writes nothing and returns the value)
+        if node is cs.Error:
+            self.line(
+                f"raise ExplicitError('Error field was activated during building', path={path!r})"
+            )
+            return "None"
         raise CompileError(f"no build code for {type(node).__name__}")
 
     def struct(self, node: Any, val: str, ctx: str, path: str) -> str:
@@ -354,10 +426,23 @@ class _BuildCompiler:
         fields: dict[str, str] = {}
         self.locals[c] = fields
         self.parents[c] = ctx
-        for sc in node.subcons:
-            if sc.name and not sc.flagbuildnone:
-                fields[sc.name] = self.var("g")
-                self.line(f"{fields[sc.name]} = {obj}[{sc.name!r}]")
+        plain = [sc.name for sc in node.subcons if sc.name and not sc.flagbuildnone]
+        if plain or node.subcons:
+            me = self.const(node, "N")
+        if plain:
+            # the given values read at once; when that fails (a missing key, a value that
+            # is no mapping), construct's own order of checks says which error it is
+            self.line("try:")
+            for name in plain:
+                fields[name] = self.var("g")
+                self.line(f"    {fields[name]} = {obj}[{name!r}]")
+            self.line("except Exception:")
+            self.line(f"    _struct_error({obj}, {me})")
+            self.line("    raise")
+        elif node.subcons:
+            # no plain field to read: construct's check that the value is a mapping
+            self.line(f"if type({obj}) is not dict and type({obj}) is not Container:")
+            self.line(f"    _struct_error({obj}, {me})")
         subcons = list(node.subcons)
         built: set[str] = set()
         i = 0
@@ -397,7 +482,7 @@ class _BuildCompiler:
                     self.line(f"{sub} = {obj}[{sc.name!r}]")
                 if sc.name:
                     self.line(f"{c}[{sc.name!r}] = {sub}")
-            ret = self.build(sc, sub, c, f"{path} -> {sc.name}" if sc.name else path)
+            ret = self.build(sc, sub, c, path)  # (a Renamed field adds its name to the path)
             if sc.name:
                 if ret != sub:
                     self.line(f"{c}[{sc.name!r}] = {ret}")
@@ -469,7 +554,7 @@ class _BuildCompiler:
         self.line(f"    raise _encode_error({val}, {enc!r}, {path!r}) from None")
         self.known_bytes.add(raw)
         sub, _ = _strip_renamed(node.subcon)
-        if isinstance(sub, cs.NullTerminated):
+        if isinstance(sub, cs.NullTerminated) and _builds_as_construct(sub):
             inner, _ = _strip_renamed(sub.subcon)
             if inner is not cs.GreedyBytes or sub.include or not sub.consume:
                 raise CompileError("NullTerminated with options")
@@ -541,7 +626,7 @@ class _BuildCompiler:
             self.line(f"if {n} < 0:")
             self.line(f"    raise PaddingError('length cannot be negative', path={path!r})")
         sub, _ = _strip_renamed(node.subcon)
-        if isinstance(sub, cs.NullStripped):
+        if isinstance(sub, cs.NullStripped) and _builds_as_construct(sub):
             sub, _ = _strip_renamed(sub.subcon)
         body, ret = self.body_of(node.subcon, sub, val, ctx, path)
         self.line(f"if len({body}) > {n}:")
@@ -573,6 +658,8 @@ class _BuildCompiler:
             except TypeError as exc:  # an unhashable constant key: construct fails too
                 raise CompileError("Switch on an unhashable constant") from exc
             return self.build(chosen, val, ctx, path)
+        if self.bits is not None:
+            self.bits_dynamic()  # each case may have its own width
         key = self.value_of(node.keyfunc, ctx)
         if not key.isidentifier():
             k = self.var("k")
@@ -642,11 +729,15 @@ class _BuildCompiler:
             self.depth += 1
         r = self.build(node, val, ctx, path)
         self.line(f"{ret} = {r}")
+        if self.bits is not None:
+            self.bits_flush()  # (a Bitwise region: the branch's bits, whatever their width)
         if indent:
             self.depth -= 1
 
     def if_then_else(self, node: Any, val: str, ctx: str, path: str) -> str:
         ret = self.var("r")
+        if self.bits is not None:
+            self.bits_dynamic()
         self.line(f"if {self.value_of(node.condfunc, ctx)}:")
         self.arm(node.thensubcon, ret, val, ctx, path)
         self.line("else:")
@@ -666,69 +757,138 @@ class _BuildCompiler:
             f"    raise RangeError('expected %d elements, found %d' % ({c}, len({val})),"
             f" path={path!r})"
         )
+        if f is None or self.bits is not None:
+            return self.items(node, val, ctx, path, keep=True)
         rets = self.var("c")  # construct returns the items' build results (kept only if read)
-        if f is None:
-            # construct's Array._build: each item built in turn, the index in the context
-            i = self.var("i")
-            x = self.var("e")
-            self.line(f"{rets} = ListContainer()")
-            self.line(f"for {i}, {x} in enumerate({val}):")
-            self.depth += 1
-            self.line(f"{ctx}['_index'] = {i}")
-            r = self.build(node.subcon, x, ctx, path)
-            self.line(f"{rets}.append({r})")
-            self.line("pass")
-            self.depth -= 1
-            return rets
         fmt = self.const(f[0] + "%d" + f[1])
-        self.line(f"out += struct.pack({fmt} % {c}, *{val})")
+        one = self.const(struct.Struct(f[0] + f[1]), "S")
+        _, item_path = _unwrap(node.subcon, path)
+        self.line("try:")
+        self.line(f"    out += struct.pack({fmt} % {c}, *{val})")
+        self.line("except struct.error:")  # construct's error for the first bad item
+        self.line(f"    _blame(({one},) * {c}, tuple({val}), ({item_path!r},) * {c})")
         self.line(f"{rets} = ListContainer({val})")
+        return rets
+
+    def items(self, node: Any, val: str, ctx: str, path: str, *, keep: bool) -> str:
+        """construct's ``Array``/``GreedyRange`` ``_build`` loop: each item built in turn,
+        its index in the context; the list of what the items' builds returned (``keep``;
+        kept only if something reads it)."""
+        if self.bits is not None:
+            self.bits_dynamic()
+        rets = self.var("c")
+        i = self.var("i")
+        x = self.var("e")
+        self.line(f"{rets} = ListContainer()")
+        self.line(f"for {i}, {x} in enumerate({val}):")
+        self.depth += 1
+        self.line(f"{ctx}['_index'] = {i}")
+        r = self.build(node.subcon, x, ctx, path)
+        if keep:
+            self.line(f"{rets}.append({r})")
+        if self.bits is not None:
+            self.bits_flush()
+        self.line("pass")
+        self.depth -= 1
         return rets
 
     # -- Bitwise ----------------------------------------------------------------------------
     def bitwise(self, node: Any, val: str, ctx: str, path: str) -> str:
-        """``Bitwise``/``BitStruct`` of a fixed whole number of bytes: each field checked in
-        order, then one ``int.to_bytes`` of all the fields' bits."""
-        if node.encodefunc is not bits2bytes or node.decodefunc is not bytes2bits:
-            raise CompileError("a Transformed other than Bitwise")
-        self.bits = []
+        """``Bitwise``/``BitStruct``: each field checked in order, all their bits packed into
+        one ``int`` written with one ``int.to_bytes``.
+
+        ``Transformed`` is construct's form for a region whose size ``sizeof`` knows: when
+        every width is a constant too, the fields' terms are shifted into one expression
+        (no run-time bookkeeping at all). ``Restreamed`` (a ``Switch``, a computed width...
+        that ``sizeof`` cannot see through) and regions with such parts accumulate the bits
+        at run time (``self.acc``). Either way the end is checked as construct checks it.
+        """
+        if isinstance(node, cs.Transformed):
+            if node.encodefunc is not bits2bytes or node.decodefunc is not bytes2bits:
+                raise CompileError("a Transformed other than Bitwise")
+            if not isinstance(node.encodeamount, int):
+                raise CompileError("a Bitwise without a byte count")
+            size: int | None = node.encodeamount
+        elif (
+            node.encoder is bits2bytes
+            and node.encoderunit == 8
+            and node.decoder is bytes2bits
+            and node.decoderunit == 1
+        ):
+            size = None  # Restreamed: as many bytes as the bits make
+        else:
+            raise CompileError("a Restreamed other than Bitwise")
+        outer = (self.bits, self.acc)
+        self.bits, self.acc = [], None
         try:
             ret = self.build(node.subcon, val, ctx, path)
-            bits = self.bits
+            bits, acc = self.region()
+            if acc is not None:
+                self.bits_flush()
+                bits, acc = self.region()
         finally:
-            self.bits = None
-        width = sum(w for _, w, _ in bits)
-        if width == 0 or width != 8 * node.encodeamount:
-            raise CompileError("a Bitwise region that is not its declared whole bytes")
-        terms: list[str] = []
-        fixed = 0
-        shift = width
-        for term, w, constant in bits:
-            shift -= w
-            if term is None:
-                fixed |= constant << shift
+            self.bits, self.acc = outer
+        assert bits is not None
+        if acc is None:
+            width = sum(w for _, w, _ in bits)
+            expr = _bits_expr(bits)
+            if size is None and width % 8 == 0:
+                size = width // 8
+            if size is not None and width == 8 * size:
+                if size:
+                    self.line(f"out += ({expr}).to_bytes({size}, 'big')")
             else:
-                terms.append(f"{term} << {shift}" if shift else term)
-        if fixed:
-            terms.append(hex(fixed))
-        self.line(f"out += ({' | '.join(terms) or '0'}).to_bytes({width // 8}, 'big')")
-        return ret
+                self.line(f"_bits_amount({width}, {size}, {path!r})")  # construct fails too
+        else:
+            bits_var, count = acc
+            if size is None:
+                self.line(f"if {count} & 7:")
+                self.line(f"    _bits_amount({count}, None, {path!r})")
+                self.line(f"out += {bits_var}.to_bytes({count} >> 3, 'big')")
+            else:
+                self.line(f"if {count} != {8 * size}:")
+                self.line(f"    _bits_amount({count}, {size}, {path!r})")
+                self.line(f"out += {bits_var}.to_bytes({size}, 'big')")
+        # (construct's Restreamed returns the value given, Transformed what its subcon built)
+        return ret if isinstance(node, cs.Transformed) else val
+
+    def region(self) -> tuple[list[tuple[str | None, int, int]] | None, tuple[str, str] | None]:
+        """The current Bitwise region's state (what nested nodes left in it)."""
+        return self.bits, self.acc
+
+    def bits_dynamic(self) -> tuple[str, str]:
+        """Switch the current Bitwise region to run-time accumulation (if it is not yet):
+        the bits so far go into the accumulator; return its variables (bits, count)."""
+        assert self.bits is not None
+        if self.acc is None:
+            self.acc = (self.var("acc"), self.var("nbits"))
+            width = sum(w for _, w, _ in self.bits)
+            self.line(f"{self.acc[0]} = {_bits_expr(self.bits)}")
+            self.line(f"{self.acc[1]} = {width}")
+            self.bits = []
+        else:
+            self.bits_flush()
+        return self.acc
+
+    def bits_flush(self) -> None:
+        """Add the constant-width bits gathered since the last flush to the accumulator."""
+        assert self.bits is not None
+        assert self.acc is not None
+        if not self.bits:
+            return
+        width = sum(w for _, w, _ in self.bits)
+        bits_var, count = self.acc
+        self.line(f"{bits_var} = ({bits_var} << {width}) | {_bits_expr(self.bits)}")
+        self.line(f"{count} += {width}")
+        self.bits = []
 
     def bitwise_node(self, node: Any, val: str, ctx: str, path: str) -> str:
-        """A node inside a Bitwise region: bit fields add to ``self.bits``, containers and
-        adapters are built as anywhere, anything else is a ``CompileError``."""
+        """A node inside a Bitwise region: bit fields add to ``self.bits`` (or to the
+        run-time accumulator), containers, branches and adapters are built as anywhere,
+        anything else is a ``CompileError`` (the caller builds it with construct)."""
         assert self.bits is not None
         if isinstance(node, cs.BitsInteger):
-            width = node.length
-            if not isinstance(width, int) or width <= 0 or node.swapped is not False:
-                raise CompileError("BitsInteger with a computed length or swapped")
-            signed = bool(node.signed)
-            lo, hi = (-(2**width // 2), 2**width // 2 - 1) if signed else (0, 2**width - 1)
-            self.line(f"if not (isinstance({val}, int) and {lo} <= {val} <= {hi}):")
-            self.line(f"    _int_error({val}, {width}, {signed}, {path!r}, True)")
-            term = f"({val} & {hex(2**width - 1)})" if signed else val
-            self.bits.append((term, width, 0))
-            return val
+            return self.bits_integer(node, val, ctx, path)
         if node is cs.Flag:
             bit = self.var("t")
             self.line(f"{bit} = 1 if {val} else 0")
@@ -746,7 +906,105 @@ class _BuildCompiler:
             return "None"
         if isinstance(node, cs.Struct):
             return self.struct(node, val, ctx, path)
+        if isinstance(node, cs.Sequence):
+            return self.sequence(node, val, ctx, path)
+        if isinstance(node, cs.FocusedSeq):
+            return self.focused(node, val, ctx, path)
+        if isinstance(node, cs.Switch):
+            return self.switch(node, val, ctx, path)
+        if isinstance(node, cs.IfThenElse):
+            return self.if_then_else(node, val, ctx, path)
+        if isinstance(node, cs.Array) and not node.discard:
+            return self.array(node, val, ctx, path)
+        if isinstance(node, cs.Transformed | cs.Restreamed):
+            return self.bytewise(node, val, ctx, path)
         return self.common(node, val, ctx, path)
+
+    def bits_integer(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``BitsInteger`` (``Bit``, ``Nibble``, ``Octet``): a constant width is checked
+        inline and adds a term; a computed one goes through ``_bits_value``."""
+        assert self.bits is not None
+        width = node.length
+        signed = bool(node.signed)
+        swapped = node.swapped
+        if not isinstance(swapped, bool):
+            raise CompileError("BitsInteger with a computed byte order")
+        if isinstance(width, int) and width > 0 and not (swapped and width % 8):
+            lo, hi = (-(2**width // 2), 2**width // 2 - 1) if signed else (0, 2**width - 1)
+            self.line(f"if not (isinstance({val}, int) and {lo} <= {val} <= {hi}):")
+            self.line(f"    _int_error({val}, {width}, {signed}, {path!r}, True)")
+            term = f"({val} & {hex(2**width - 1)})" if signed else val
+            if swapped:
+                term = f"int.from_bytes({term}.to_bytes({width // 8}, 'little'), 'big')"
+            self.bits.append((term, width, 0))
+            return val
+        if isinstance(width, int):
+            raise CompileError("BitsInteger that construct always refuses")
+        # a computed width: construct checks the type before it evaluates the length
+        self.line(f"if not isinstance({val}, int):")
+        self.line(f"    raise IntegerError('value %s is not an integer' % ({val},), path={path!r})")
+        w = self.var("w")
+        self.line(f"{w} = {self.value_of(width, ctx)}")
+        t = self.var("t")
+        self.line(f"{t} = _bits_value({val}, {w}, {signed}, {swapped}, {path!r})")
+        bits_var, count = self.bits_dynamic()
+        self.line(f"{bits_var} = ({bits_var} << {w}) | {t}")
+        self.line(f"{count} += {w}")
+        return val
+
+    def bytewise(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``Bytewise`` inside a Bitwise region: the subcon built as bytes into a scratch
+        buffer (construct's fresh stream), then taken as ``8 * len`` bits."""
+        assert self.bits is not None
+        if isinstance(node, cs.Transformed):
+            if node.encodefunc is not bytes2bits or node.decodefunc is not bits2bytes:
+                raise CompileError("a Transformed other than Bytewise")
+            if not isinstance(node.encodeamount, int):
+                raise CompileError("a Bytewise without a bit count")
+            amount: int | None = node.encodeamount
+        elif node.encoder is bytes2bits and node.encoderunit == 1 and node.decoder is bits2bytes:
+            amount = None
+        else:
+            raise CompileError("a Restreamed other than Bytewise")
+        region = (self.bits, self.acc)
+        self.bits, self.acc = None, None
+        outer, base = self.scratch()
+        try:
+            ret = self.build(node.subcon, val, ctx, path)
+        finally:
+            body = self.end_scratch(outer, base)
+            self.bits, self.acc = region
+        assert self.bits is not None
+        term = f"int.from_bytes({body}, 'big')"
+        if amount is not None:
+            self.line(f"if len({body}) << 3 != {amount}:")
+            self.line(
+                "    raise StreamError('encoding transformation produced wrong amount of bytes,"
+                f" %s instead of expected %s' % (8 * len({body}), {amount}), path={path!r})"
+            )
+            self.bits.append((term, amount, 0))
+            return ret
+        bits_var, count = self.bits_dynamic()
+        self.line(f"{bits_var} = ({bits_var} << (len({body}) << 3)) | {term}")
+        self.line(f"{count} += len({body}) << 3")
+        return val
+
+
+def _bits_expr(bits: list[tuple[str | None, int, int]]) -> str:
+    """One expression of a run of constant-width bit fields: each term shifted to its
+    place (the first field highest), constant bits or-ed in as one literal."""
+    terms: list[str] = []
+    fixed = 0
+    shift = sum(w for _, w, _ in bits)
+    for term, w, constant in bits:
+        shift -= w
+        if term is None:
+            fixed |= constant << shift
+        else:
+            terms.append(f"{term} << {shift}" if shift else term)
+    if fixed:
+        terms.append(hex(fixed))
+    return " | ".join(terms) or "0"
 
 
 #: a variable the generator may drop: contexts and return lists (``c``), switch results
@@ -836,11 +1094,7 @@ def compile_builder(schema: cs.Construct) -> Builder:
     else:
         src = "\n".join(["def build(obj, out):", *body])
     src += "\n"
-    namespace = dict(comp.consts)
-    code = compile(src, f"<wirekit builder for {type(schema).__name__}>", "exec")
-    exec(code, namespace)
-    fn: Builder = namespace["build"]
-    fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+    fn: Builder = exec_generated(src, "build", type(schema).__name__, dict(comp.consts), "build")
     if not comp.fallbacks:
         #: what :func:`compile_encode_into` inlines (a builder with no construct fallback)
         fn.__wirekit_body__ = (body, comp.consts, type(schema).__name__)  # type: ignore[attr-defined]
@@ -856,18 +1110,22 @@ def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | N
     if parts is None:
         return None
     body, consts, name = parts
+    # (the body rebinds ``out`` to a scratch buffer inside Prefixed/FixedSized bodies: the
+    # rollback must use the caller's buffer, ``dest_``, or an error there would leave the
+    # bytes written before it)
     src = "\n".join(
         [
             "def encode_into(obj, out):",
+            "    dest_ = out",
             "    mark_ = len(out)",
             "    try:",
             *("    " + line for line in body),
             "    except FOREIGN as exc_:",
-            "        del out[mark_:]",
+            "        del dest_[mark_:]",
             "        raise _as_encode_error(exc_) from exc_",
-            "    if len(out) - mark_ > MAXSIZE:",
-            "        size_ = len(out) - mark_",
-            "        del out[mark_:]",
+            "    if len(dest_) - mark_ > MAXSIZE:",
+            "        size_ = len(dest_) - mark_",
+            "        del dest_[mark_:]",
             "        raise EncodeError(",
             "            f'encoded frame of {size_} bytes exceeds limit={MAXSIZE}'",
             "        )",
@@ -881,10 +1139,7 @@ def compile_encode_into(builder: Builder, max_frame_size: int) -> EncodeInto | N
         EncodeError=EncodeError,
         MAXSIZE=max_frame_size,
     )
-    code = compile(src, f"<wirekit encoder for {name}>", "exec")
-    exec(code, namespace)
-    fn: EncodeInto = namespace["encode_into"]
-    fn.__wirekit_source__ = src  # type: ignore[attr-defined]
+    fn: EncodeInto = exec_generated(src, "encode", name, namespace, "encode_into")
     return fn
 
 
@@ -918,4 +1173,5 @@ def blob_encode_into(
         else:
             general(obj, out)
 
+    encode_into.__wirekit_general__ = general  # type: ignore[attr-defined]  # (for source())
     return encode_into

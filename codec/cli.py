@@ -5,6 +5,9 @@ standard input, ``-``) with a construct schema (or a :class:`~codec.Codec` /
 :class:`~codec.Protocol` object) and print one JSON object a line, a table, or write Parquet.
 The command itself lives in :mod:`codec._parse_command`.
 
+``wirekit show SCHEMA``: print the Python source generated for the schema
+(:meth:`codec.Codec.source`).
+
 Exit status: 0 on success; 1 when a stream cannot be decoded (without ``--skip-errors``);
 2 for a usage error, including a schema that cannot be loaded or used; 3 for a file that
 cannot be read, is truncated or is not of its format; 130 on Ctrl-C; 141 when the reader
@@ -217,6 +220,35 @@ def _add_parse_command(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
 
+def _add_show_command(sub: Any) -> None:
+    show = sub.add_parser(
+        "show",
+        help="print the Python source generated for a schema",
+        description=(
+            "Print what SCHEMA became: the source of the decoder and encoder functions "
+            "wirekit generated for it (the text of Codec.source()), each under the pseudo "
+            "file name a traceback through it shows."
+        ),
+        epilog="exit status: 0 ok, 2 usage or schema error",
+    )
+    show.add_argument(
+        "schema",
+        metavar="SCHEMA",
+        help="MODULE:NAME or path/to/file.py:NAME - a construct schema or a codec.Codec",
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    protocol = load_protocol(args.schema, None)
+    if not isinstance(protocol, Codec):
+        raise CliError(
+            f"{args.schema} is a hand-written {type(protocol).__name__}: wirekit generated "
+            "nothing for it"
+        )
+    sys.stdout.write(protocol.source())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="wirekit", description="wirekit: construct schemas as incremental decoders."
@@ -224,6 +256,7 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"wirekit {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_parse_command(sub)
+    _add_show_command(sub)
     return top
 
 
@@ -231,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wirekit`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "show":
+            return _show(args)
         from ._parse_command import run_parse
 
         return run_parse(args)

@@ -21,7 +21,13 @@ def test_every_contender_agrees_with_construct(
     bench: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert bench.main(["--verify-only", "--no-pin"]) == 0
-    assert "verified: 6 workloads" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"verified: {len(bench.WORKLOADS)} workloads" in out
+    assert len(bench.WORKLOADS) >= 11
+    # construct builds single nodes only where it must: the Checksum, the Mapping in bits
+    assert "exotic: 1 node(s) built by construct" in out
+    assert "bits_fallback: 1 node(s) built by construct" in out
+    assert "mqtt_switch: " not in out
 
 
 def test_a_codec_left_to_schema_build_is_refused(
@@ -39,4 +45,19 @@ def test_a_codec_left_to_schema_build_is_refused(
 def test_table_prints(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--quick", "--only", "flags", "--messages", "20", "--repeats", "1", "--no-pin"]
     assert bench.main(argv) == 0
-    assert "| flags |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| flags |" in out
+    assert "goal codec/construct >= 3: met on" in out
+
+
+@pytest.mark.parametrize("name", ["mqtt_switch", "websocket", "bits_switch", "names"])
+def test_issue_15_workloads_are_generated_whole(bench: ModuleType, name: str) -> None:
+    """No node of the issue's workloads is left to construct."""
+    from codec import Codec
+
+    workload = next(w for w in bench.WORKLOADS if w.name == name)
+    codec = Codec(workload.schema)
+    assert codec._builder is not None
+    source = codec._builder.__wirekit_source__
+    assert "_fallback(" not in source
+    assert "SCHEMA.build" not in source

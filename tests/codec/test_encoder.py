@@ -309,7 +309,7 @@ def test_fallback_that_needs_the_whole_stream_starts_over(node: cs.Construct) ->
         cs.Struct("a" / cs.Int8ub, "p" / cs.Pointer(0, cs.Int8ub), "b" / cs.Int8ub),
         cs.Struct("a" / cs.Int8ub, cs.Seek(0), "b" / cs.Int8ub),
         cs.Struct("a" / cs.Int8ub, cs.StopIf(this.a == 0), "b" / cs.Int8ub),
-        cs.GreedyRange(cs.Int8ub),
+        cs.RepeatUntil(lambda x, lst, ctx: x == 0, cs.Int8ub),
     ],
     ids=["pointer", "seek", "stopif", "uncompiled_root"],
 )
@@ -317,19 +317,31 @@ def test_whole_schema_fallback(schema: cs.Construct) -> None:
     """What no per-field call can build is left to ``schema.build``, whole."""
     codec = Codec(schema, framing=LengthField(0, 2, strip=2))
     assert codec._builder is None
-    for value in ([1, 2],) if isinstance(schema, cs.GreedyRange) else ({"a": 1, "p": 7, "b": 2},):
+    for value in ([1, 0],) if isinstance(schema, cs.RepeatUntil) else ({"a": 1, "p": 7, "b": 2},):
         assert codec.encode(value) == built(codec, value)
 
 
-def test_bitstruct_with_an_uncovered_field_is_one_construct_node() -> None:
-    bits = cs.BitStruct("a" / cs.Nibble, "b" / cs.Bytewise(cs.Int8ub), "c" / cs.Nibble)
+def test_bitstruct_with_an_uncovered_field_builds_only_that_field_with_construct() -> None:
+    """A field of a BitStruct the generator does not cover is built by construct on a bit
+    stream, the rest of the BitStruct (and of the message) stays generated."""
+    bits = cs.BitStruct(
+        "a" / cs.Nibble,
+        "m" / cs.Mapping(cs.Nibble, {"x": 1, "y": 9}),
+        "b" / cs.Bytewise(cs.Int8ub),
+        "c" / cs.Nibble,
+        cs.Padding(4),
+    )
     schema = cs.Struct("h" / bits, "n" / cs.Int8ub)
     codec = Codec(schema)
     src = source_of(codec)
     assert src.count("_fallback(") == 1
-    assert ".to_bytes(" not in src  # no half-generated Bitwise region
-    value = {"h": {"a": 1, "b": 2, "c": 3}, "n": 4}
-    assert codec.encode(value) == schema.build(value)
+    assert src.count("_bits_fallback(") == 1
+    assert ".to_bytes(3, 'big')" in src  # the region is still one integer
+    for m in ("x", "y"):
+        value = {"h": {"a": 1, "m": m, "b": 2, "c": 3}, "n": 4}
+        assert codec.encode(value) == schema.build(value)
+    err = build_error(schema, {"h": {"a": 1, "m": "z", "b": 2, "c": 3}, "n": 4})
+    assert err.path == "(building) -> h -> m"
 
 
 @pytest.mark.parametrize(
@@ -350,12 +362,15 @@ def test_bitwise_roots_compile(schema: cs.Construct, value: Any) -> None:
     assert codec.encode(value) == schema.build(value)
 
 
-def test_bitstruct_not_whole_bytes_is_constructs() -> None:
+def test_bitstruct_not_whole_bytes_fails_as_constructs() -> None:
     schema = cs.Struct("h" / cs.BitStruct("a" / cs.BitsInteger(3)), "n" / cs.Int8ub)
     codec = Codec(schema, framing=FixedLength(2))
-    assert source_of(codec).count("_fallback(") == 1  # construct says why it cannot
-    with pytest.raises(EncodeError, match="multiple of 8"):
-        codec.encode({"h": {"a": 1}, "n": 2})
+    assert "_fallback(" not in source_of(codec)
+    err = build_error(schema, {"h": {"a": 1}, "n": 2})
+    assert "multiple of 8" in err.reason
+    # the fields are checked first, as construct builds them before it packs the bits
+    err = build_error(schema, {"h": {"a": 8}, "n": 2})
+    assert err.path == "(building) -> h -> a"
 
 
 def test_encode_into_is_one_generated_function_unless_a_field_falls_back() -> None:
