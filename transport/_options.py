@@ -63,6 +63,17 @@ class SessionOptions(Generic[T]):
     #: the timers of every session built here (``Session.call_later``); run by the owner
     timers: TimerQueue = dataclasses.field(default_factory=TimerQueue)
 
+    def __post_init__(self) -> None:
+        # refused where the options are given, not at the first connection (where it
+        # would surface inside the server's task group)
+        if not 0 <= self.low_water <= self.high_water:
+            raise ValueError(
+                f"water marks need 0 <= low_water <= high_water, got low_water="
+                f"{self.low_water} and high_water={self.high_water}"
+            )
+        if self.read_buffer_size <= 0:
+            raise ValueError(f"read_buffer_size must be positive, got {self.read_buffer_size}")
+
     def new_session(self, local: Any, remote: Any, *, datagram: bool = False) -> Session[T]:
         return Session(
             self.protocol,

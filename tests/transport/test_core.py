@@ -223,3 +223,20 @@ def test_read_sizer_asks_to_be_told_only_what_can_change_it() -> None:
     assert sizer.small_below == -1  # at the minimum a small read changes nothing
     sizer.record(4096, 4096)
     assert (sizer.size, sizer.small_below) == (16384, 4097)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"high_water": 64},  # under the default low-water mark
+        {"high_water": 1024, "low_water": 2048},
+        {"low_water": -1},
+        {"read_buffer_size": 0},
+    ],
+)
+def test_bad_options_are_refused_where_they_are_given(options: dict[str, int]) -> None:
+    codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+    with pytest.raises(ValueError, match="water|read_buffer_size"):
+        transport.Server(codec, transport.Processor(), host="127.0.0.1", port=0, **options)
+    with pytest.raises(ValueError, match="water|read_buffer_size"):
+        transport.Client(codec, host="127.0.0.1", port=1, **options)
