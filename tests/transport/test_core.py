@@ -236,7 +236,7 @@ def test_read_sizer_asks_to_be_told_only_what_can_change_it() -> None:
 )
 def test_bad_options_are_refused_where_they_are_given(options: dict[str, int]) -> None:
     codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
-    with pytest.raises(ValueError, match="water|read_buffer_size"):
+    with pytest.raises(ValueError, match=r"water|read_buffer_size"):
         transport.Server(codec, transport.Processor(), host="127.0.0.1", port=0, **options)
-    with pytest.raises(ValueError, match="water|read_buffer_size"):
+    with pytest.raises(ValueError, match=r"water|read_buffer_size"):
         transport.Client(codec, host="127.0.0.1", port=1, **options)
