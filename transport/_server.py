@@ -84,6 +84,10 @@ class Server(Generic[T]):
         engine: ``"auto"`` (the default: the native ``BufferedProtocol`` engine on asyncio
             and uvloop, the anyio-streams engine on trio), ``"anyio"`` to force the
             anyio-streams engine, ``"native"`` to insist on the native one.
+        reuse_port: set ``SO_REUSEPORT`` on the listening sockets, so that several
+            processes (``wirekit serve --workers N``) listen on the same port and the kernel
+            spreads the connections among them. TCP only; ``ValueError`` where the platform
+            has no ``SO_REUSEPORT`` (Windows) or with ``path``.
     """
 
     def __init__(
@@ -107,8 +111,14 @@ class Server(Generic[T]):
         handshake_timeout: float = 10.0,
         close_timeout: float = 30.0,
         engine: str = "auto",
+        reuse_port: bool = False,
     ) -> None:
         self._engine = check_engine(engine)
+        if reuse_port and path is not None:
+            raise ValueError("reuse_port applies to TCP listeners, not to a Unix socket path")
+        if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+            raise ValueError("reuse_port: this platform has no SO_REUSEPORT")
+        self._reuse_port = reuse_port
         self._native = False
         self._options: SessionOptions[T] = SessionOptions(
             protocol,
@@ -169,7 +179,10 @@ class Server(Generic[T]):
             self._listeners = [await anyio.create_unix_listener(self._path, backlog=self._backlog)]
         else:
             multi = await anyio.create_tcp_listener(
-                local_host=self._host, local_port=self._port, backlog=self._backlog
+                local_host=self._host,
+                local_port=self._port,
+                backlog=self._backlog,
+                reuse_port=self._reuse_port,
             )
             self._listeners = [cast(SocketListener, lst) for lst in multi.listeners]
         tg = anyio.create_task_group()
