@@ -257,13 +257,68 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_parse_command(sub)
     _add_show_command(sub)
+    _add_serve_parser(sub)
     return top
+
+
+# -- the serve command (transport/_workers.py does the work) ------------------------------
+def _add_serve_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run a transport.Server in N worker processes sharing one port",
+        description=(
+            "Serve FACTORY(host, port)'s transport.Server in N worker processes that share "
+            "the port (SO_REUSEPORT). A worker that dies is restarted (at most "
+            "--restart-limit times in --restart-window seconds); SIGTERM or SIGINT stops "
+            "every worker gracefully. Prints 'listening on HOST:PORT' once all listen."
+        ),
+        epilog="exit status: 0 clean stop, 1 a worker failed to start or stop, 2 usage error",
+    )
+    p.add_argument("factory", metavar="FILE_OR_MODULE:FACTORY")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (0: an ephemeral one, printed)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    p.add_argument(
+        "--backend", choices=("asyncio", "uvloop", "trio"), default="asyncio", help="event loop"
+    )
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long SIGTERM waits for the workers' graceful exit before killing them (30)",
+    )
+    p.add_argument("--restart-limit", type=int, default=5, metavar="N")
+    p.add_argument("--restart-window", type=float, default=10.0, metavar="SECONDS")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from transport._workers import FactoryError, Supervisor
+
+    try:
+        supervisor = Supervisor(
+            args.factory,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            backend=args.backend,
+            stop_timeout=args.stop_timeout,
+            restart_limit=args.restart_limit,
+            restart_window=args.restart_window,
+        )
+        return supervisor.run()
+    except (FactoryError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:  # the port could not be reserved
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wirekit`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "show":
             return _show(args)
         from ._parse_command import run_parse
