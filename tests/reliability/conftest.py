@@ -10,8 +10,10 @@ import os
 import resource
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
+import anyio
 import construct as cs
 import pytest
 
@@ -105,3 +107,12 @@ def report(name: str, **figures: Any) -> None:
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
     )
     print(f"\n[reliability] {name}: {items}")
+
+
+async def wait_until(condition: Callable[[], bool], interval: float = 0.01) -> None:
+    """Poll ``condition`` until true: for counters the transport exposes without an event
+    (a caller bounds it with ``anyio.fail_after``)."""
+    while True:
+        if condition():
+            return
+        await anyio.sleep(interval)
