@@ -1,0 +1,162 @@
+"""Slowloris: 500 clients trickle a byte a second of frames that never complete.
+
+Well-behaved clients' p99 round trip must stay within 2x what it is without the tricklers
+(plus 2 ms: at a few milliseconds, one scheduler hiccup on a shared 2-core machine is
+already a factor 2). Reaping the tricklers is ``IdleTimeout(message=...)``'s job: that test
+runs once the plugin exists. ``bench/soak.py slowloris`` trickles for a minute.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+import transport.plugins
+from codec import Codec
+from transport import Processor, Server, Session, StateEvent
+
+from .conftest import LOCAL, frame, percentile, raise_fd_limit, report, wait_until
+
+pytestmark = pytest.mark.anyio
+
+TRICKLERS = 500
+CLIENTS = 10
+ROUND_TRIPS = 200
+#: a frame header announcing 60,000 bytes, then one byte a second of its body
+NEVER_ENDING = struct.pack(">I", 60_000)
+
+
+class Echo(Processor[bytes]):
+    async def process(self, session: Session[bytes], msg: bytes) -> None:
+        await session.send(msg)
+
+
+async def ping_pong(port: int, latencies: list[float]) -> None:
+    async with await anyio.connect_tcp(LOCAL, port) as stream:
+        request = frame(b"p" * 16)
+        for _ in range(ROUND_TRIPS):
+            started = time.perf_counter()
+            await stream.send(request)
+            got = b""
+            while len(got) < len(request):
+                got += await stream.receive()
+            latencies.append(time.perf_counter() - started)
+
+
+async def trickle(socks: list[socket.socket], sent: list[int]) -> None:
+    """One byte a second on every socket, spread evenly over the second."""
+    gap = 1.0 / len(socks)
+    while True:
+        for sock in socks:
+            try:
+                sock.send(b"x")
+                sent[0] += 1
+            except OSError:
+                pass  # reaped: the server closed it
+            await anyio.sleep(gap)
+
+
+def open_tricklers(port: int, n: int) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.connect((LOCAL, port))
+        except BlockingIOError:
+            pass
+        socks.append(sock)
+    return socks
+
+
+async def latencies_with(server: Server[bytes], tricklers: int) -> list[float]:
+    socks = open_tricklers(server.port, tricklers) if tricklers else []
+    latencies: list[float] = []
+    try:
+        if socks:
+            await wait_until(lambda: len(server.sessions) >= tricklers)
+            for sock in socks:
+                sock.send(NEVER_ENDING)
+        async with anyio.create_task_group() as tg:
+            if socks:
+                tg.start_soon(trickle, socks, [0])
+            async with anyio.create_task_group() as clients:
+                for _ in range(CLIENTS):
+                    clients.start_soon(ping_pong, server.port, latencies)
+            tg.cancel_scope.cancel()
+    finally:
+        for sock in socks:
+            sock.close()
+    return latencies
+
+
+async def test_tricklers_do_not_slow_others(
+    codec32: Codec[bytes], anyio_backend: tuple[str, dict[str, Any]]
+) -> None:
+    raise_fd_limit(4 * TRICKLERS)
+    with anyio.fail_after(60):
+        async with Server(codec32, Echo(), host=LOCAL, port=0) as server:
+            calm = await latencies_with(server, 0)
+            await wait_until(lambda: not server.sessions)
+            stormy = await latencies_with(server, TRICKLERS)
+    base, loaded = percentile(calm, 0.99), percentile(stormy, 0.99)
+    report(
+        f"slowloris, {TRICKLERS} tricklers ({anyio_backend[0]})",
+        p99_ms_without=base * 1e3,
+        p99_ms_with=loaded * 1e3,
+        ratio=loaded / base,
+    )
+    assert loaded <= 2 * base + 0.002
+
+
+REAP_AFTER = 1.0
+
+
+async def test_idle_timeout_reaps_tricklers(
+    codec32: Codec[bytes], anyio_backend: tuple[str, dict[str, Any]]
+) -> None:
+    """``IdleTimeout(message=...)`` closes every session whose frame stays unfinished that
+    long, and leaves a session that completes messages alone."""
+    idle_timeout = getattr(transport.plugins, "IdleTimeout", None)
+    if idle_timeout is None:
+        pytest.skip("transport.plugins.IdleTimeout is not built yet (the plugins issue)")
+    closed: list[Session[bytes]] = []
+
+    class Recorder(Echo):
+        async def state_event(
+            self, session: Session[bytes], event: StateEvent, exc: BaseException | None
+        ) -> None:
+            if event is StateEvent.SESSION_CLOSED:
+                closed.append(session)
+
+    n = 50
+    with anyio.fail_after(30):
+        async with Server(
+            codec32,
+            Recorder(),
+            host=LOCAL,
+            port=0,
+            plugins=[idle_timeout(message=REAP_AFTER)],
+        ) as server:
+            socks = open_tricklers(server.port, n)
+            await wait_until(lambda: len(server.sessions) >= n)
+            for sock in socks:
+                sock.send(NEVER_ENDING)
+            started = time.monotonic()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(trickle, socks, [0])
+                latencies: list[float] = []
+                await ping_pong(server.port, latencies)  # completes messages: never reaped
+                await wait_until(lambda: len(closed) >= n)
+                reaped_after = time.monotonic() - started
+                tg.cancel_scope.cancel()
+            for sock in socks:
+                sock.close()
+    report(f"IdleTimeout(message={REAP_AFTER}) ({anyio_backend[0]})", reaped_s=reaped_after)
+    assert len(closed) == n
+    assert reaped_after < REAP_AFTER + 2.0
