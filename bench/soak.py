@@ -60,7 +60,7 @@ def connections(n: int, backend: str) -> None:
     from tests.reliability.conftest import raise_fd_limit
     from tests.reliability.test_many_connections import hold_many
 
-    soft, hard = raise_fd_limit(2 * n + 1000)
+    before, soft, hard = raise_fd_limit(2 * n + 1000)
     if soft < 2 * n + 200:
         print(f"[soak] connections: RLIMIT_NOFILE {soft}/{hard} is too low for {n}")
         return
@@ -69,7 +69,11 @@ def connections(n: int, backend: str) -> None:
         return await hold_many(bytes_codec(), n)
 
     figures = run(main, backend)
-    show(f"{n} connections ({backend})", rlimit_nofile=f"{soft}/{hard}", **figures)
+    show(
+        f"{n} connections ({backend})",
+        rlimit_nofile=f"soft {before} -> {soft}, hard {hard}",
+        **figures,
+    )
 
 
 # -- cycles --------------------------------------------------------------------------------

@@ -69,14 +69,14 @@ def frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-def raise_fd_limit(want: int) -> tuple[int, int]:
+def raise_fd_limit(want: int) -> tuple[int, int, int]:
     """Raise the soft ``RLIMIT_NOFILE`` towards ``want`` as far as the hard limit allows;
-    returns the (soft, hard) limits now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    returns (the soft limit before, the soft limit now, the hard limit)."""
+    before, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft < target:
+    if before < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
+    return before, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard
 
 
 def open_fds() -> int:

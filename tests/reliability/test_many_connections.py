@@ -78,13 +78,13 @@ async def hold_many(codec: Codec[bytes], n: int, **server_options: Any) -> dict[
 async def test_5000_concurrent_connections(
     codec32: Codec[bytes], anyio_backend: tuple[str, dict[str, Any]]
 ) -> None:
-    soft, hard = raise_fd_limit(2 * CONNECTIONS + 1000)
+    before, soft, hard = raise_fd_limit(2 * CONNECTIONS + 1000)
     if soft < 2 * CONNECTIONS + 200:
         pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below {2 * CONNECTIONS + 200}")
     with anyio.fail_after(120):
         figures = await hold_many(codec32, CONNECTIONS)
     report(
         f"{CONNECTIONS} connections ({anyio_backend[0]})",
-        rlimit_nofile=f"{soft}/{hard}",
+        rlimit_nofile=f"soft {before} -> {soft}, hard {hard}",
         **figures,
     )
