@@ -191,6 +191,11 @@ class Supervisor:
         self._sel.register(wake_r, selectors.EVENT_READ, None)
         try:
             return self._supervise(lifeline_r)
+        except BaseException:
+            for worker in self._live.values():  # never leave workers behind
+                worker.proc.kill()
+                worker.proc.wait()
+            raise
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in old_handlers.items():

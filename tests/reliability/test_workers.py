@@ -184,7 +184,7 @@ def worker_pids(s: Serve, n: int) -> list[int]:
     return [int(s.expect(" listening").split()[3]) for _ in range(n)]
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
 def test_serve_workers_share_restart_and_stop(backend: str) -> None:
     """Two workers share the port; a killed worker is restarted while the other serves on;
     SIGTERM stops everything with status 0, replying to a request still in flight."""
