@@ -16,6 +16,8 @@ PID = str(os.getpid()).encode()
 
 class PidEcho(Processor[bytes]):
     async def process(self, session: Session[bytes], msg: bytes) -> None:
+        if msg == b"die":  # a worker that crashes (for the restart tests)
+            os._exit(3)
         await session.send(PID + b":" + msg)
 
 

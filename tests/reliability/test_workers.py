@@ -225,6 +225,26 @@ def test_serve_workers_share_restart_and_stop(backend: str) -> None:
     assert elapsed < 15
 
 
+def test_serve_paces_a_crash_loop() -> None:
+    """A worker that keeps dying is restarted at once while under the restart budget, then
+    only when the window allows (the supervisor does not spin)."""
+    with serve(FACTORY, "--restart-limit", "2", "--restart-window", "60") as s:
+        port = s.port()
+        (pid,) = worker_pids(s, 1)
+        for restart in range(3):
+            with socket.create_connection((LOCAL, port), timeout=10) as sock:
+                sock.sendall(frame(b"die"))
+                assert sock.recv(100) == b""  # the worker died without replying
+            line = s.expect(f"worker {pid} exited with status 3: restarting")
+            if restart < 2:
+                assert "limit" not in line
+                (pid,) = worker_pids(s, 1)
+            else:
+                assert "restart limit reached" in line, line
+        s.proc.send_signal(signal.SIGTERM)  # stops while the restart waits
+        assert s.proc.wait(10) == 0
+
+
 def test_serve_factory_that_fails_stops_everything() -> None:
     with serve("tests.reliability.pid_echo:broken", "--workers", "2") as s:
         assert s.proc.wait(60) == 1
