@@ -84,17 +84,16 @@ def cycles(n: int, backend: str, engine: str) -> None:
         return await run_cycles(bytes_codec(), n, engine=engine)
 
     r = run(main, backend)
-    before, after = r["before"], r["after"]
-    growth = after["traced_bytes"] - before["traced_bytes"]
+    before, after, after_gc = r["before"], r["after"], r["after_gc"]
     show(
         f"{n} cycles, gc disabled ({backend}, {engine} engine)",
         fds=f"{before['fds']}->{after['fds']}",
         tasks=f"{before['tasks']}->{after['tasks']}",
         server_sessions=after["server_sessions"],
         live_sessions=f"{before['live_sessions']}->{after['live_sessions']}",
-        live_sessions_after_gc_collect=r["live_sessions_after_gc"],
-        traced_growth_MiB=growth / 2**20,
-        bytes_per_cycle=growth / n,
+        traced_growth_MiB_without_gc=(after["traced_bytes"] - before["traced_bytes"]) / 2**20,
+        bytes_per_cycle_after_gc=(after_gc["traced_bytes"] - before["traced_bytes"]) / n,
+        cyclic_garbage=r["garbage_types"],
         seconds=r["seconds"],
     )
 
