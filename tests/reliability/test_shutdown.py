@@ -260,10 +260,11 @@ async def test_shutdown_timeout_bounds_the_wait(
     codec32: Codec[bytes], engine: dict[str, Any]
 ) -> None:
     """Clients that never read keep their sessions' replies pending: shutdown waits
-    ``shutdown_timeout``, then closes them at once, and their events say the pending output
-    was dropped (``OUTPUT_EXCEPTION`` with a ``TimeoutError``, as when ``close_timeout``
-    runs out), still ending with ``SESSION_CLOSED`` once. A session with nothing pending
-    closes gracefully within the bound, untouched."""
+    ``shutdown_timeout`` (and not longer: an idle peer that neither reads nor closes must
+    not hold a lingering close past it either), then closes them at once, and their events
+    say the pending output was dropped (``OUTPUT_EXCEPTION`` with a ``TimeoutError``, as
+    when ``close_timeout`` runs out), still ending with ``SESSION_CLOSED`` once. A session
+    with nothing pending closes gracefully within the bound, untouched."""
     proc = Flooder()
     timeout = 0.5
     # small kernel buffers on both sides, so the pending output provably cannot fit them
@@ -311,7 +312,7 @@ async def test_shutdown_timeout_bounds_the_wait(
             sock.close()
 
     report(f"shutdown_timeout={timeout} ({engine['engine']})", exit_s=elapsed)
-    assert timeout <= elapsed < timeout + 5.0
+    assert timeout <= elapsed < timeout + 1.0, f"shutdown took {elapsed:.2f} s"
     idle_port = next(p for p in proc.events if p not in ports)
     assert proc.events[idle_port] == [E.NEW_SESSION, E.SESSION_CLOSED]
     for port in ports:
