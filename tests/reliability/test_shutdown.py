@@ -311,8 +311,11 @@ async def test_shutdown_timeout_bounds_the_wait(
         for sock in stuck:
             sock.close()
 
-    report(f"shutdown_timeout={timeout} ({engine['engine']})", exit_s=elapsed)
-    assert timeout <= elapsed < timeout + 1.0, f"shutdown took {elapsed:.2f} s"
+    report(
+        f"shutdown_timeout={timeout} ({engine['engine']})",
+        exit_s=elapsed,
+        stuck_events=[[e.name for e in proc.events[p]] for p in ports],
+    )
     idle_port = next(p for p in proc.events if p not in ports)
     assert proc.events[idle_port] == [E.NEW_SESSION, E.SESSION_CLOSED]
     for port in ports:
@@ -320,8 +323,14 @@ async def test_shutdown_timeout_bounds_the_wait(
         assert events[0] is E.NEW_SESSION, events
         assert events[-1] is E.SESSION_CLOSED, events
         assert events.count(E.SESSION_CLOSED) == 1
-        assert E.OUTPUT_EXCEPTION in events, (
-            f"pending output dropped at the shutdown deadline without an event: {events}"
-        )
-        exc = proc.errors[port][events.index(E.OUTPUT_EXCEPTION)]
-        assert isinstance(exc, TimeoutError), exc
+    # two requirements, reported together when both fail
+    problems = []
+    if not timeout <= elapsed < timeout + 1.0:
+        problems.append(f"shutdown took {elapsed:.2f} s with shutdown_timeout={timeout}")
+    for port in ports:
+        events = proc.events[port]
+        if E.OUTPUT_EXCEPTION not in events:
+            problems.append(f"pending output dropped without an event: {events}")
+        elif not isinstance(proc.errors[port][events.index(E.OUTPUT_EXCEPTION)], TimeoutError):
+            problems.append(f"OUTPUT_EXCEPTION without a TimeoutError: {proc.errors[port]}")
+    assert not problems, problems
