@@ -255,6 +255,9 @@ def test_serve_bad_spec_is_a_usage_error() -> None:
     with serve("tests.reliability.no_such_module:make_server") as s:
         assert s.proc.wait(30) == 2
         assert "bad factory" in "\n".join(s.drain())
+    with serve(FACTORY, "--workers", "0") as s:
+        assert s.proc.wait(30) == 2
+        assert "workers must be at least 1" in "\n".join(s.drain())
 
 
 def test_workers_stop_when_the_supervisor_dies() -> None:
