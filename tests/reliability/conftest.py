@@ -84,12 +84,6 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def rss_bytes() -> int:
-    """This process's resident set size."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def reset_socket(sock: socket.socket) -> None:
     """Close ``sock`` with an RST instead of a FIN (SO_LINGER on, 0 seconds)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -1,5 +1,6 @@
 """Memory per connection, measured with ``tracemalloc`` (Python allocations of the server's
-side: session, engine, buffers; the kernel's socket buffers are not counted) and RSS.
+side: session, engine, buffers; the kernel's socket buffers are not counted; RSS is not
+used: inside a test process the allocator reuses freed memory, so it hardly moves).
 
 Three moments, ``N`` connections at once: connected and idle; after one small exchange
 (the receive buffer has been allocated for a read); with half a frame buffered. The figures
@@ -22,7 +23,7 @@ from codec import Codec
 from transport import Processor, Server, Session
 from transport._core import INITIAL_READ_SIZE
 
-from .conftest import BYTES32, LOCAL, frame, report, rss_bytes, wait_until
+from .conftest import BYTES32, LOCAL, frame, report, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -43,11 +44,10 @@ async def per_connection(**engine: Any) -> dict[str, float]:
         gc.collect()
         tracemalloc.start()
         try:
-            traced0, rss0 = tracemalloc.get_traced_memory()[0], rss_bytes()
+            traced0 = tracemalloc.get_traced_memory()[0]
 
             def note(name: str) -> None:
                 figures[name] = (tracemalloc.get_traced_memory()[0] - traced0) / N
-                figures[name + "_rss"] = (rss_bytes() - rss0) / N
 
             for sock in clients:
                 sock.setblocking(False)
