@@ -157,7 +157,7 @@ class BlackList(Plugin[Any]):
         if ip is not None and ip in self.denied:
             return f"{ip} is denied"
         if self.allowed is not None and (ip is None or ip not in self.allowed):
-            return f"{ip if ip is not None else address!r} is not allowed"
+            return f"{ip if ip is not None else repr(address)} is not allowed"
         return None
 
     def is_allowed(self, address: Any) -> bool:
