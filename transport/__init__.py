@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._client import Client
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE, SessionCore
 from ._processor import Plugin, Processor
+from ._reconnect import Reconnect, ReconnectAttempt, ReconnectFailed
 from ._server import Server, ServerStatistics
 from ._session import Session, SessionStatistics
 from ._state import SessionState, StateEvent
@@ -23,6 +24,9 @@ __all__ = [
     "Client",
     "Plugin",
     "Processor",
+    "Reconnect",
+    "ReconnectAttempt",
+    "ReconnectFailed",
     "Server",
     "ServerStatistics",
     "Session",
