@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._client import Client
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE, SessionCore
+from ._pool import ClientPool, PoolStatistics
 from ._processor import Plugin, Processor
 from ._reconnect import Reconnect, ReconnectAttempt, ReconnectFailed
 from ._server import Server, ServerStatistics
@@ -22,7 +23,9 @@ __all__ = [
     "DEFAULT_LOW_WATER",
     "DEFAULT_READ_SIZE",
     "Client",
+    "ClientPool",
     "Plugin",
+    "PoolStatistics",
     "Processor",
     "Reconnect",
     "ReconnectAttempt",

@@ -4,6 +4,7 @@ and gives up with ReconnectFailed from its block; on every engine and processor 
 
 from __future__ import annotations
 
+import itertools
 import socket
 from typing import Any
 
@@ -112,7 +113,7 @@ async def test_reconnects_after_a_server_restart(
     assert isinstance(attempts[1].error, ConnectionResetError)  # the first connection ended
     # consecutive failures count up; a connection made resets the count (the stopping
     # server's listener may still complete a connection in the kernel, then drop it)
-    for before, after in zip(attempts[1:], attempts[2:]):
+    for before, after in itertools.pairwise(attempts[1:]):
         assert after.attempt in (1, before.attempt + 1)
     assert max(a.attempt for a in attempts) >= 2  # at least one refused attempt
     assert all(0 <= a.delay <= 0.1 for a in attempts)
