@@ -90,9 +90,11 @@ def serve(kind: str, plugins: str) -> None:
     anyio.run(main, backend=backend, backend_options=options)
 
 
-def start(kind: str, plugins: str, core: int) -> tuple[subprocess.Popen[str], int]:
+def start(kind: str, plugins: str, core: int | None) -> tuple[subprocess.Popen[str], int]:
+    """Start one server in a child process (pinned to ``core`` if given); it and its port."""
+    pin = ["--core", str(core)] if core is not None else []
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--plugins", plugins, "--core", str(core)],
+        [sys.executable, __file__, "--serve", kind, "--plugins", plugins, *pin],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -79,7 +79,7 @@ class Reconnect:
       If it raises, that connection counts as a failed attempt (closed, logged, retried);
     * ``on_attempt(ReconnectAttempt)``: called for every connection attempt, before its
       wait (the same is logged at INFO under ``"transport.reconnect"``; the error of a
-      failed attempt at WARNING).
+      failed attempt at WARNING). It observes: if it raises, that is logged and ignored.
 
     The client's first connect is an attempt like the others: a server not up yet is
     retried (and ``max_attempts`` bounds how long the ``async with`` waits for it).
@@ -176,7 +176,10 @@ class Reconnecting(Generic[T]):
                 attempt.error,
             )
         if self._policy.on_attempt is not None:
-            self._policy.on_attempt(attempt)
+            try:
+                self._policy.on_attempt(attempt)
+            except Exception:  # an observer: like a failing state_event, logged and ignored
+                logger.exception("on_attempt failed for %r", attempt)
 
     async def _supervise(self, *, task_status: TaskStatus[Session[T] | None]) -> None:
         policy = self._policy

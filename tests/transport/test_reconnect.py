@@ -214,6 +214,25 @@ async def test_leaving_the_block_stops_reconnecting(
     assert len(attempts) == 1
 
 
+async def test_a_failing_on_attempt_is_logged_and_ignored(
+    string_codec: Codec[str], engine: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_attempt(attempt: ReconnectAttempt) -> None:
+        raise RuntimeError("observer bug")
+
+    policy = Reconnect(initial_delay=0.01, max_delay=0.02, on_attempt=on_attempt)
+    server_side = Recorder()
+    with anyio.fail_after(10):
+        async with Server(string_codec, server_side, host=LOCAL, port=0, **engine) as server:
+            async with Client(
+                string_codec, Recorder(), host=LOCAL, port=server.port, reconnect=policy, **engine
+            ) as session:
+                await session.send("still connects")
+            s = await server_side.next_closed()
+    assert server_side.messages[s] == ["still connects"]
+    assert any("on_attempt failed" in r.getMessage() for r in caplog.records)
+
+
 def test_reconnect_needs_a_processor(string_codec: Codec[str]) -> None:
     with pytest.raises(ValueError, match="push-style"):
         Client(string_codec, host=LOCAL, port=1, reconnect=Reconnect())
