@@ -76,6 +76,19 @@ class IdleTimeout(Plugin[Any]):
     costs one armed timer (the server's timer queue: no task per session).
     """
 
+    def __new__(
+        cls,
+        read: float | None = None,
+        write: float | None = None,
+        both: float | None = None,
+        message: float | None = None,
+    ) -> IdleTimeout:
+        # Only a message timeout needs a hook per message: without one, the instance's
+        # class does not override ``before_process`` (a session can then skip the call).
+        if cls is IdleTimeout and message is not None:
+            cls = _MessageIdleTimeout
+        return super().__new__(cls)
+
     def __init__(
         self,
         read: float | None = None,
@@ -94,7 +107,6 @@ class IdleTimeout(Plugin[Any]):
         self._first = min(s for _, s in self._limits)
         self._stamp_read = read is not None or both is not None
         self._stamp_write = write is not None or both is not None
-        self._stamp_message = message is not None
         self._sessions: dict[Session[Any], _Stamps] = {}
 
     def __repr__(self) -> str:
@@ -113,13 +125,6 @@ class IdleTimeout(Plugin[Any]):
             st = self._sessions.get(session)
             if st is not None:
                 st.write = monotonic()
-
-    def before_process(self, session: Session[Any], msg: Any) -> bool:
-        if self._stamp_message:
-            st = self._sessions.get(session)
-            if st is not None:
-                st.message = monotonic()
-        return True
 
     def input_paused(self, session: Session[Any]) -> None:
         st = self._sessions.get(session)
@@ -171,3 +176,13 @@ class IdleTimeout(Plugin[Any]):
     def idle_sessions(self) -> int:
         """How many sessions this plugin watches now (for tests and monitoring)."""
         return len(self._sessions)
+
+
+class _MessageIdleTimeout(IdleTimeout):
+    """An :class:`IdleTimeout` with a ``message`` limit: it stamps every message."""
+
+    def before_process(self, session: Session[Any], msg: Any) -> bool:
+        st = self._sessions.get(session)
+        if st is not None:
+            st.message = monotonic()
+        return True
