@@ -269,3 +269,14 @@ async def test_rate_limit_on_a_client(string_codec: Codec[str], engine: dict[str
                 elapsed = anyio.current_time() - start
     assert recorder.messages[session] == [f"p{i}" for i in range(25)]
     assert 0.18 <= elapsed < 10
+
+
+def test_rate_limit_arguments() -> None:
+    with pytest.raises(ValueError, match="messages_per_second=, bytes_per_second="):
+        RateLimit()
+    with pytest.raises(ValueError, match="positive"):
+        RateLimit(messages_per_second=0)
+    with pytest.raises(ValueError, match="burst"):
+        RateLimit(messages_per_second=10, burst=0.5)
+    with pytest.raises(ValueError, match="per"):
+        RateLimit(messages_per_second=10, per="host")

@@ -254,3 +254,37 @@ async def test_a_raising_is_reply_aborts_only_its_session(
     assert E.INTERNAL_EXCEPTION in events
     assert isinstance(recorder.errors[v][events.index(E.INTERNAL_EXCEPTION)], ValueError)
     assert recorder.messages[g] == ["ok", "ok2"]
+
+
+async def test_a_heartbeat_the_protocol_cannot_encode_aborts_its_session(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    beat = Heartbeat(0.05, 12345, is_pong)  # type: ignore[arg-type]  # not a str
+    with anyio.fail_after(10):
+        async with Server(
+            string_codec, recorder, host=LOCAL, port=0, plugins=[beat], **engine
+        ) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                assert await until_eof(stream) == b""
+            s = await recorder.next_closed()
+    events = recorder.events[s]
+    assert events[0] is E.NEW_SESSION
+    assert events[-1] is E.SESSION_CLOSED
+    assert E.INTERNAL_EXCEPTION in events  # the hook contract: that session, aborted
+
+
+def test_idle_and_heartbeat_arguments() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        IdleTimeout()
+    with pytest.raises(ValueError, match="positive"):
+        IdleTimeout(read=0)
+    with pytest.raises(ValueError, match="interval"):
+        Heartbeat(0, "ping", is_pong)
+    with pytest.raises(ValueError, match="max_missed"):
+        Heartbeat(1, "ping", is_pong, max_missed=0)
+    assert repr(IdleTimeout(read=1, message=2.5)) == "IdleTimeout(read=1, message=2.5)"
+    err = IdleTimeoutError("write", 3)
+    assert (err.kind, err.seconds) == ("write", 3)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(err)).kind == "write"

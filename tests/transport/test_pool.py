@@ -159,3 +159,21 @@ async def test_the_pool_must_be_entered(string_codec: Codec[str]) -> None:
             pass
     with pytest.raises(ValueError, match="pull style"):
         ClientPool(string_codec, host=LOCAL, port=1, processor=Recorder())
+
+
+async def test_a_failed_connect_frees_its_slot(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((LOCAL, 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    with anyio.fail_after(20):
+        async with ClientPool(string_codec, host=LOCAL, port=port, max_size=1, **engine) as pool:
+            for _ in range(3):  # the one slot is given back every time
+                with pytest.raises(OSError, match=r"(?i)connect"):
+                    async with pool.acquire(timeout=5):
+                        pytest.fail("nothing listens")
+            stats = pool.statistics()
+            assert (stats.size, stats.waiting, stats.opened) == (0, 0, 0)
