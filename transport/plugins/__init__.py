@@ -18,7 +18,7 @@ from ._heartbeat import Heartbeat, HeartbeatTimeout
 from ._idle import IdleTimeout, IdleTimeoutError
 from ._monitor import MonitorPlugin, MonitorSnapshot
 from ._prometheus import PrometheusMonitor
-from ._proxy import ProxyHeader, ProxyProtocol, ProxyProtocolError
+from ._proxy import ProxyProtocol, ProxyProtocolError
 from ._ratelimit import RateLimit, TokenBucket
 from ._stream import StreamMonitor, hexdump
 
@@ -32,7 +32,6 @@ __all__ = [
     "MonitorPlugin",
     "MonitorSnapshot",
     "PrometheusMonitor",
-    "ProxyHeader",
     "ProxyProtocol",
     "ProxyProtocolError",
     "RateLimit",

@@ -13,19 +13,27 @@ import ipaddress
 import logging
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from codec import Buffer
+from codec import Buffer, DecodeError
 
 from .._processor import Plugin
 from .._session import Session
 from .._state import StateEvent
 from ._blacklist import AddressSet, IPAddress, IPNetwork, peer_ip
-from ._proxy_header import MAX_HEADER, SIGNATURE, V1_PREFIX, ProxyHeader, parse_header
 
-__all__ = ["ProxyHeader", "ProxyProtocol", "ProxyProtocolError"]
+if TYPE_CHECKING:
+    from schemas.proxy import ProxyHeader
+
+__all__ = ["ProxyProtocol", "ProxyProtocolError"]
 
 logger = logging.getLogger("transport.plugins")
+
+#: section 2.2: the version 2 signature; section 2.1: how a version 1 line starts
+SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+V1_PREFIX = b"PROXY "
+#: section 2.1: the longest version 1 line, CRLF included
+MAX_V1 = 107
 
 #: events after which a connection's state is no longer needed (a session refused by a
 #: later plugin's ``accept`` never sees ``SESSION_CLOSED``)
@@ -56,6 +64,8 @@ def _could_be_header(data: bytes) -> bool | None:
 class ProxyProtocol(Plugin[Any]):
     """Reads the PROXY protocol header (version 1 text or version 2 binary) that a trusted
     load balancer sends first, and makes ``session.remote_address`` the real client's.
+    The header is parsed by :func:`schemas.proxy.parse_header` (HAProxy's specification,
+    TLVs kept, a CRC32c TLV checked).
 
     ``trusted``: the balancers' addresses or CIDR networks (IPv4/IPv6); peers on a Unix
     socket are trusted too (the socket file's permissions say who may connect).
@@ -65,8 +75,8 @@ class ProxyProtocol(Plugin[Any]):
 
     * trusted peer, header present: the header is consumed; ``remote_address`` becomes the
       client's ``(host, port)`` (left as is for a ``LOCAL`` health check, version 1
-      ``UNKNOWN``, or a header without addresses); the :class:`ProxyHeader` is in
-      ``session.attributes["proxy_header"]``;
+      ``UNKNOWN``, or a header without addresses); the :class:`schemas.proxy.ProxyHeader`
+      is in ``session.attributes["proxy_header"]``;
     * untrusted peer, ``required=True``: refused before ``NEW_SESSION`` (``REJECT_ACCEPT``,
       reason in ``session.attributes["reject_reason"]``);
     * a malformed header, a missing required header, or (``required=False``) a header from
@@ -91,6 +101,9 @@ class ProxyProtocol(Plugin[Any]):
         trusted: Iterable[str | IPAddress | IPNetwork] = ("127.0.0.1/32", "::1/128"),
         required: bool = True,
     ) -> None:
+        from schemas.proxy import parse_header  # (imported here: it builds its codecs)
+
+        self._parse_header = parse_header
         self.trusted = AddressSet(trusted)
         self.required = required
         #: sessions whose header (from a trusted peer) is still awaited
@@ -144,25 +157,39 @@ class ProxyProtocol(Plugin[Any]):
         return False
 
     def _read_header(self, session: Session[Any], buffer: Buffer) -> bool:
-        data = buffer.peek(min(len(buffer), MAX_HEADER))
-        looks = _could_be_header(data)
+        size = len(buffer)
+        head = buffer.peek(min(size, 16))
+        looks = _could_be_header(head)
         if looks is None:
             return False  # wait for more bytes
         if not looks:
             if self.required:
                 return self._fail(
-                    session, f"missing PROXY header: the connection starts with {data[:16]!r}"
+                    session, f"missing PROXY header: the connection starts with {head!r}"
                 )
             self._awaited.discard(session)  # optional, absent: the bytes are the app's
             return True
+        if head.startswith(SIGNATURE):  # version 2: its length is in bytes 14-15
+            if size < 16:
+                return False
+            need = 16 + int.from_bytes(head[14:16], "big")
+            if size < need:
+                return False  # (copy the header once, when it is all there)
+        else:
+            need = MAX_V1
         try:
-            header, consumed = parse_header(data)
-        except ValueError as exc:
+            header, consumed = self._parse_header(buffer.peek(min(size, need)))
+        except DecodeError as exc:
             return self._fail(session, f"malformed PROXY header: {exc}", exc)
         if header is None:
             return False  # a header cut short: wait for the rest
         buffer.consume(consumed)
         self._awaited.discard(session)
+        self._use(session, header)
+        return True
+
+    @staticmethod
+    def _use(session: Session[Any], header: ProxyHeader) -> None:
         session.attributes["proxy_header"] = header
         source = header.source
         if isinstance(source, tuple):
@@ -170,7 +197,6 @@ class ProxyProtocol(Plugin[Any]):
             session.set_remote_address((str(host), source[1]))
         elif isinstance(source, bytes):
             session.set_remote_address(os.fsdecode(source))
-        return True
 
     def _check_untrusted(self, session: Session[Any], buffer: Buffer) -> bool:
         looks = _could_be_header(buffer.peek(min(len(buffer), len(SIGNATURE))))
