@@ -280,3 +280,16 @@ def test_rate_limit_arguments() -> None:
         RateLimit(messages_per_second=10, burst=0.5)
     with pytest.raises(ValueError, match="per"):
         RateLimit(messages_per_second=10, per="host")
+
+
+def test_token_bucket() -> None:
+    from transport.plugins import TokenBucket
+
+    bucket = TokenBucket(rate=10, capacity=5, now=0.0)
+    assert [bucket.take(1, 0.0, 1.0) for _ in range(4)] == [0.0, 0.0, 0.0, 0.0]
+    assert bucket.take(1, 0.0, 1.0) == pytest.approx(0.1)  # empty: a token in 0.1 s
+    assert bucket.take(1, 0.05, 1.0) == pytest.approx(0.15)  # into debt, never refused
+    bucket.refill(10.0)
+    assert bucket.tokens == 5  # capped at the burst
+    assert bucket.full(10.0)
+    assert bucket.take(8, 10.0, 0.0) == pytest.approx(0.3)  # a read of 8 owes 3 tokens

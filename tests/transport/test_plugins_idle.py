@@ -311,3 +311,26 @@ def test_idle_and_heartbeat_arguments() -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(err)).kind == "write"
+
+
+async def test_on_a_client_heartbeat_then_idle_timeout(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """Plugins serve clients too: a client pings a server that went quiet (its processor
+    answers nothing), and its read timeout ends the session."""
+    from transport import Client
+
+    server_side = Recorder(echo=False)  # receives the pings, never answers
+    client_side = Recorder(echo=False)
+    plugins: list[Any] = [Heartbeat(0.05, "ping", is_pong, max_missed=100), IdleTimeout(read=0.3)]
+    with anyio.fail_after(10):
+        async with Server(string_codec, server_side, host=LOCAL, port=0, **engine) as server:
+            async with Client(
+                string_codec, client_side, host=LOCAL, port=server.port, plugins=plugins, **engine
+            ) as session:
+                await session.wait_closed()
+            s = await server_side.next_closed()
+    exc = idle_error(client_side, session)
+    assert isinstance(exc, IdleTimeoutError)
+    assert exc.kind == "read"
+    assert server_side.messages[s][:3] == ["ping", "ping", "ping"]

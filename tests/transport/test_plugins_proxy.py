@@ -4,6 +4,8 @@ missing and untrusted headers reject that connection only; on every engine and s
 from __future__ import annotations
 
 import ipaddress
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -238,3 +240,21 @@ async def test_optional_header(string_codec: Codec[str], engine: dict[str, Any])
         else:
             expected = ("192.0.2.9", 1234) if outcome == "proxied" else me
             assert recorder.messages[s] == [("x", expected)]
+
+
+async def test_a_unix_socket_peer_is_a_trusted_proxy(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    recorder = Addresses()
+    with tempfile.TemporaryDirectory() as tmp:  # (a short path: AF_UNIX allows ~100 bytes)
+        path = str(Path(tmp) / "lb.sock")
+        with anyio.fail_after(10):
+            async with Server(
+                string_codec, recorder, path=path, plugins=[ProxyProtocol()], **engine
+            ) as server:
+                assert server.addresses
+                async with await anyio.connect_unix(path) as stream:
+                    await stream.send(v1("192.0.2.44", "192.0.2.1", 4444, 80) + frame("hi"))
+                    assert await read_exactly(stream, 3) == frame("hi")
+                s = await recorder.next_closed()
+    assert recorder.messages[s] == [("hi", ("192.0.2.44", 4444))]
