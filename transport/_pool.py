@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from codec import Protocol as CodecProtocol
 
 from ._client import Client
-from ._session import Session
+from ._session import Session, SessionPort
 from ._state import SessionState
 
 __all__ = ["ClientPool", "PoolStatistics"]
@@ -72,7 +72,7 @@ class _Conn(Generic[T]):
             return False
         if session.statistics().buffered_read_bytes:
             return False  # part of a reply nobody read
-        inbox = session._inbox_recv
+        inbox = SessionPort(session).inbox
         return inbox is None or inbox.statistics().current_buffer_used == 0
 
 

@@ -31,16 +31,6 @@ async def until_eof(stream: Any) -> bytes:
         return bytes(got)
 
 
-def uvloop_in_use() -> bool:
-    import asyncio
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return type(loop).__module__.startswith("uvloop")
-
-
 def idle_error(recorder: Recorder, session: Session[Any]) -> BaseException | None:
     events = recorder.events[session]
     assert events[0] is E.NEW_SESSION
@@ -243,18 +233,7 @@ async def test_a_raising_is_reply_aborts_only_its_session(
     string_codec: Codec[str],
     recorder: Recorder,
     engine: dict[str, Any],
-    request: pytest.FixtureRequest,
 ) -> None:
-    if recorder.shape == "sync" and engine["engine"] == "native" and not uvloop_in_use():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="seam: Session._process_inline calls before_process hooks outside a "
-                "try, so the exception escapes NativeEngine.buffer_updated (INPUT_EXCEPTION "
-                "and asyncio's exception handler instead of INTERNAL_EXCEPTION)",
-            )
-        )
-
     def is_reply(msg: str) -> bool:
         if msg == "bad":
             raise ValueError("cannot tell")
