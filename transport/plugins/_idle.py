@@ -1,15 +1,16 @@
 """`IdleTimeout`: close sessions that read, write or complete nothing for too long.
 
-Netty's ``IdleStateHandler`` design: the hooks on the hot path only store a time stamp
-(one dictionary look-up and one clock read per read, write or message); each session has
-ONE timer in its server's (or client's) timer queue, armed for the nearest deadline. When
-it fires, the stamps decide: a deadline that really passed fails the session's input, any
-other means "re-arm for what is left". No task per session, no timer per read.
+Netty's ``IdleStateHandler`` idea, without a hook on the hot path: each session has ONE
+timer in its server's (or client's) timer queue; when it fires, the session's own counters
+(bytes read and written, messages decoded: ``Session.statistics()``) say whether anything
+happened since the last look, and a deadline that passed with nothing happening fails the
+session's input. The timer looks every quarter of the shortest limit at most, so a limit
+fires between 1 and 1.25 times its length after the last activity. No task per session, no
+timer per read, and nothing at all per read, write or message.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from time import monotonic
 from typing import Any
@@ -44,13 +45,28 @@ class IdleTimeoutError(TimeoutError):
         return (type(self), (self.kind, self.seconds))
 
 
-class _Stamps:
-    """One session's last activity, on ``time.monotonic``'s clock."""
+#: looks per shortest limit: a limit fires at most a quarter late
+_LOOKS = 4
 
-    __slots__ = ("message", "paused", "read", "timer", "write")
+
+class _Stamps:
+    """One session's last activity seen, on ``time.monotonic``'s clock, and the counters
+    it was seen by."""
+
+    __slots__ = (
+        "bytes_read",
+        "bytes_written",
+        "message",
+        "messages",
+        "paused",
+        "read",
+        "timer",
+        "write",
+    )
 
     def __init__(self, now: float) -> None:
         self.read = self.write = self.message = now
+        self.bytes_read = self.bytes_written = self.messages = 0
         #: whether the session holds its own input (nothing is read then, by our choice)
         self.paused = False
         self.timer: Timer | None = None
@@ -72,22 +88,14 @@ class IdleTimeout(Plugin[Any]):
     :meth:`Session.pause_input` by a :class:`RateLimit`) the peer is not blamed for the
     silence: ``read`` and ``message`` restart when input resumes.
 
-    One plugin instance serves any number of sessions, servers and clients; each session
-    costs one armed timer (the server's timer queue: no task per session).
-    """
+    Precision: the session's counters are looked at every quarter of the shortest limit
+    at most, so a limit fires between 1 and 1.25 times its length after the last activity
+    (a Netty-style stamp per read would be exact, at a cost on every read and write).
 
-    def __new__(
-        cls,
-        read: float | None = None,
-        write: float | None = None,
-        both: float | None = None,
-        message: float | None = None,
-    ) -> IdleTimeout:
-        # Only a message timeout needs a hook per message: without one, the instance's
-        # class does not override ``before_process`` (a session can then skip the call).
-        if cls is IdleTimeout and message is not None:
-            cls = _MessageIdleTimeout
-        return super().__new__(cls)
+    One plugin instance serves any number of sessions, servers and clients; each session
+    costs one armed timer (the server's timer queue: no task per session) and nothing per
+    read, write or message.
+    """
 
     def __init__(
         self,
@@ -104,28 +112,14 @@ class IdleTimeout(Plugin[Any]):
         self._limits = tuple((k, float(s)) for k, s in limits.items() if s is not None)
         if not self._limits:
             raise ValueError("give at least one of read=, write=, both=, message=")
-        self._first = min(s for _, s in self._limits)
-        self._stamp_read = read is not None or both is not None
-        self._stamp_write = write is not None or both is not None
+        self._look = min(s for _, s in self._limits) / _LOOKS
         self._sessions: dict[Session[Any], _Stamps] = {}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={s:g}" for k, s in self._limits)
         return f"IdleTimeout({args})"
 
-    # -- hot path: stamps only ---------------------------------------------------------------
-    def after_read(self, session: Session[Any], nbytes: int) -> None:
-        if self._stamp_read:
-            st = self._sessions.get(session)
-            if st is not None:
-                st.read = monotonic()
-
-    def after_write(self, session: Session[Any], nbytes: int) -> None:
-        if self._stamp_write:
-            st = self._sessions.get(session)
-            if st is not None:
-                st.write = monotonic()
-
+    # -- holding the input is ours, not the peer's silence -----------------------------------
     def input_paused(self, session: Session[Any]) -> None:
         st = self._sessions.get(session)
         if st is not None:
@@ -143,7 +137,7 @@ class IdleTimeout(Plugin[Any]):
     ) -> None:
         if event is StateEvent.NEW_SESSION:
             st = self._sessions[session] = _Stamps(monotonic())
-            st.timer = session.call_later(self._first, partial(self._check, session))
+            st.timer = session.call_later(self._look, partial(self._check, session))
         elif event is StateEvent.SESSION_CLOSED:
             st2 = self._sessions.pop(session, None)
             if st2 is not None and st2.timer is not None:
@@ -156,7 +150,14 @@ class IdleTimeout(Plugin[Any]):
             return
         st.timer = None
         now = monotonic()
-        soonest = math.inf
+        seen = session.statistics()
+        if seen.bytes_received != st.bytes_read:
+            st.bytes_read, st.read = seen.bytes_received, now
+        if seen.bytes_sent != st.bytes_written:
+            st.bytes_written, st.write = seen.bytes_sent, now
+        if seen.messages_received != st.messages:
+            st.messages, st.message = seen.messages_received, now
+        soonest = self._look
         for kind, seconds in self._limits:
             if kind == "read":
                 last = now if st.paused else st.read
@@ -176,13 +177,3 @@ class IdleTimeout(Plugin[Any]):
     def idle_sessions(self) -> int:
         """How many sessions this plugin watches now (for tests and monitoring)."""
         return len(self._sessions)
-
-
-class _MessageIdleTimeout(IdleTimeout):
-    """An :class:`IdleTimeout` with a ``message`` limit: it stamps every message."""
-
-    def before_process(self, session: Session[Any], msg: Any) -> bool:
-        st = self._sessions.get(session)
-        if st is not None:
-            st.message = monotonic()
-        return True
