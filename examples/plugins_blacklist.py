@@ -13,7 +13,7 @@ from codec import Codec
 from transport import Processor, Server, Session, StateEvent
 from transport.plugins import BlackList
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 
 class Echo(Processor[str]):

@@ -14,7 +14,7 @@ from codec import Codec
 from transport import Client, Processor, Server, Session, StateEvent
 from transport.plugins import Heartbeat
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 
 class App(Processor[str]):

@@ -12,7 +12,7 @@ import construct as cs
 from codec import Codec
 from transport import ClientPool, Processor, Server, Session, StateEvent
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 
 class Upper(Processor[str]):

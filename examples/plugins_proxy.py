@@ -15,7 +15,7 @@ from codec import Codec
 from transport import Processor, Server, Session, StateEvent
 from transport.plugins import ProxyProtocol
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 V2 = bytes.fromhex(
     "0d0a0d0a000d0a515549540a"  # the version 2 signature

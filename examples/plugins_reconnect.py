@@ -14,7 +14,7 @@ from anyio.abc import TaskStatus
 from codec import Codec
 from transport import Client, Processor, Reconnect, ReconnectAttempt, Server, Session, StateEvent
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 
 class Broker(Processor[str]):

@@ -16,7 +16,7 @@ from codec import Codec
 from transport import Client, Processor, Server, Session
 from transport.plugins import StreamMonitor
 
-codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
+codec: Codec[str] = Codec(cs.PascalString(cs.Int8ub, "utf8"))
 
 
 class Echo(Processor[str]):

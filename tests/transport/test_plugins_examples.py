@@ -1,5 +1,7 @@
-"""The plugin examples run, on asyncio, uvloop and trio, and docs/plugins.md shows each one
-exactly as it runs here (a block whose first line names the file holds the whole file)."""
+"""The plugin examples run, on asyncio, uvloop and trio, pass ``mypy --strict`` as a user's
+code, and docs/plugins.md shows each one exactly as it runs here (a ``py`` block whose first
+line names the file holds the whole file; whole files, so they are type-checked one by one
+here rather than joined into one module per page as ``tests/test_doc_types.py`` does)."""
 
 from __future__ import annotations
 
@@ -42,11 +44,25 @@ def test_every_plugin_has_an_example() -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_the_docs_show_the_example_as_it_runs(name: str) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```py\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     shown = [b for b in blocks if b.startswith(f"# examples/{name}.py\n")]
     assert len(shown) == 1, f"docs/plugins.md must show examples/{name}.py once"
     source = (ROOT / "examples" / f"{name}.py").read_text(encoding="utf-8")
     assert shown[0].removeprefix(f"# examples/{name}.py\n") == source
+
+
+def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    api = pytest.importorskip("mypy.api")
+    config = tmp_path / "mypy.ini"  # a user's configuration, as tests/test_doc_types.py has it
+    config.write_text(
+        "[mypy]\nstrict = True\n\n[mypy-construct.*]\nignore_missing_imports = True\n"
+        "\n[mypy-construct]\nignore_missing_imports = True\n"
+    )
+    files = [str(ROOT / "examples" / f"{name}.py") for name in EXAMPLES]
+    out, err, status = api.run(
+        ["--config-file", str(config), "--cache-dir", str(tmp_path / "cache"), *files]
+    )
+    assert status == 0, out + err
 
 
 @pytest.mark.anyio
