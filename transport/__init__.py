@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ._client import Client
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE, SessionCore
+from ._pool import ClientPool, PoolStatistics
 from ._processor import Plugin, Processor
+from ._reconnect import Reconnect, ReconnectAttempt, ReconnectFailed
 from ._server import Server, ServerStatistics
 from ._session import Session, SessionStatistics
 from ._state import SessionState, StateEvent
@@ -21,8 +23,13 @@ __all__ = [
     "DEFAULT_LOW_WATER",
     "DEFAULT_READ_SIZE",
     "Client",
+    "ClientPool",
     "Plugin",
+    "PoolStatistics",
     "Processor",
+    "Reconnect",
+    "ReconnectAttempt",
+    "ReconnectFailed",
     "Server",
     "ServerStatistics",
     "Session",

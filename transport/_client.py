@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import os
 import ssl
 from collections.abc import Sequence
@@ -20,7 +22,9 @@ from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
 from ._native_engine import NativeEngine, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
+from ._reconnect import Reconnect, Reconnecting
 from ._session import Inbox, Session, SessionPort
+from ._timers import TimerQueue
 
 __all__ = ["Client"]
 
@@ -44,6 +48,11 @@ class Client(Generic[T]):
 
     ``engine``: ``"auto"`` (the native ``BufferedProtocol`` engine on asyncio and uvloop,
     the anyio-streams engine on trio), ``"anyio"`` or ``"native"`` to choose one.
+
+    ``reconnect``: a :class:`Reconnect` policy (push style only): when the connection ends
+    by anything but leaving the block, the client connects again with backoff, each time
+    a new session; the block yields the first session, :attr:`session` is the current
+    one, and :class:`ReconnectFailed` is raised from the block when the policy gives up.
     """
 
     def __init__(
@@ -67,10 +76,15 @@ class Client(Generic[T]):
         close_timeout: float = 30.0,
         inbox_size: int = 1024,
         engine: str = "auto",
+        reconnect: Reconnect | None = None,
     ) -> None:
         self._engine = check_engine(engine)
         if path is None and (host is None or port is None):
             raise ValueError("give host and port, or path")
+        if reconnect is not None and processor is None:
+            raise ValueError("reconnect= needs a push-style client: give it a processor")
+        self._reconnect = reconnect
+        self._reconnecting: Reconnecting[T] | None = None
         self._options: SessionOptions[T] = SessionOptions(
             protocol,
             processor if processor is not None else Inbox(),
@@ -92,6 +106,24 @@ class Client(Generic[T]):
         self._connect_timeout = connect_timeout
         self._stack: AsyncExitStack | None = None
         self._session: Session[T] | None = None
+
+    @property
+    def session(self) -> Session[T] | None:
+        """The current connection's session (``None`` outside the block, and between
+        connections of a reconnecting client)."""
+        if self._reconnecting is not None:
+            return self._reconnecting.session
+        return self._session
+
+    def _one_connection(self) -> Client[T]:
+        """A client for one connection of a reconnecting one: the same options, its own
+        timers (a client's timer queue ends with its connection)."""
+        clone = copy.copy(self)
+        clone._reconnect = None
+        clone._reconnecting = None
+        clone._stack = clone._session = None
+        clone._options = dataclasses.replace(self._options, timers=TimerQueue())
+        return clone
 
     async def _connect(self) -> ByteStream:
         if self._path is not None:
@@ -165,6 +197,12 @@ class Client(Generic[T]):
         return session
 
     async def __aenter__(self) -> Session[T]:
+        if self._reconnect is not None:
+            target = self._path or f"{self._host}:{self._port}"
+            reconnecting = Reconnecting(self._one_connection, self._reconnect, target)
+            session = await reconnecting.__aenter__()
+            self._reconnecting = reconnecting
+            return session
         if use_native(self._engine):
             return await self._enter_native()
         options = self._options
@@ -197,6 +235,9 @@ class Client(Generic[T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        if self._reconnecting is not None:
+            reconnecting, self._reconnecting = self._reconnecting, None
+            return await reconnecting.__aexit__(exc_type, exc, tb)
         stack, session = self._stack, self._session
         assert stack is not None
         assert session is not None

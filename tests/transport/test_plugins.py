@@ -103,3 +103,16 @@ async def test_monitor_counts_many_sessions(
     assert snap.active == 0
     assert snap.messages_processed == 10
     assert snap.events[E.SESSION_CLOSED] == 10
+
+
+def test_plugins_all_matches_exports() -> None:
+    import types
+
+    import transport.plugins as plugins
+
+    names = {
+        n
+        for n, v in vars(plugins).items()
+        if n.isidentifier() and not n.startswith("_") and not isinstance(v, types.ModuleType)
+    }
+    assert set(plugins.__all__) == names - {"annotations"}

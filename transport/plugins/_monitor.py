@@ -1,4 +1,4 @@
-"""Ready-made plugins. So far: :class:`MonitorPlugin` (throughput and connection counters)."""
+"""`MonitorPlugin`: throughput and connection counters, over every session it serves."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import collections
 import dataclasses
 from typing import Any
 
-from ._processor import Plugin
-from ._session import Session
-from ._state import StateEvent
+from .._processor import Plugin
+from .._session import Session
+from .._state import StateEvent
 
 __all__ = ["MonitorPlugin", "MonitorSnapshot"]
 
