@@ -59,6 +59,8 @@ class StreamEngine(StreamLifecycle[T]):
         self._input_ended = False
         #: the session is done: the writer task returns when woken
         self._stopping = False
+        #: the lingering close's wait for the peer's EOF (an immediate close cancels it)
+        self._linger_scope: anyio.CancelScope | None = None
         self._tasks: set[int] = set()
         #: how bytes are read and written: the stream's own ``receive``/``send``, or on
         #: trio the socket under a plain socket stream itself (see ``_trio_socket``)
@@ -82,6 +84,8 @@ class StreamEngine(StreamLifecycle[T]):
         if immediate:
             if self._scope is not None:
                 self._scope.cancel()
+            if self._linger_scope is not None:
+                self._linger_scope.cancel()  # a lingering close under way ends at once
         elif self._receiving and self._receive_scope is not None:
             self._receive_scope.cancel()
 
@@ -118,7 +122,7 @@ class StreamEngine(StreamLifecycle[T]):
         receive_into = self._io.receive_into
         sizer = self._sizer
         buffer = core.buffer
-        plugins = port.plugins
+        after_read_hooks = port.after_read_hooks
         process_batch = port.batch_processor()
         inline = port.inline
         failure: BaseException | None = None
@@ -147,7 +151,7 @@ class StreamEngine(StreamLifecycle[T]):
                     core.bytes_received += nbytes
                     if nbytes >= sizer.size or nbytes < sizer.small_below or sizer.small_reads:
                         sizer.record(nbytes, sizer.size)  # (a read that changes nothing skips it)
-                    for plugin in plugins:
+                    for plugin in after_read_hooks:
                         plugin.after_read(port.session, nbytes)
                     if port.read_hooks:
                         port.data_read(nbytes)
@@ -215,7 +219,7 @@ class StreamEngine(StreamLifecycle[T]):
         stream = self._stream
         try:
             if not self._input_ended:
-                with anyio.move_on_after(self._close_timeout):
+                with anyio.move_on_after(self._close_timeout) as self._linger_scope:
                     await stream.send_eof()
                     while True:
                         with anyio.move_on_after(LINGER_IDLE) as idle:
@@ -226,6 +230,11 @@ class StreamEngine(StreamLifecycle[T]):
             pass  # the peer's EOF (or a stream that cannot half-close)
         except Exception:
             await anyio.aclose_forcefully(stream)  # the peer is gone already
+            return
+        finally:
+            self._linger_scope = None
+        if self._port.core.aborted:  # an immediate close (a shutdown's deadline) cut it short
+            await anyio.aclose_forcefully(stream)
             return
         try:
             with anyio.fail_after(FINAL_GRACE):

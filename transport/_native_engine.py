@@ -221,7 +221,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         when the main task must take the batch over."""
         port = self._port
         try:
-            if port.plugins and not port.after_read(nbytes):
+            if port.reads_observed and not port.after_read(nbytes):
                 return False
             if not port.process_inline():
                 return False
@@ -323,11 +323,9 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         self.wake_writer()  # (over the high-water mark, it writes at once)
 
     def request_close(self, immediate: bool) -> None:
-        if immediate:
-            if self._scope is not None:
-                self._scope.cancel()
-        else:
-            self._wake()
+        if immediate and self._scope is not None:
+            self._scope.cancel()
+        self._wake()  # (and a lingering close under way sees an abort at once)
 
     def owns_current_task(self) -> bool:
         task = asyncio.current_task()
@@ -362,7 +360,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         if self._write_paused:  # write() paused us: the transport's buffer is full
             self._unacked += len(data)
         else:
-            if port.plugins or port.drain_waiting:
+            if port.after_write_hooks or port.drain_waiting:
                 port.wrote(len(data))
             else:  # Session._wrote and SessionCore.sent, inlined: nothing else to tell
                 nbytes = len(data)
@@ -382,7 +380,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
     async def _read_loop(self) -> None:
         port = self._port
         core = self._core
-        plugins = port.plugins
+        after_read_hooks = port.after_read_hooks
         process_batch = port.batch_processor()
         create_future = self._loop.create_future
         while not core.close_requested and core.reading:
@@ -391,7 +389,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
                 self._unread = 0
                 self._batch_pending = False
                 if unread:
-                    for plugin in plugins:
+                    for plugin in after_read_hooks:
                         plugin.after_read(port.session, unread)
                     if port.read_hooks:
                         port.data_read(unread)
@@ -473,14 +471,18 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
                 if self._read_paused:
                     self._read_paused = False
                     transport.resume_reading()
+        core = self._core
         with anyio.move_on_after(self._close_timeout):
-            while not self._lost and not self._eof:
+            while not self._lost and not self._eof and not core.aborted:
                 with anyio.move_on_after(LINGER_IDLE) as idle:
                     await self._wait()
                 if idle.cancelled_caught:
                     break  # nothing more arrives: nothing left for a reset to destroy
             if not self._lost:
-                transport.close()
+                if core.aborted:  # an immediate close (a shutdown's deadline) cut it short
+                    transport.abort()
+                else:
+                    transport.close()
                 while not self._lost:
                     await self._wait()
         if not self._lost:

@@ -19,6 +19,7 @@ from codec import Protocol as CodecProtocol
 
 from ._anyio_engine import StreamEngine, stream_addresses
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE
+from ._lifecycle import FINAL_GRACE
 from ._native_engine import NativeEngine, is_ip, sock_addresses
 from ._options import SessionOptions, SocketOption, check_engine, use_native
 from ._processor import Plugin, Processor
@@ -221,6 +222,16 @@ class Server(Generic[T]):
             session.close_nowait()
         with anyio.move_on_after(self._shutdown_timeout):
             if self._sessions:
+                await self._all_closed.wait()
+        if self._sessions:
+            # the deadline ran out: what is left closes at once, its pending output dropped
+            # and said so (OUTPUT_EXCEPTION), lingering closes cut short
+            reason = TimeoutError(
+                f"server shutdown: shutdown_timeout ({self._shutdown_timeout} s) ran out"
+            )
+            for session in list(self._sessions):
+                SessionPort(session).expire(reason)
+            with anyio.move_on_after(FINAL_GRACE):
                 await self._all_closed.wait()
 
     async def _close_listeners(self) -> None:

@@ -131,6 +131,14 @@ class Session(Generic[T]):
         self._read_hooks = tuple(p for p in self._plugins if overrides(p, "data_read"))
         self._decode_hooks = tuple(p for p in self._plugins if overrides(p, "before_decode"))
         self._write_hooks = tuple(p for p in self._plugins if overrides(p, "data_written"))
+        self._after_read_hooks = tuple(p for p in self._plugins if overrides(p, "after_read"))
+        self._process_hooks = tuple(p for p in self._plugins if overrides(p, "before_process"))
+        self._after_write_hooks = tuple(p for p in self._plugins if overrides(p, "after_write"))
+        self._pause_hooks = tuple(
+            p
+            for p in self._plugins
+            if overrides(p, "input_paused") or overrides(p, "input_resumed")
+        )
         self._timers = timers
         #: whether the batch loop must stop after the current message: output over the
         #: high-water mark (``_over_high_water``) or :meth:`pause_input` (``_paused``)
@@ -375,6 +383,10 @@ class Session(Generic[T]):
         ``SESSION_CLOSED`` follows once the engine has flushed (or dropped) the output."""
         engine = self._engine
         self._core.close_requested = True
+        resumed = self._resumed
+        if resumed is not None:  # a batch held by pause_input ends now
+            self._resumed = None
+            resumed.set()
         if engine is None or self.closed:
             return
         if immediate:
@@ -422,11 +434,18 @@ class Session(Generic[T]):
             self._input_failure = None
             await self._emit(StateEvent.INPUT_EXCEPTION, exc)
 
+    def _expire(self, exc: BaseException) -> None:
+        """A deadline ran out (a server's ``shutdown_timeout``): close at once; output still
+        pending is dropped and said so (``OUTPUT_EXCEPTION`` carrying ``exc``)."""
+        if self._core.pending:
+            self._fail(StateEvent.OUTPUT_EXCEPTION, exc)
+        self.close_nowait(immediate=True)
+
     def _after_read(self, nbytes: int) -> bool:
         """The read hooks (``after_read``, ``data_read``) outside the main task; ``False``
         when one raised (the session is then aborted)."""
         try:
-            for plugin in self._plugins:
+            for plugin in self._after_read_hooks:
                 plugin.after_read(self, nbytes)
             if self._read_hooks:
                 self._data_read(nbytes)
@@ -462,7 +481,7 @@ class Session(Generic[T]):
         low-water mark; a pause waits for :meth:`resume_input`. The engine reads nothing
         meanwhile, so the connection's input waits in the kernel (TCP flow control slows
         the peer) and memory stays bounded."""
-        plugins = self._plugins
+        plugins = self._pause_hooks
         for plugin in plugins:
             plugin.input_paused(self)
         while self._hold and not self._core.close_requested:
@@ -477,8 +496,12 @@ class Session(Generic[T]):
                     self._core.close_requested = True  # aborted: the batch ends here
                     return
             elif self._paused:
-                self._resumed = anyio.Event()
-                await self._resumed.wait()
+                resumed = self._resumed = anyio.Event()  # (before any await: a resume
+                engine = self._engine  # that comes while the output is written sets it)
+                if engine is not None and self._core.has_output:
+                    # the replies written so far leave now, not when the input resumes
+                    await engine.write_pending()
+                await resumed.wait()
             self._hold = self._paused or self._over_high_water
         for plugin in plugins:
             plugin.input_resumed(self)
@@ -574,7 +597,7 @@ class Session(Generic[T]):
         core = self._core
         core.sent(nbytes)
         try:
-            for plugin in self._plugins:
+            for plugin in self._after_write_hooks:
                 plugin.after_write(self, nbytes)
         except Exception as exc:  # (it may run in an I/O callback: not the main task)
             self._hook_failed(exc)
@@ -608,7 +631,7 @@ class Session(Generic[T]):
         core = self._core
         buffer = core.buffer
         process = self._processor.process
-        plugins = self._plugins
+        plugins = self._process_hooks
         decode_many = self._decode_many
         decode = core.decode_function
         max_buffered = core.max_buffered
@@ -629,7 +652,7 @@ class Session(Generic[T]):
                 todo = iter(msgs)
                 for msg in todo:
                     core.messages_received += 1
-                    if plugins and not all(p.before_process(self, msg) for p in plugins):
+                    if plugins and not self._admit(msg):
                         continue
                     try:
                         process(self, msg)
@@ -650,12 +673,12 @@ class Session(Generic[T]):
         core = self._core
         process = self._processor.process
         sync = self._sync_process
-        plugins = self._plugins
+        plugins = self._process_hooks
         for msg in msgs:
             if self._core.close_requested:
                 return  # (what was decoded ahead is dropped with the input)
             core.messages_received += 1
-            if plugins and not all(p.before_process(self, msg) for p in plugins):
+            if plugins and not self._admit(msg):
                 continue
             try:
                 if sync:
@@ -666,6 +689,15 @@ class Session(Generic[T]):
                 await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
             if self._hold:
                 await self._relieve()
+
+    def _admit(self, msg: T) -> bool:
+        """The ``before_process`` hooks, in order; ``False`` drops the message (the plugins
+        after the one that said so are not asked). (A loop, not ``all()`` over a generator:
+        this runs once per message.)"""
+        for plugin in self._process_hooks:  # noqa: SIM110
+            if not plugin.before_process(self, msg):
+                return False
+        return True
 
     def _take_backlog(self) -> list[T] | None:
         """The messages :meth:`_process_inline` decoded and left for the batch loop."""
@@ -692,7 +724,7 @@ class Session(Generic[T]):
         buffer = core.buffer
         process = self._processor.process
         sync = self._sync_process
-        plugins = self._plugins
+        plugins = self._process_hooks
         self._in_batch = True
         try:
             if self._hold:
@@ -716,7 +748,7 @@ class Session(Generic[T]):
                         return False
                     return True
                 core.messages_received += 1
-                if plugins and not all(p.before_process(self, msg) for p in plugins):
+                if plugins and not self._admit(msg):
                     continue
                 try:
                     if sync:
@@ -818,6 +850,8 @@ class SessionPort(Generic[T]):
     __slots__ = (
         "abort",
         "after_read",
+        "after_read_hooks",
+        "after_write_hooks",
         "batch_processor",
         "core",
         "data_read",
@@ -827,6 +861,7 @@ class SessionPort(Generic[T]):
         "detach",
         "emit",
         "end_input",
+        "expire",
         "fail",
         "fire",
         "hook_failed",
@@ -834,6 +869,7 @@ class SessionPort(Generic[T]):
         "plugins",
         "process_inline",
         "read_hooks",
+        "reads_observed",
         "session",
         "write_hooks",
         "wrote",
@@ -850,6 +886,11 @@ class SessionPort(Generic[T]):
         self.plugins = session._plugins
         self.read_hooks = session._read_hooks
         self.write_hooks = session._write_hooks
+        #: the plugins overriding ``after_read`` / ``after_write``, and whether any hook
+        #: looks at reads at all (``after_read`` or ``data_read``)
+        self.after_read_hooks = session._after_read_hooks
+        self.after_write_hooks = session._after_write_hooks
+        self.reads_observed = bool(session._after_read_hooks or session._read_hooks)
         #: whether reads may be processed where they land (:meth:`Session._process_inline`)
         self.inline = session.inline
         #: ``await emit(event, exc=None) -> bool``: fire and deliver (``False``: not now)
@@ -867,6 +908,9 @@ class SessionPort(Generic[T]):
         self.hook_failed = session._hook_failed
         #: ``await end_input()``: the first step of a close (``fail_input``'s reason)
         self.end_input = session._end_input
+        #: ``expire(exc)``: a deadline ran out: close at once, pending output dropped with
+        #: ``OUTPUT_EXCEPTION`` carrying ``exc``
+        self.expire = session._expire
         #: ``detach()``: the engine is done (after SESSION_CLOSED)
         self.detach = session._detach
         #: the read side: hooks outside the main task (``after_read(n) -> bool``), the

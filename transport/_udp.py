@@ -222,7 +222,7 @@ class _Endpoint(Generic[T]):
             port = engine.port
             core = port.core
             core.receive_data(data)
-            for plugin in port.plugins:
+            for plugin in port.after_read_hooks:
                 plugin.after_read(port.session, len(data))
             if port.read_hooks:
                 port.data_read(len(data))
