@@ -218,7 +218,8 @@ class StreamEngine(StreamLifecycle[T]):
         cannot half-close (TLS) is closed at once."""
         stream = self._stream
         try:
-            if not self._input_ended:
+            if not self._input_ended and self._port.core.bytes_sent:
+                # (a session that never sent a byte has nothing a reset could destroy)
                 with anyio.move_on_after(self._close_timeout) as self._linger_scope:
                     await stream.send_eof()
                     while True:

@@ -451,14 +451,17 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         graceful close exists to deliver. So the write side is shut first (the transport
         flushes its buffer, then sends FIN), the input is read and dropped until the
         peer's EOF (or until none arrived for ``LINGER_IDLE``), and only then is the socket
-        closed; all within ``close_timeout``.
+        closed; all within ``close_timeout``. A session that never sent a byte has nothing
+        a reset could destroy and closes at once.
         TLS cannot half-close: there the close_notify and close happen at once."""
         transport = self._transport
         if transport is None or self._lost:
             return
         if self._core.aborted:
             transport.abort()
-        elif self._eof or not transport.can_write_eof():
+        elif self._eof or not self._core.bytes_sent or not transport.can_write_eof():
+            # (nothing was ever sent: no reply a reset could destroy, nothing to linger for
+            # — a slowloris peer reaped by an idle timeout is closed at once)
             transport.close()
         else:
             try:

@@ -5,19 +5,15 @@ wirekit servers, opening each backend connection with a PROXY protocol v2 header
 (``send-proxy-v2``) that carries the real client's address. Every connection through it
 must be served, by both servers, and each session must learn its real client's address.
 
-Until ``transport.plugins.ProxyProtocol`` exists, the servers read the header with a
-hand-written protocol (``ProxyV2ThenFrames``, below: the seed's "decode it yourself"),
-which proves the path; the plugin replaces it. The configuration is the one
-``docs/deploy.md`` shows (``haproxy_config`` writes it).
+The servers read the header with :class:`transport.plugins.ProxyProtocol` (haproxy on
+loopback is its default trusted balancer). The configuration is the one ``docs/deploy.md``
+shows (``haproxy_config`` writes it).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import shutil
 import socket
-import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,8 +21,9 @@ from typing import Any
 import anyio
 import pytest
 
-from codec import Buffer, Codec
+from codec import Codec
 from transport import Processor, Server, Session
+from transport.plugins import ProxyProtocol
 
 from .conftest import BYTES32, LOCAL, frame, report
 
@@ -36,76 +33,25 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CONNECTIONS = 200
 AT_ONCE = 20
 
-#: the 12 bytes every PROXY v2 header starts with
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
-
-@dataclasses.dataclass(frozen=True)
-class ProxyHeader:
-    """What a PROXY v2 header said: the real client (source) and the address it reached."""
-
-    source: tuple[str, int] | None  # None: a LOCAL command (the balancer's own connection)
-    destination: tuple[str, int] | None
-
-
-class ProxyV2ThenFrames:
-    """A ``codec.Protocol``: a PROXY v2 header (returned as a :class:`ProxyHeader`
-    message), then length-prefixed frames (``BYTES32``). A frame cannot be mistaken for the
-    header: its first four bytes would announce a 218 MB frame, over ``max_frame_size``."""
-
-    def __init__(self) -> None:
-        self.frames = Codec(BYTES32, max_frame_size=64 * 1024)
-
-    def decode(self, buf: Buffer) -> ProxyHeader | bytes | None:
-        if len(buf) >= 12 and buf.peek(12) == V2_SIGNATURE:
-            if len(buf) < 16:
-                return None
-            ver_cmd, family, length = struct.unpack(">BBH", buf.peek(16)[12:])
-            if len(buf) < 16 + length:
-                return None
-            header = buf.take(16 + length)
-            return parse_v2(ver_cmd, family, header[16:])
-        return self.frames.decode(buf)
-
-    def encode(self, msg: bytes) -> bytes:
-        return self.frames.encode(msg)
-
-
-def parse_v2(ver_cmd: int, family: int, body: bytes) -> ProxyHeader:
-    if ver_cmd >> 4 != 2:
-        raise ValueError(f"not PROXY v2: version {ver_cmd >> 4}")
-    if ver_cmd & 0x0F == 0:  # LOCAL
-        return ProxyHeader(None, None)
-    if family == 0x11:  # TCP over IPv4
-        src, dst, sport, dport = struct.unpack(">4s4sHH", body[:12])
-    elif family == 0x21:  # TCP over IPv6
-        src, dst, sport, dport = struct.unpack(">16s16sHH", body[:36])
-    else:
-        raise ValueError(f"unexpected PROXY v2 family {family:#x}")
-    return ProxyHeader(
-        (str(ipaddress.ip_address(src)), sport), (str(ipaddress.ip_address(dst)), dport)
-    )
-
-
-class Tagged(Processor[Any]):
-    """Remembers the real client from the header; replies ``b"<name> <ip> <port>"``."""
+class Tagged(Processor[bytes]):
+    """Replies ``b"<name> <ip> <port> <msg>"``: the client the session sees, which
+    :class:`~transport.plugins.ProxyProtocol` took from haproxy's PROXY v2 header."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.served = 0
         self.unproxied = 0
 
-    async def process(self, session: Session[Any], msg: Any) -> None:
-        if isinstance(msg, ProxyHeader):
-            session.attributes["client"] = msg.source
-            return
-        client = session.attributes.get("client")
-        if client is None:
+    def process(self, session: Session[bytes], msg: bytes) -> None:
+        header = session.attributes.get("proxy_header")
+        if header is None:
             self.unproxied += 1
-            await session.close()
+            session.close_nowait()
             return
         self.served += 1
-        await session.send(f"{self.name} {client[0]} {client[1]} ".encode() + msg)
+        host, port = session.remote_address[:2]
+        session.write(f"{self.name} {host} {port} ".encode() + msg)
 
 
 def haproxy_config(port: int, backends: list[int]) -> str:
@@ -162,11 +108,12 @@ async def test_haproxy_send_proxy_v2_round_robin(
     haproxy_bin: str, tmp_path: Path, anyio_backend: tuple[str, dict[str, Any]]
 ) -> None:
     one, two = Tagged("one"), Tagged("two")
+    frames = Codec(BYTES32, max_frame_size=64 * 1024)
     front = free_port()
     with anyio.fail_after(60):
         async with (
-            Server(ProxyV2ThenFrames(), one, host=LOCAL, port=0) as s1,
-            Server(ProxyV2ThenFrames(), two, host=LOCAL, port=0) as s2,
+            Server(frames, one, host=LOCAL, port=0, plugins=[ProxyProtocol()]) as s1,
+            Server(frames, two, host=LOCAL, port=0, plugins=[ProxyProtocol()]) as s2,
         ):
             config = tmp_path / "haproxy.cfg"
             config.write_text(haproxy_config(front, [s1.port, s2.port]))

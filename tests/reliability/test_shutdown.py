@@ -149,8 +149,6 @@ class LoadClient:
 async def test_graceful_shutdown_loses_nothing(
     codec32: Codec[bytes], engine: dict[str, Any], shape: str, where: str
 ) -> None:
-    if shape == "sync" and not hasattr(Session, "write"):
-        pytest.skip("plain def process + Session.write are not in the transport yet")
     decoded = count_decodes(codec32)
     proc = SHAPES[shape]()
     clients: list[LoadClient] = []
