@@ -156,20 +156,22 @@ async def test_idle_timeout_reaps_tricklers(
             plugins=[IdleTimeout(message=REAP_AFTER)],
         ) as server:
             socks = open_tricklers(server.port, n)
-            trickling = {sock.getsockname()[1] for sock in socks}
-            await wait_until(lambda: len(server.sessions) >= n)
-            for sock in socks:
-                sock.send(NEVER_ENDING)
-            started = time.monotonic()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(trickle, socks, [0])
-                latencies: list[float] = []
-                await ping_pong(server.port, latencies)  # completes messages: never reaped
-                await wait_until(lambda: len(reaped(closed, trickling)) >= n)
-                reaped_after = time.monotonic() - started
-                tg.cancel_scope.cancel()
-            for sock in socks:
-                sock.close()
+            try:
+                trickling = {sock.getsockname()[1] for sock in socks}
+                await wait_until(lambda: len(server.sessions) >= n)
+                for sock in socks:
+                    sock.send(NEVER_ENDING)
+                started = time.monotonic()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(trickle, socks, [0])
+                    latencies: list[float] = []
+                    await ping_pong(server.port, latencies)  # completes messages: not reaped
+                    await wait_until(lambda: len(reaped(closed, trickling)) >= n)
+                    reaped_after = time.monotonic() - started
+                    tg.cancel_scope.cancel()
+            finally:  # (closed whatever happened: a leaked socket warns in a later test)
+                for sock in socks:
+                    sock.close()
     report(f"IdleTimeout(message={REAP_AFTER}) ({anyio_backend[0]})", reaped_s=reaped_after)
     # every trickler reaped; the ping-pong client (whose session may close as it leaves)
     # was never among them
