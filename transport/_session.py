@@ -675,7 +675,7 @@ class Session(Generic[T]):
         sync = self._sync_process
         plugins = self._process_hooks
         for msg in msgs:
-            if self._core.close_requested:
+            if core.close_requested:
                 return  # (what was decoded ahead is dropped with the input)
             core.messages_received += 1
             if plugins and not self._admit(msg):
@@ -774,6 +774,9 @@ class Session(Generic[T]):
         assert decode_many is not None
         core = self._core
         buffer = core.buffer
+        process = self._processor.process
+        sync = self._sync_process
+        plugins = self._process_hooks
         self._in_batch = True
         try:
             if self._hold:
@@ -795,8 +798,23 @@ class Session(Generic[T]):
                         await self._emit(StateEvent.DECODE_EXCEPTION, err)
                         return False
                     return True
-                await self._process_list(msgs)
-                if not buffer or self._core.close_requested:
+                # _process_list, inlined: a coroutine per read batch costs ~4% of a read
+                for msg in msgs:
+                    if core.close_requested:
+                        return True  # (what was decoded ahead is dropped with the input)
+                    core.messages_received += 1
+                    if plugins and not self._admit(msg):
+                        continue
+                    try:
+                        if sync:
+                            process(self, msg)
+                        else:
+                            await process(self, msg)  # type: ignore[misc]
+                    except Exception as exc:
+                        await self._emit(StateEvent.PROCESS_EXCEPTION, exc)
+                    if self._hold:
+                        await self._relieve()
+                if not buffer or core.close_requested:
                     return True  # all consumed: no need to ask the codec again
         finally:
             self._in_batch = False
