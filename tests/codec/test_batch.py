@@ -6,6 +6,8 @@ these tests pin what a caller can observe across batch and snapshot-window bound
 
 from __future__ import annotations
 
+from typing import Any
+
 import construct as cs
 import pytest
 from construct import this
@@ -383,6 +385,7 @@ def test_decode_many_without_limit_goes_past_passes_and_windows(schema: cs.Const
     """A pass stops at its batch limit (containers) or its snapshot window (64 KiB); with
     no ``limit`` ``decode_many`` still returns every complete message in one call."""
     c = Codec(schema)
+    values: list[Any]
     if schema is CMD:
         values = [{"cmd": i % 256, "len": 30, "data": bytes([i % 7]) * 30} for i in range(6000)]
     else:

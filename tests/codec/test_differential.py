@@ -193,7 +193,9 @@ def test_mutated_frames_raise_only_decode_error(case: Case, fast: bool) -> None:
     check()
 
 
-JUNK = st.sampled_from([None, -1, 2**70, 1.5, "text", b"raw", bytearray(b"x"), [], {}, 3])
+JUNK: st.SearchStrategy[Any] = st.sampled_from(
+    [None, -1, 2**70, 1.5, "text", b"raw", bytearray(b"x"), [], {}, 3]
+)
 
 
 def _perturb(value: Any, data: st.DataObject) -> Any:

@@ -94,7 +94,7 @@ HEADER = cs.Struct(
     ),
     "perms" / catalog.PERMS,
 )
-GOOD = {"header": {"version": 2, "kind": "a", "qos": 1, "delta": -1}, "perms": 3}
+GOOD: dict[str, Any] = {"header": {"version": 2, "kind": "a", "qos": 1, "delta": -1}, "perms": 3}
 
 
 @pytest.mark.parametrize(

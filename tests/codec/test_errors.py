@@ -167,7 +167,7 @@ def test_schemas_that_cannot_delimit_frames_are_refused_up_front() -> None:
         with pytest.raises(SchemaError):
             Codec(schema)
     with pytest.raises(TypeError):
-        Codec(b"not a schema")  # type: ignore[arg-type]
+        Codec(b"not a schema")
 
 
 def test_length_field_shorter_than_header_is_a_decode_error() -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import operator
+from typing import TYPE_CHECKING, SupportsIndex
+
 import construct as cs
 import pytest
 
 from codec import Buffer, Codec, Delimiter, EncodeError, FixedLength, LengthField, VarIntLength
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 BODY = b"HELLO, WORLD"  # Netty's javadoc example payload (12 bytes)
 
@@ -98,9 +104,15 @@ def test_delimiter_search_resumes_instead_of_rescanning() -> None:
     real_find = bytearray.find
 
     class CountingBytearray(bytearray):
-        def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        def find(
+            self,
+            sub: ReadableBuffer | SupportsIndex,
+            start: SupportsIndex | None = None,
+            end: SupportsIndex | None = None,
+            /,
+        ) -> int:
             nonlocal scanned
-            scanned += (end or len(self)) - (start or 0)
+            scanned += operator.index(end or len(self)) - operator.index(start or 0)
             return real_find(self, sub, start, end)
 
     buf = Buffer()

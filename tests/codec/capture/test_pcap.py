@@ -160,7 +160,11 @@ def test_filters(tmp_path: Path) -> None:
     path = write(tmp_path, cap, a + b + c)
 
     def clients(**kw: Any) -> set[str]:
-        return {r.flow.client for r in parse_file(MB, path, packet_filter=PacketFilter(**kw))}
+        found: set[str] = set()
+        for r in parse_file(MB, path, packet_filter=PacketFilter(**kw)):
+            assert r.flow is not None
+            found.add(r.flow.client)
+        return found
 
     assert clients() == {"10.0.0.1", "10.0.0.3", "fd00::1"}
     assert clients(ports=[1502]) == {"10.0.0.3"}
