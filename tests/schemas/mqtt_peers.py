@@ -21,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -226,7 +227,7 @@ def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True)
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     got: queue.Queue[Published] = queue.Queue()
     protocol = paho.MQTTv5 if v5 else paho.MQTTv311
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=protocol)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=protocol)
     client.username_pw_set(s.username, s.password.decode())
     will_props = _props(PacketTypes.WILLMESSAGE, s.will.user_properties) if v5 else None
     client.will_set(s.will.topic, s.will.payload, s.will.qos, s.will.retain, will_props)
@@ -270,9 +271,11 @@ def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True)
                 for i, (f, q) in enumerate(s.subscriptions)
             ]
             sub_props = _props(PacketTypes.SUBSCRIBE, [], SubscriptionIdentifier=s.subscription_id)
-            _, s.subscribe_mid = client.subscribe(options, properties=sub_props)
+            _, mid = client.subscribe(options, properties=sub_props)
         else:
-            _, s.subscribe_mid = client.subscribe(s.subscriptions)
+            _, mid = client.subscribe(s.subscriptions)
+        assert mid is not None  # (paho gives no mid only when not connected)
+        s.subscribe_mid = mid
         assert wait_for("subscribe") == s.subscribe_mid
         user = [("k", "1"), ("k", "2"), ("other", "ü")] if v5 else []
         for topic, payload, qos, retain, sub in [
@@ -297,7 +300,9 @@ def run_session(port: int, version: int, *, prefix: str = "", ping: bool = True)
             client._send_pingreq()
             wait_for("pong")
         s.unsubscribed = [f"{p}other/#"]
-        _, s.unsubscribe_mid = client.unsubscribe(s.unsubscribed)
+        _, mid = client.unsubscribe(s.unsubscribed)
+        assert mid is not None
+        s.unsubscribe_mid = mid
         assert wait_for("unsubscribe") == s.unsubscribe_mid
         if v5:
             s.disconnect_user_properties = [("bye", "now")]

@@ -39,12 +39,13 @@ def _value(subcon: Any) -> st.SearchStrategy[Any]:
     return _INTS[subcon.sizeof()]
 
 
+def _property(name: str, subcon: Any) -> st.SearchStrategy[dict[str, Any]]:
+    return _value(subcon).map(lambda v: {"id": name, "value": v})
+
+
 #: one property of any identifier, with a value of its type (2.2.2.2)
 PROPERTY = st.one_of(
-    *(
-        _value(subcon).map(lambda v, name=name: {"id": name, "value": v})
-        for name, subcon in mqtt5.PROPERTY.value.cases.items()
-    )
+    *(_property(name, subcon) for name, subcon in mqtt5.PROPERTY.value.cases.items())
 )
 PROPERTIES = st.lists(PROPERTY, max_size=4)
 

@@ -244,11 +244,13 @@ def dnspython_messages(draw: st.DrawFn) -> dns.message.Message:
     """Random messages built by dnspython, which compresses every name it can."""
     names = [".".join(labels) + "." for labels in draw(st.lists(NAMES, min_size=1, max_size=4))]
     qname = draw(st.sampled_from(names))
-    m = dns.message.make_query(qname, draw(st.sampled_from(["A", "MX", "TXT", "NULL"])))
+    m: dns.message.Message = dns.message.make_query(
+        qname, draw(st.sampled_from(["A", "MX", "TXT", "NULL"]))
+    )
     m.id = draw(st.integers(0, 0xFFFF))
     if draw(st.booleans()):
         m = dns.message.make_response(m)
-        m.set_rcode(draw(st.sampled_from([0, 2, 3, 5])))
+        m.set_rcode(dns.rcode.Rcode(draw(st.sampled_from([0, 2, 3, 5]))))
     owners = st.sampled_from(names)
     rdatas = [
         ("A", IPV4),
@@ -322,7 +324,9 @@ def test_a_name_of_255_octets_is_fine_and_a_chain_of_pointers_too() -> None:
     q1 = b"\x01a\x01b\x00" + TAIL  # at 12: a.b
     q2 = b"\x01c\xc0\x0e" + TAIL  # at 21: c, then b (at 14)
     wire = two + q1 + q2
-    assert [q.qname for q in wdns.MESSAGE_CODEC.decode(Buffer(wire)).questions] == ["a.b", "c.b"]
+    msg = wdns.MESSAGE_CODEC.decode(Buffer(wire))
+    assert msg is not None
+    assert [q.qname for q in msg.questions] == ["a.b", "c.b"]
 
 
 def chained(pointers: int) -> bytes:
@@ -343,6 +347,7 @@ def test_chains_of_pointers_are_capped() -> None:
     """Pointers to pointers add no octets to a name, so only a cap on jumps bounds the
     work (each of a message's names could otherwise walk thousands of them)."""
     ok = wdns.MESSAGE_CODEC.decode(Buffer(chained(wdns.MAX_POINTERS - 1)))
+    assert ok is not None
     assert ok.answers[1].name == "."
     with pytest.raises(DecodeError, match="compression pointers"):
         wdns.MESSAGE_CODEC.decode(Buffer(chained(wdns.MAX_POINTERS)))

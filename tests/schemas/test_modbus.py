@@ -112,6 +112,7 @@ def test_specification_examples(
     ):
         buf = Buffer(wire + wire)  # sticky: one per call
         msg = codec.decode(buf)
+        assert msg is not None
         assert (msg.transaction_id, msg.protocol_id, msg.unit_id) == (1, 0, 0x11)
         assert msg.length == len(wire) - 6
         assert msg.function_code == wire[7]
@@ -143,6 +144,7 @@ def test_unknown_functions_keep_their_data_as_bytes() -> None:
     """A server must be able to answer any function code with exception 01."""
     wire = adu("2B 0E 01 00")
     msg = modbus.REQUEST_CODEC.decode(Buffer(wire))
+    assert msg is not None
     assert (msg.function_code, msg.data) == (0x2B, b"\x0e\x01\x00")
     assert type(msg.data) is bytes
 

@@ -306,7 +306,7 @@ def _number(value: Any, mapping: dict[str, int]) -> int:
 def dns_flags(f: dict[str, Any]) -> int:
     """The header's flags word from our decoded flags (RFC 1035 4.1.1)."""
     bits = [("qr", 15), ("aa", 10), ("tc", 9), ("rd", 8), ("ra", 7), ("ad", 5), ("cd", 4)]
-    word = sum(int(f[name]) << shift for name, shift in bits) | f["z"] << 6
+    word: int = sum(int(f[name]) << shift for name, shift in bits) | f["z"] << 6
     return word | _number(f["opcode"], _OPCODES) << 11 | _number(f["rcode"], _RCODES)
 
 

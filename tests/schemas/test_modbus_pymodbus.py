@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -61,7 +61,9 @@ def pymodbus_server() -> Iterator[tuple[str, int]]:
         server = ModbusTcpServer(_device(), address=("127.0.0.1", 0))
         holder["server"] = server
         await server.serve_forever(background=True)
-        ready.set_result(server.transport.sockets[0].getsockname()[1])
+        # pymodbus types a listener's transport as BaseTransport: it is the loop's Server
+        listener = cast(asyncio.Server, server.transport)
+        ready.set_result(listener.sockets[0].getsockname()[1])
         await server.serving
 
     def run() -> None:

@@ -193,7 +193,7 @@ def test_user_properties_repeat_and_keep_their_order() -> None:
 
 def test_a_tail_with_properties_needs_its_reason_code() -> None:
     """3.4.2.1: the reason code may be left off only with the properties after it."""
-    body = {"packet_id": 1, "reason_code": None, "properties": []}
+    body: dict[str, Any] = {"packet_id": 1, "reason_code": None, "properties": []}
     with pytest.raises(EncodeError):
         mqtt5.CODEC.encode({"header": _header("PUBACK"), "body": body})
 
@@ -211,14 +211,21 @@ def test_a_tail_with_properties_needs_its_reason_code() -> None:
 )
 def test_remaining_length(length: int, encoded: bytes) -> None:
     c = Codec(mqtt5.PACKET, max_frame_size=4 << 20)
-    body = {"topic": "", "packet_id": None, "properties": [], "payload": bytes(length - 3)}
+    body: dict[str, Any] = {
+        "topic": "",
+        "packet_id": None,
+        "properties": [],
+        "payload": bytes(length - 3),
+    }
     wire = c.encode({"header": _header("PUBLISH"), "body": body})
     assert wire[1 : 1 + len(encoded)] == encoded
     assert len(wire) == 1 + len(encoded) + length
     buf = Buffer(wire[:-1])
     assert c.decode(buf) is None  # a half packet
     buf.extend(wire[-1:])
-    assert c.decode(buf).body.payload == bytes(length - 3)
+    msg = c.decode(buf)
+    assert msg is not None
+    assert msg.body.payload == bytes(length - 3)
 
 
 # malformed packets (4.13: the receiver closes the connection): each a DecodeError

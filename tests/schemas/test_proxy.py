@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import construct as cs
 import pytest
@@ -169,7 +170,7 @@ tlvs = st.lists(
 ).map(tuple)
 
 
-def _inet(version: int) -> st.SearchStrategy[px.ProxyHeader]:
+def _inet(version: Literal[4, 6]) -> st.SearchStrategy[px.ProxyHeader]:
     family = "INET" if version == 4 else "INET6"
     return st.builds(
         lambda proto, s, d, sp, dp, t: px.ProxyHeader(

@@ -30,7 +30,7 @@ def test_string8_is_the_seed_string_protocol() -> None:
 def test_lines() -> None:
     assert basic.LINES.encode("hello") == b"hello\r\n"
     assert basic.LINES.decode_all(b"a\r\nb\nc\r\n") == ["a", "b", "c"]
-    text = st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",))
+    text = st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"])
     check_codec(basic.LINES, st.text(text, max_size=30))
 
 
@@ -236,7 +236,9 @@ def test_mqtt_remaining_length(length: int, encoded: bytes) -> None:
     buf = Buffer(wire[:-1])
     assert c.decode(buf) is None  # a half packet
     buf.extend(wire[-1:])
-    assert c.decode(buf).body.payload == bytes(length - 2)
+    msg = c.decode(buf)
+    assert msg is not None
+    assert msg.body.payload == bytes(length - 2)
 
 
 def test_mqtt_oversized_length_is_refused_before_the_body() -> None:

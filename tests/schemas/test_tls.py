@@ -155,6 +155,7 @@ def test_malformed_client_hellos_are_decode_errors(body: bytes) -> None:
 def test_tls12_hello_without_extensions() -> None:
     """RFC 5246 7.4.1.2: the extensions block may be absent."""
     hello = tls.HANDSHAKE_CODEC.decode(Buffer(_hello_with(GOOD_BODY[:41])))
+    assert hello is not None
     assert hello.body.extensions is None
     assert tls.sni(hello) is None
 

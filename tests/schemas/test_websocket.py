@@ -99,6 +99,7 @@ def test_every_length_encoding(size: int, header: str) -> None:
     assert len(buf) == len(masked) - 1
     buf.extend(masked[-1:])
     msg = c.decode(buf)
+    assert msg is not None
     assert msg.payload == payload
     assert msg.length == size
     assert msg == ws.FRAME.parse(masked)
@@ -131,9 +132,12 @@ def test_bad_frames_are_decode_errors(wire: str, error: type[DecodeError]) -> No
 def test_reserved_opcodes_decode_as_numbers() -> None:
     """Extensions may define them: the schema decodes, the endpoint decides."""
     msg = ws.CODEC.decode(Buffer(b"\xc3\x01x"))  # RSV1 + opcode 3
+    assert msg is not None
     assert (msg.header.rsv1, msg.header.opcode, msg.payload) == (True, 3, b"x")
     assert not ws.is_control(msg.header.opcode)
-    assert ws.is_control(ws.CODEC.decode(Buffer(b"\x8b\x00")).header.opcode)
+    ping = ws.CODEC.decode(Buffer(b"\x8b\x00"))
+    assert ping is not None
+    assert ws.is_control(ping.header.opcode)
 
 
 def test_close_payload() -> None:
