@@ -1,8 +1,14 @@
 """The sans-I/O core and the state table, without any socket or event loop."""
 
+# The tests assert a flag (``assert not core.has_output``), call what changes it, and
+# assert it again: mypy keeps a property narrowed across those calls and would call the
+# rest of the test unreachable.
+# mypy: disable-error-code="unreachable"
+
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import construct as cs
 import pytest
@@ -234,7 +240,7 @@ def test_read_sizer_asks_to_be_told_only_what_can_change_it() -> None:
         {"read_buffer_size": 0},
     ],
 )
-def test_bad_options_are_refused_where_they_are_given(options: dict[str, int]) -> None:
+def test_bad_options_are_refused_where_they_are_given(options: dict[str, Any]) -> None:
     codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
     with pytest.raises(ValueError, match=r"water|read_buffer_size"):
         transport.Server(codec, transport.Processor(), host="127.0.0.1", port=0, **options)

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -68,12 +69,12 @@ class Broker(Processor[Any]):
             await session.close()
 
 
-def run_paho_client(port: int) -> list[tuple[str, bytes]]:
+def run_paho_client(port: int) -> list[tuple[str, bytes | bytearray]]:
     """Connect, subscribe, publish at QoS 0 and 1, receive both back, disconnect: every
     step waited for with a bounded timeout."""
-    got: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    got: queue.Queue[tuple[str, bytes | bytearray]] = queue.Queue()
     subscribed = threading.Event()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="wirekit-test")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="wirekit-test")
     client.on_message = lambda c, u, m: got.put((m.topic, m.payload))
     client.on_subscribe = lambda c, u, mid, codes, props: subscribed.set()
     client.connect(LOCAL, port, keepalive=30)
@@ -138,7 +139,7 @@ def run_paho_v5_clients(port: int) -> tuple[list[Any], list[Any]]:
         for protocol in (paho.MQTTv5, paho.MQTTv311):
             got: queue.Queue[Any] = queue.Queue()
             subscribed = threading.Event()
-            c = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=protocol)
+            c = paho.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
             c.on_message = lambda cl, u, m, got=got: got.put(m)
             c.on_subscribe = lambda cl, u, mid, codes, props, ev=subscribed: ev.set()
             c.connect(LOCAL, port, keepalive=30)
@@ -147,7 +148,7 @@ def run_paho_v5_clients(port: int) -> tuple[list[Any], list[Any]]:
             received.append(got)
             c.subscribe("v5/#", qos=1)
             assert subscribed.wait(10), "no SUBACK"
-        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        pub = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         pub.connect(LOCAL, port, keepalive=30)
         pub.loop_start()
         subscribers.append(pub)

@@ -34,7 +34,7 @@ class Trace(Plugin[Any]):
 
     def before_process(self, session: Session[Any], msg: Any) -> bool:
         self.calls.append(("before_process", msg))
-        return msg != "drop"
+        return bool(msg != "drop")
 
     def after_write(self, session: Session[Any], nbytes: int) -> None:
         self.calls.append(("after_write", nbytes))
