@@ -31,6 +31,7 @@ import paho.mqtt.client as paho
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -81,7 +82,7 @@ def port() -> Iterator[int]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            status = proc.wait(WAIT)
+            status: int | None = proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(WAIT)
@@ -105,7 +106,7 @@ class Paho:
         self.v5 = version == 5
         protocol = paho.MQTTv5 if self.v5 else paho.MQTTv311
         self.client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
         )
         self.messages: queue.Queue[Any] = queue.Queue()
         self.acks: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
@@ -225,7 +226,9 @@ def test_wildcards_and_qos(clients: Any, pub_version: int) -> None:
         (f"{p}/end/temp", 0),  # the sentinel
     ]:
         pub.publish(topic, topic.encode(), qos)
-    got = [(m.topic, m.payload, m.qos, m.retain) for m in one_level.until(f"{p}/end/temp")]
+    got: list[tuple[Any, ...]] = [
+        (m.topic, m.payload, m.qos, m.retain) for m in one_level.until(f"{p}/end/temp")
+    ]
     assert got == [(f"{p}/kitchen/temp", f"{p}/kitchen/temp".encode(), 1, False)]
     got = [(m.topic, m.qos) for m in multi.until(f"{p}/end/temp")]
     assert got == [
@@ -359,7 +362,7 @@ def test_paho_speaking_mqtt31_is_refused(port: int) -> None:
     """3.1.1 3.1.2.2: MQTT 3.1 (protocol level 3, "MQIsdp") is not served: paho hears
     CONNACK 0x01 (unacceptable protocol version)."""
     events: queue.Queue[Any] = queue.Queue()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, "old", protocol=paho.MQTTv31)
+    client = paho.Client(CallbackAPIVersion.VERSION2, "old", protocol=paho.MQTTv31)
     client.on_connect = lambda c, u, flags, rc, props: events.put(rc)
     client.connect(LOCAL, port, keepalive=60)
     client.loop_start()

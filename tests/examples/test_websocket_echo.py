@@ -39,8 +39,9 @@ def start(path: Path, *args: str) -> tuple[subprocess.Popen[str], str, int]:
         text=True,
     )
     assert proc.stdout is not None
+    out = proc.stdout
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+    reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
     reader.start()
     reader.join(TIMEOUT)
     if not lines or not lines[0].startswith("listening on "):
