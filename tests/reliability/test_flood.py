@@ -84,7 +84,7 @@ async def measure(codec: Codec[bytes], flooding: bool) -> tuple[list[float], Pea
                     tg.start_soon(ping_pong, server.port, latencies)
             flood_tg.cancel_scope.cancel()
         if flooding:
-            flooder_port = flooder.extra(anyio.abc.SocketAttribute.local_address)[1]
+            flooder_port = flooder.extra(anyio.abc.SocketAttribute.local_port)
             await flooder.aclose()
             return latencies, proc, flooder_port
     return latencies, proc, 0

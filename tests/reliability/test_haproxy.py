@@ -133,6 +133,7 @@ async def test_haproxy_send_proxy_v2_round_robin(
                 async def exchange(i: int) -> None:
                     async with limiter, await anyio.connect_tcp(LOCAL, front) as stream:
                         me = stream.extra(anyio.abc.SocketAttribute.local_address)
+                        assert isinstance(me, tuple)  # (host, port): TCP
                         body = b"%d" % i
                         await stream.send(frame(body))
                         got = b""

@@ -96,9 +96,9 @@ class AsyncEcho(Counting):
 
 
 class SyncEcho(Counting):
-    def process(self, session: Session[bytes], msg: bytes) -> None:  # type: ignore[override]
+    def process(self, session: Session[bytes], msg: bytes) -> None:
         self._count(session)
-        session.write(msg)  # type: ignore[attr-defined]
+        session.write(msg)
 
 
 SHAPES: dict[str, Callable[[], Counting]] = {"async": AsyncEcho, "sync": SyncEcho}
@@ -112,7 +112,7 @@ class LoadClient:
     def __init__(self, stream: SocketStream, lazy: bool) -> None:
         self.stream = stream
         self.lazy = lazy
-        self.port: int = stream.extra(anyio.abc.SocketAttribute.local_address)[1]
+        self.port = stream.extra(anyio.abc.SocketAttribute.local_port)
         self.sent = 0
         self.received_bytes = 0
         self.read_error: BaseException | None = None
