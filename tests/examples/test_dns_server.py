@@ -8,11 +8,9 @@ its output says where it listens. Every wait is bounded.
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,48 +27,15 @@ import pytest
 from schemas.dns import MESSAGE_CODEC, TCP_MESSAGE_CODEC
 from transport import Client, UdpClient
 
+from .servers import TIMEOUT, start, stop
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dns_server.py"
-TIMEOUT = 20.0
 RECORDS = {
     "www.example.test": ["192.0.2.1", "192.0.2.2"],
     "db.internal.test": ["10.1.2.3"],
     # 20 records of 36 octets (names written in full): more than a UDP answer may carry
     "many.addresses.example.test": [f"198.51.100.{i}" for i in range(1, 21)],
 }
-
-
-def start(path: Path, *args: str) -> tuple[subprocess.Popen[str], str, int]:
-    """Start an example server; return it with the host and port its first line gives."""
-    proc = subprocess.Popen(
-        [sys.executable, str(path), "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
-    reader.start()
-    reader.join(TIMEOUT)
-    if not lines or not lines[0].startswith("listening on "):
-        stop(proc)
-        pytest.fail(f"{path.name} did not say where it listens: {lines!r}")
-    host, _, port = lines[0].removeprefix("listening on ").strip().rpartition(":")
-    return proc, host, int(port)
-
-
-def stop(proc: subprocess.Popen[str]) -> int | None:
-    """SIGTERM; the exit status (None if it had to be killed)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        status: int | None = proc.wait(TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(TIMEOUT)
-        status = None
-    if proc.stdout is not None:
-        proc.stdout.close()
-    return status
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,6 @@ its output says where it listens. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -25,46 +21,12 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersRequest
 from codec import Buffer
 from schemas import modbus
 
+from .servers import TIMEOUT, start, stop
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "modbus_server.py"
-TIMEOUT = 20.0
 REGISTERS = 50
 COILS = 40
 T = TypeVar("T")
-
-
-def start(path: Path, *args: str) -> tuple[subprocess.Popen[str], str, int]:
-    """Start an example server; return it with the host and port its first line gives."""
-    proc = subprocess.Popen(
-        [sys.executable, str(path), "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
-    reader.start()
-    reader.join(TIMEOUT)
-    if not lines or not lines[0].startswith("listening on "):
-        stop(proc)
-        pytest.fail(f"{path.name} did not say where it listens: {lines!r}")
-    host, _, port = lines[0].removeprefix("listening on ").strip().rpartition(":")
-    return proc, host, int(port)
-
-
-def stop(proc: subprocess.Popen[str]) -> int | None:
-    """SIGTERM, as a service manager stops it; the exit status (None if it had to be
-    killed)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        status: int | None = proc.wait(TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(TIMEOUT)
-        status = None
-    if proc.stdout is not None:
-        proc.stdout.close()
-    return status
 
 
 @pytest.fixture(scope="module")

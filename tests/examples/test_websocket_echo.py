@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,29 +25,10 @@ from websockets.exceptions import ConnectionClosed
 from codec import Buffer
 from schemas import websocket as ws
 
+from .servers import TIMEOUT, start, stop
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "websocket_echo.py"
-TIMEOUT = 20.0
 T = TypeVar("T")
-
-
-def start(path: Path, *args: str) -> tuple[subprocess.Popen[str], str, int]:
-    """Start an example server; return it with the host and port of its first line."""
-    proc = subprocess.Popen(
-        [sys.executable, str(path), "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
-    reader.start()
-    reader.join(TIMEOUT)
-    if not lines or not lines[0].startswith("listening on "):
-        stop(proc)
-        pytest.fail(f"{path.name} did not say where it listens: {lines!r}")
-    host, _, port = lines[0].removeprefix("listening on ").strip().rpartition(":")
-    return proc, host, int(port)
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +38,6 @@ def server() -> Iterator[tuple[str, int]]:
         yield host, port
     finally:
         stop(proc)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(TIMEOUT)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def run(coro: Awaitable[T]) -> T:
