@@ -35,6 +35,7 @@ The lifecycle (``run``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -94,7 +95,7 @@ class StreamLifecycle(Generic[T]):
         """Whether ``task_id`` is one of the session's started tasks."""
         return task_id in self._started.ids
 
-    def start_soon(self, func: Any) -> None:
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self._started.start_soon(func)
 
     def _output_failed(self, exc: BaseException) -> None:

@@ -884,7 +884,6 @@ class SessionPort(Generic[T]):
         "fire",
         "hook_failed",
         "inline",
-        "plugins",
         "process_inline",
         "read_hooks",
         "reads_observed",
@@ -900,8 +899,7 @@ class SessionPort(Generic[T]):
             session._engine = engine
         #: the sans-I/O core: receive buffer, outgoing bytes, counters, state
         self.core = session._core
-        #: every plugin, and those overriding ``data_read`` / ``data_written``
-        self.plugins = session._plugins
+        #: the plugins overriding ``data_read`` / ``data_written``
         self.read_hooks = session._read_hooks
         self.write_hooks = session._write_hooks
         #: the plugins overriding ``after_read`` / ``after_write``, and whether any hook
