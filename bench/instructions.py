@@ -53,6 +53,7 @@ def instructions(checkout: Path, args: argparse.Namespace, frames: int, messages
             str(messages),
             *(["--codec"] if not args.hand else []),
             *(["--sync"] if args.sync else []),
+            *(["--plugins"] if args.plugins else []),
         ]
         subprocess.run(command, check=True, capture_output=True)
         for line in out.read_text().splitlines():
@@ -79,6 +80,7 @@ def main() -> int:
     ap.add_argument("--body", type=int, default=16, help="frame body size in bytes")
     ap.add_argument("--hand", action="store_true", help="a hand-written protocol, not codec.Codec")
     ap.add_argument("--sync", action="store_true", help="a plain def process (Session.write)")
+    ap.add_argument("--plugins", action="store_true", help="IdleTimeout(both=60) + MonitorPlugin")
     ap.add_argument("--base", help="another checkout to count the same way (A/B)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
@@ -90,6 +92,7 @@ def main() -> int:
         ap.error(f"--base {base}: no bench/session_cost.py there")
     protocol = "hand-written protocol" if args.hand else "codec.Codec"
     protocol += ", def process" if args.sync else ", async def process"
+    protocol += ", IdleTimeout + MonitorPlugin" if args.plugins else ""
     print(
         f"# python {sys.version.split()[0]}, {args.engine} engine on {args.loop}, {protocol}, "
         f"{args.body} B frames; instructions per message (callgrind)"

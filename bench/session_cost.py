@@ -12,6 +12,7 @@ kernel. Run it under ``cProfile`` to see where the time goes:
     python bench/session_cost.py --codec --loop uvloop
     python bench/session_cost.py --codec --loop trio      # the anyio engine on trio
     python -m cProfile -s tottime bench/session_cost.py --engine native --frames 10
+    python bench/session_cost.py --codec --plugins     # with IdleTimeout + MonitorPlugin
 """
 
 from __future__ import annotations
@@ -31,9 +32,21 @@ import construct as cs  # noqa: E402
 from anyio.abc import ByteStream  # noqa: E402
 
 from codec import Buffer, Codec  # noqa: E402
-from transport import Processor, Session  # noqa: E402
+from transport import Plugin, Processor, Session  # noqa: E402
 from transport._anyio_engine import StreamEngine  # noqa: E402
 from transport._native_engine import NativeEngine  # noqa: E402
+from transport._timers import TimerQueue  # noqa: E402
+from transport.plugins import IdleTimeout, MonitorPlugin  # noqa: E402
+
+#: ``--plugins``: what ``plugin_cost.py`` installs (a fresh set per session)
+WITH_PLUGINS = False
+
+
+def new_session(protocol: Any) -> Session[bytes]:
+    """The session under test, with the plugins ``--plugins`` asks for. (An idle timeout of
+    60 s arms one timer per session; the queue is never run here, as nothing falls due.)"""
+    plugins: list[Plugin[Any]] = [IdleTimeout(both=60), MonitorPlugin()] if WITH_PLUGINS else []
+    return Session(protocol, PROCESSOR(), plugins, timers=TimerQueue())
 
 
 class LengthPrefixed:
@@ -120,7 +133,7 @@ class MemoryByteStream(ByteStream):
 
 
 async def run_native(protocol: Any, chunk: bytes, reads: int) -> float:
-    session: Session[bytes] = Session(protocol, PROCESSOR())
+    session = new_session(protocol)
     engine: NativeEngine[bytes] = NativeEngine(session)
     transport = FakeTransport()
     engine.connection_made(transport)
@@ -158,7 +171,7 @@ async def feed_from_callbacks(engine: Any, chunk: bytes, reads: int) -> float:
 
 
 async def run_anyio(protocol: Any, chunk: bytes, reads: int) -> float:
-    session: Session[bytes] = Session(protocol, PROCESSOR())
+    session = new_session(protocol)
     stream = MemoryByteStream()
     engine: StreamEngine[bytes] = StreamEngine(session, stream)
     async with anyio.create_task_group() as tg:
@@ -194,7 +207,10 @@ def main() -> int:
     ap.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     ap.add_argument("--body", type=int, default=16, help="frame body size in bytes")
     ap.add_argument("--sync", action="store_true", help="a plain def process (Session.write)")
+    ap.add_argument("--plugins", action="store_true", help="IdleTimeout(both=60) + MonitorPlugin")
     args = ap.parse_args()
+    global WITH_PLUGINS
+    WITH_PLUGINS = args.plugins
     if args.sync:
         global PROCESSOR
         PROCESSOR = SyncEcho
@@ -212,6 +228,7 @@ def main() -> int:
     backend_options = {"use_uvloop": True} if args.loop == "uvloop" else {}
     what = "codec.Codec" if args.codec else "hand-written protocol"
     shape = "def process" if args.sync else "async def process"
+    shape += ", IdleTimeout + MonitorPlugin" if args.plugins else ""
     print(
         f"# python {sys.version.split()[0]}, {args.loop}, {what}, {shape}, {args.body} B "
         "frames; CPU us"

@@ -117,6 +117,7 @@ class SessionCore(Generic[T]):
         "inflight",
         "low_water",
         "max_buffered",
+        "messages_dropped",
         "messages_received",
         "messages_sent",
         "out",
@@ -161,6 +162,9 @@ class SessionCore(Generic[T]):
         self.bytes_received = 0
         self.bytes_sent = 0
         self.messages_received = 0
+        #: messages a plugin's ``before_process`` kept from the processor (counted only
+        #: then, so the messages handed to ``process`` cost no second counter)
+        self.messages_dropped = 0
         self.messages_sent = 0
 
     # -- state ---------------------------------------------------------------------------

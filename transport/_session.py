@@ -70,6 +70,8 @@ class SessionStatistics:
     bytes_sent: int
     messages_received: int
     messages_sent: int
+    #: received messages a plugin's ``before_process`` dropped (never reached ``process``)
+    messages_dropped: int
     #: encoded bytes queued or being written
     pending_write_bytes: int
     #: received bytes not yet decoded (a half packet)
@@ -196,6 +198,7 @@ class Session(Generic[T]):
             bytes_sent=core.bytes_sent,
             messages_received=core.messages_received,
             messages_sent=core.messages_sent,
+            messages_dropped=core.messages_dropped,
             pending_write_bytes=core.pending,
             buffered_read_bytes=len(core.buffer),
             state=core.state,
@@ -694,8 +697,9 @@ class Session(Generic[T]):
         """The ``before_process`` hooks, in order; ``False`` drops the message (the plugins
         after the one that said so are not asked). (A loop, not ``all()`` over a generator:
         this runs once per message.)"""
-        for plugin in self._process_hooks:  # noqa: SIM110
+        for plugin in self._process_hooks:
             if not plugin.before_process(self, msg):
+                self._core.messages_dropped += 1
                 return False
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -103,6 +104,85 @@ async def test_monitor_counts_many_sessions(
     assert snap.active == 0
     assert snap.messages_processed == 10
     assert snap.events[E.SESSION_CLOSED] == 10
+
+
+async def test_monitor_reads_live_sessions_and_skips_dropped(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """Counters are current while a session is open (they are the sessions' own), and a
+    message a plugin drops is not "processed" even when that plugin stands after the monitor."""
+    recorder = Recorder()
+    trace = Trace(recorder)
+    monitor = MonitorPlugin()
+    with anyio.fail_after(10):
+        async with Server(
+            string_codec, recorder, host=LOCAL, port=0, plugins=[monitor, trace], **engine
+        ) as server:
+            async with Client(string_codec, host=LOCAL, port=server.port, **engine) as session:
+                await session.send("drop")
+                await session.send("keep")
+                assert await session.receive() == "keep"
+                live = monitor.snapshot()
+                (served,) = recorder.messages
+                stats = served.statistics()
+            await recorder.next_closed()
+    assert (live.active, live.bytes_read, live.bytes_written) == (1, 10, 5)
+    assert live.messages_processed == 1
+    assert (stats.messages_received, stats.messages_dropped) == (2, 1)
+    after = monitor.snapshot()
+    assert (after.active, after.bytes_read, after.bytes_written) == (0, 10, 5)
+    assert after.messages_processed == 1
+    assert monitor.totals() == after  # no period was started
+
+
+async def test_monitor_totals_never_decrease_under_load(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """A scrape from another thread while sessions come and go sees counters that only grow
+    (a closing session is never counted twice nor lost for a moment) and ends exact."""
+    monitor = MonitorPlugin()
+    recorder = Recorder()
+    seen: list[tuple[int, int, int]] = []
+    stop = threading.Event()
+
+    def scrape() -> None:
+        for _ in range(1_000_000):  # bounded; ends at ``stop`` long before
+            t = monitor.totals()
+            seen.append((t.bytes_read, t.bytes_written, t.messages_processed))
+            if stop.wait(0.0005):
+                return
+
+    clients, per_client = 8, 20
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        with anyio.fail_after(20):
+            async with Server(
+                string_codec, recorder, host=LOCAL, port=0, plugins=[monitor], **engine
+            ) as server:
+
+                async def one() -> None:
+                    async with Client(string_codec, host=LOCAL, port=server.port) as s:
+                        for i in range(per_client):
+                            await s.send(f"m{i:02d}")
+                            assert await s.receive() == f"m{i:02d}"
+
+                async with anyio.create_task_group() as tg:
+                    for _ in range(clients):
+                        tg.start_soon(one)
+                for _ in range(clients):
+                    await recorder.next_closed()
+    finally:
+        stop.set()
+        scraper.join(10)
+    final = monitor.totals()
+    frames = clients * per_client * 4  # 1-byte prefix + 3 bytes each way
+    assert (final.bytes_read, final.bytes_written) == (frames, frames)
+    assert final.messages_processed == clients * per_client
+    assert final.active == 0
+    for earlier, later in zip(seen, seen[1:], strict=False):
+        assert all(a <= b for a, b in zip(earlier, later, strict=True)), (earlier, later)
+    assert seen[-1] <= (frames, frames, clients * per_client)
 
 
 def test_plugins_all_matches_exports() -> None:

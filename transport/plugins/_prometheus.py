@@ -1,14 +1,14 @@
 """`PrometheusMonitor`: :class:`MonitorPlugin`'s counters, exported to Prometheus.
 
-The hot path stays :class:`MonitorPlugin`'s (plain integer additions); nothing touches
-``prometheus_client`` until a scrape, when a custom collector reads the counters. (A
+The hot path stays :class:`MonitorPlugin`'s (nothing per read, write or message); nothing
+touches ``prometheus_client`` until a scrape, when a custom collector reads the counters
+(:meth:`MonitorPlugin.totals`). (A
 ``prometheus_client.Counter.inc()`` per message would take a lock per message.) Needs the
 ``metrics`` extra: ``pip install 'wirekit[metrics]'``.
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +51,6 @@ class PrometheusMonitor(MonitorPlugin):
             raise ImportError(
                 "PrometheusMonitor needs prometheus-client: pip install 'wirekit[metrics]'"
             ) from exc
-        self._base: collections.Counter[str] = collections.Counter()
-        self._base_events: collections.Counter[StateEvent] = collections.Counter()
         super().__init__()
         self.namespace = namespace
         self.registry = registry if registry is not None else prometheus_client.REGISTRY
@@ -61,32 +59,6 @@ class PrometheusMonitor(MonitorPlugin):
 
     def __repr__(self) -> str:
         return f"PrometheusMonitor(namespace={self.namespace!r})"
-
-    def _zero(self) -> None:
-        # a snapshot period ends: keep its counts in the running totals
-        if hasattr(self, "events"):
-            self._base.update(
-                accepted=self.accepted,
-                rejected=self.rejected,
-                bytes_read=self.bytes_read,
-                bytes_written=self.bytes_written,
-                messages_processed=self.messages_processed,
-            )
-            self._base_events.update(self.events)
-        super()._zero()
-
-    def totals(self) -> dict[str, Any]:
-        """What a scrape would export now: every counter since creation, and ``active``."""
-        base = self._base
-        return {
-            "accepted": base["accepted"] + self.accepted,
-            "rejected": base["rejected"] + self.rejected,
-            "active": self.active,
-            "bytes_read": base["bytes_read"] + self.bytes_read,
-            "bytes_written": base["bytes_written"] + self.bytes_written,
-            "messages_processed": base["messages_processed"] + self.messages_processed,
-            "events": self._base_events + self.events,
-        }
 
     def unregister(self) -> None:
         """Stop exporting (take the collector out of the registry)."""
@@ -107,6 +79,13 @@ class _Collector:
 
         ns = self._monitor.namespace
         t = self._monitor.totals()
+        values = {
+            "accepted": t.accepted,
+            "rejected": t.rejected,
+            "bytes_read": t.bytes_read,
+            "bytes_written": t.bytes_written,
+            "messages_processed": t.messages_processed,
+        }
         counters = (
             ("sessions_accepted", "Connections that passed every plugin's accept", "accepted"),
             ("sessions_rejected", "Connections refused by a plugin (REJECT_ACCEPT)", "rejected"),
@@ -115,15 +94,15 @@ class _Collector:
             ("messages_processed", "Messages handed to the processor", "messages_processed"),
         )
         for name, doc, key in counters:
-            yield CounterMetricFamily(f"{ns}_{name}", doc, value=t[key])
+            yield CounterMetricFamily(f"{ns}_{name}", doc, value=values[key])
         yield GaugeMetricFamily(
             f"{ns}_sessions_active",
             "Sessions open now (NEW_SESSION to SESSION_CLOSED)",
-            t["active"],
+            t.active,
         )
         events = CounterMetricFamily(
             f"{ns}_state_events", "State events delivered, by kind", labels=["event"]
         )
         for event in StateEvent:
-            events.add_metric([event.name], t["events"].get(event, 0))
+            events.add_metric([event.name], t.events.get(event, 0))
         yield events
