@@ -1010,6 +1010,89 @@ def as_results(
     ]
 
 
+#: the linear-cost check: a frame of ``LINEAR_LARGE`` bytes fed in ``LINEAR_CHUNK``-byte
+#: chunks must cost < ``LINEAR_GOAL`` x per byte what a ``LINEAR_SMALL`` one costs
+LINEAR_CHUNK = 64
+LINEAR_SMALL = 32 * 1024
+LINEAR_LARGE = 2 * 1024 * 1024
+LINEAR_GOAL = 1.5
+
+
+def linear_cases() -> dict[str, tuple[Codec[Any], Callable[[int], bytes]]]:
+    """Schemas whose one frame can be any size, and a frame of ``n`` body bytes for each:
+    the ways a decoder could go quadratic (re-parsing from the frame's start on every
+    chunk, copying the buffer per chunk, construct's byte-by-byte terminator search)."""
+    from codec import Delimiter
+
+    big = 4 * LINEAR_LARGE
+    return {
+        "length-prefix": (
+            Codec(cs.Prefixed(cs.Int32ub, cs.GreedyBytes), max_frame_size=big),
+            lambda n: n.to_bytes(4, "big") + b"x" * n,
+        ),
+        "struct-length": (
+            Codec(
+                cs.Struct(
+                    "t" / cs.Int8ub,
+                    "n" / cs.Int32ub,
+                    "body" / cs.Bytes(cs.this.n),
+                    "crc" / cs.Int16ub,
+                ),
+                max_frame_size=big,
+            ),
+            lambda n: b"\x01" + n.to_bytes(4, "big") + b"x" * n + b"\x00\x00",
+        ),
+        "delimiter": (
+            Codec(cs.GreedyBytes, framing=Delimiter(b"\n"), max_frame_size=big),
+            lambda n: b"x" * n + b"\n",
+        ),
+        "cstring": (Codec(cs.CString("ascii"), max_frame_size=big), lambda n: b"x" * n + b"\0"),
+        "array-of-strings": (
+            Codec(
+                cs.PrefixedArray(cs.Int32ub, cs.PascalString(cs.Int8ub, "ascii")),
+                max_frame_size=big,
+            ),
+            lambda n: (n // 4).to_bytes(4, "big") + b"\x03abc" * (n // 4),
+        ),
+    }
+
+
+def _feed_seconds(codec: Codec[Any], frame: bytes) -> float:
+    """CPU seconds to decode ``frame`` fed in ``LINEAR_CHUNK``-byte chunks."""
+    chunks = [frame[i : i + LINEAR_CHUNK] for i in range(0, len(frame), LINEAR_CHUNK)]
+    d = codec.decoder()
+    gc.disable()
+    try:
+        t0 = time.process_time()
+        got = 0
+        for chunk in chunks:
+            got += sum(1 for _ in d.feed(chunk))
+        spent = time.process_time() - t0
+    finally:
+        gc.enable()
+    if got != 1:
+        raise Mismatch(f"linear check: {got} messages from one frame")
+    return spent
+
+
+def linear_rows(repeats: int) -> list[tuple[str, float, float]]:
+    """(case, ns per byte small, ns per byte large): medians of interleaved passes (the small
+    frame repeated to about the large one's size per pass, so both are timed alike)."""
+    rows = []
+    for name, (codec, make) in linear_cases().items():
+        small, large = make(LINEAR_SMALL), make(LINEAR_LARGE)
+        reps = max(1, len(large) // len(small))
+        per_small: list[float] = []
+        per_large: list[float] = []
+        for _ in range(repeats):
+            per_small.append(
+                sum(_feed_seconds(codec, small) for _ in range(reps)) / (reps * len(small))
+            )
+            per_large.append(_feed_seconds(codec, large) / len(large))
+        rows.append((name, statistics.median(per_small) * 1e9, statistics.median(per_large) * 1e9))
+    return rows
+
+
 def call_overheads() -> dict[str, float]:
     """Nanoseconds per call of the codec's entry points on trivial input (pascal8)."""
     codec = Codec(cs.PascalString(cs.Int8ub, "utf8"))
@@ -1230,6 +1313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings = time_row(c.encode, enc_args, n, repeats, min_sample, budget)
         results += as_results("encode", w.name, "-", timings, len(stream))
         print(f"  timed encode {w.name}", file=sys.stderr, flush=True)
+    linear = linear_rows(repeats)
+    print("  timed the linear-cost check", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - t_start
     overheads = call_overheads()
 
@@ -1252,6 +1337,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"ENCODE ({legend}; hand encoders take plain tuples)")
     print(table(results, "encode", enc_cols))
+    print()
+    print(
+        f"LINEAR COST (one frame fed in {LINEAR_CHUNK}-byte chunks, Decoder.feed; ns per byte, "
+        f"median of {repeats}; goal: {LINEAR_LARGE >> 20} MiB / {LINEAR_SMALL >> 10} KiB "
+        f"< {LINEAR_GOAL}x)"
+    )
+    print("| schema | 32 KiB frame | 2 MiB frame | large/small | |")
+    print("|---|---:|---:|---:|---|")
+    for name, small_ns, large_ns in linear:
+        ratio = large_ns / small_ns
+        verdict = "met" if ratio < LINEAR_GOAL else "NOT MET"
+        print(f"| {name} | {small_ns:.1f} | {large_ns:.1f} | {ratio:.2f}x | {verdict} |")
     print()
     print("codec call overheads (pascal8, ns per call):")
     for label, ns in overheads.items():
@@ -1285,6 +1382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "codec_fast_flag": fast,
             "notes": notes,
             "call_overheads_ns": overheads,
+            "linear_ns_per_byte": {
+                name: {"small": small_ns, "large": large_ns} for name, small_ns, large_ns in linear
+            },
             "results": [
                 {
                     "direction": r.direction,
