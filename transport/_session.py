@@ -146,6 +146,8 @@ class Session(Generic[T]):
         #: high-water mark (``_over_high_water``) or :meth:`pause_input` (``_paused``)
         self._hold = False
         self._paused = False
+        #: who holds the input paused (:meth:`pause_input`); made on first use
+        self._pausers: set[object] | None = None
         self._resumed: anyio.Event | None = None
         #: why :meth:`fail_input` ended the input (delivered by :meth:`_end_input`)
         self._input_failure: BaseException | None = None
@@ -303,16 +305,31 @@ class Session(Generic[T]):
 
         engine.start_soon(run_one)
 
-    def pause_input(self) -> None:
+    def pause_input(self, owner: object = None) -> None:
         """Stop processing this session's input, and reading it, until :meth:`resume_input`.
 
         Messages already decoded or buffered wait (one read can hold hundreds: they are not
         processed either); the peer is slowed down by TCP's flow control once the buffers
-        fill. Nothing is dropped. For plugins that slow a peer down (``RateLimit``)."""
+        fill. Nothing is dropped. For plugins that slow a peer down (``RateLimit``).
+
+        ``owner`` says who holds the input (a plugin passes itself): the input stays
+        paused while any owner holds it, so a rate limit that resumes does not undo the
+        application's own pause. Pausing twice with one owner is one pause."""
+        pausers = self._pausers
+        if pausers is None:
+            pausers = self._pausers = set()
+        pausers.add(owner)
         self._paused = self._hold = True
 
-    def resume_input(self) -> None:
-        """Undo :meth:`pause_input`."""
+    def resume_input(self, owner: object = None) -> None:
+        """Undo :meth:`pause_input` by ``owner``; input resumes when no owner holds it.
+        (Resuming an owner that holds nothing does nothing.)"""
+        pausers = self._pausers
+        if pausers is None or owner not in pausers:
+            return
+        pausers.discard(owner)
+        if pausers:
+            return
         self._paused = False
         self._hold = self._over_high_water
         resumed = self._resumed
@@ -322,7 +339,7 @@ class Session(Generic[T]):
 
     @property
     def input_paused(self) -> bool:
-        """Whether :meth:`pause_input` holds the input now."""
+        """Whether :meth:`pause_input` holds the input now (by any owner)."""
         return self._paused
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -180,7 +181,7 @@ async def test_monitor_totals_never_decrease_under_load(
     assert (final.bytes_read, final.bytes_written) == (frames, frames)
     assert final.messages_processed == clients * per_client
     assert final.active == 0
-    for earlier, later in zip(seen, seen[1:], strict=False):
+    for earlier, later in itertools.pairwise(seen):
         assert all(a <= b for a, b in zip(earlier, later, strict=True)), (earlier, later)
     assert seen[-1] <= (frames, frames, clients * per_client)
 

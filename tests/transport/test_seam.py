@@ -131,6 +131,53 @@ async def test_pause_input_holds_buffered_messages_and_loses_none(
     assert throttle.pauses == throttle.resumes >= len(words) - 1
 
 
+class SecondOwner(Plugin[Any]):
+    """On "a": holds the input itself and for the application, then releases only its own
+    hold from a timer."""
+
+    def __init__(self) -> None:
+        self.released = anyio.Event()
+        self.session: Session[Any] | None = None
+
+    def before_process(self, session: Session[Any], msg: Any) -> bool:
+        if msg == "a":
+            self.session = session
+            session.pause_input(self)
+            session.pause_input()  # the application's own hold (owner None)
+
+            def release() -> None:
+                session.resume_input(self)
+                session.resume_input(self)  # a second resume by the same owner: no-op
+                self.released.set()
+
+            session.call_later(0, release)
+        return True
+
+
+async def test_pause_input_holds_until_every_owner_resumes(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    owner = SecondOwner()
+    with anyio.fail_after(10):
+        async with Server(
+            string_codec, recorder, host=LOCAL, port=0, plugins=[owner], **engine
+        ) as server:
+            async with await anyio.connect_tcp(LOCAL, server.port) as stream:
+                await stream.send(frame("a") + frame("b"))
+                assert await read_exactly(stream, 2) == frame("a")
+                await owner.released.wait()
+                await anyio.wait_all_tasks_blocked()  # "b" would be processed by now
+                session = owner.session
+                assert session is not None
+                assert session.input_paused
+                assert recorder.messages[session] == ["a"]
+                session.resume_input()  # the application lets go: "b" goes on
+                assert await read_exactly(stream, 2) == frame("b")
+                assert not session.input_paused
+            await recorder.next_closed()
+    assert recorder.messages[session] == ["a", "b"]
+
+
 async def test_timers_fire_and_cancel(
     string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
 ) -> None:

@@ -217,11 +217,11 @@ class RateLimit(Plugin[Any]):
         else:
             self.holds += 1
         st.due = due
-        session.pause_input()
+        session.pause_input(self)
         st.timer = session.call_later(wait, partial(self._resume, session))
 
     def _resume(self, session: Session[Any]) -> None:
         st = self._sessions.get(session)
         if st is not None:
             st.timer = None
-        session.resume_input()
+        session.resume_input(self)
