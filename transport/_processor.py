@@ -73,7 +73,18 @@ def log_event(session: Session[Any], event: StateEvent, exc: BaseException) -> N
     if event in _ERRORS:
         logger.error("%s on %r", event.name, session, exc_info=exc)
     else:
-        logger.warning("%s on %r: %s: %s", event.name, session, type(exc).__name__, exc)
+        logger.warning("%s on %r: %s", event.name, session, describe(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` in one line, with its cause when it says nothing itself: anyio's
+    ``BrokenResourceError`` carries no message, the ``OSError`` behind it does
+    (``BrokenResourceError (ConnectionResetError: [Errno 104] Connection reset by peer)``)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if not str(exc) and cause is not None:
+        text += f" ({describe(cause)})"
+    return text
 
 
 class Plugin(Generic[T]):

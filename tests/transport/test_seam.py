@@ -174,7 +174,8 @@ async def test_pause_input_holds_until_every_owner_resumes(
                 session.resume_input()  # the application lets go: "b" goes on
                 assert await read_exactly(stream, 2) == frame("b")
                 # (read through the plugin: mypy keeps ``session.input_paused`` narrowed)
-                assert owner.session is not None and not owner.session.input_paused
+                assert owner.session is not None
+                assert not owner.session.input_paused
             await recorder.next_closed()
     assert recorder.messages[session] == ["a", "b"]
 

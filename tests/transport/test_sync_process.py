@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -263,3 +263,24 @@ async def test_failures_are_visible_by_default(
     assert decode[0].levelno == logging.WARNING
     assert "DecodeError" in decode[0].getMessage()
     assert len(records) == 2
+
+
+def test_a_silent_exception_is_logged_with_its_cause(caplog: pytest.LogCaptureFixture) -> None:
+    """anyio's BrokenResourceError says nothing; the OSError behind it says what happened."""
+    from transport._processor import log_event
+
+    caplog.set_level(logging.WARNING, logger="transport")
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except OSError as exc:
+            raise anyio.BrokenResourceError from exc
+    except anyio.BrokenResourceError as broken:
+        log_event(cast(Any, "<session>"), StateEvent.INPUT_EXCEPTION, broken)
+    log_event(cast(Any, "<session>"), StateEvent.DECODE_EXCEPTION, ValueError("bad byte"))
+    (reset, bad) = [r.getMessage() for r in caplog.records if r.name == "transport"]
+    assert reset == (
+        "INPUT_EXCEPTION on '<session>': BrokenResourceError "
+        "(ConnectionResetError: [Errno 104] Connection reset by peer)"
+    )
+    assert bad == "DECODE_EXCEPTION on '<session>': ValueError: bad byte"
