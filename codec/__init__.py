@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+from . import _constructs  # noqa: F401  (registers the construct classes the codec supports)
 from ._analysis import SchemaError
 from ._buffer import Buffer
 from ._codec import DEFAULT_MAX_FRAME_SIZE, Codec, Decoder

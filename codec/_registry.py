@@ -104,10 +104,13 @@ _loaded = False
 
 
 def _load_builtins() -> None:
+    """Register the built-in entries, once (``codec/__init__`` imports them; this is for a
+    walker used before that import finished). A second thread waits on the import lock."""
     global _loaded
     if not _loaded:
-        _loaded = True
         from . import _constructs  # noqa: F401  (registers the built-in entries)
+
+        _loaded = True
 
 
 def entries() -> dict[type, Entry]:
