@@ -43,7 +43,7 @@ from construct import expr as cx
 
 from ._analysis import static_size
 from ._framing import parse_context, struct_context
-from ._registry import Entry, overrides, resolve
+from ._registry import Entry, emitted, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
 __all__ = ["CompileError", "Compiler", "ParseGen", "Scope"]
@@ -533,17 +533,9 @@ class Compiler:
             return self.measure_call(entry.measure, node, limit, path)
         if entry.parse is None:
             return None
-        e = self.e
-        depth = e.depth
+        depth = self.e.depth
         v = entry.parse(ParseGen(self, limit, scope, path), node)
-        if not isinstance(v, str) or not v:
-            raise TypeError(
-                f"the parse emitter of {type(node).__name__} returned {v!r}, not the name of "
-                "the variable holding the value"
-            )
-        if e.depth != depth:
-            raise TypeError(f"the parse emitter of {type(node).__name__} left a block open")
-        return v
+        return emitted("parse", node, v, depth, self.e.depth)
 
     def measure_call(self, measure: Any, node: Any, limit: str, path: str) -> str:
         """Skip a user's field by its ``measure(node, data, pos, end)``."""

@@ -83,7 +83,7 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
-from ._registry import Entry, overrides, resolve
+from ._registry import Entry, emitted, overrides, resolve
 from ._source import exec_generated
 
 __all__ = [
@@ -373,14 +373,7 @@ class _BuildCompiler:
             raise CompileError(f"{type(node).__name__} has its own build")
         depth = self.depth
         ret = entry.build(BuildGen(self, val, ctx, path), node)
-        if not isinstance(ret, str) or not ret:
-            raise TypeError(
-                f"the build emitter of {type(node).__name__} returned {ret!r}, not the name "
-                "of the variable holding what construct's _build returns"
-            )
-        if self.depth != depth:
-            raise TypeError(f"the build emitter of {type(node).__name__} left a block open")
-        return ret
+        return emitted("build", node, ret, depth, self.depth)
 
     # -- the built-in emitters (registered in codec._constructs) --------------------------
     def format_field(self, node: Any, val: str, ctx: str, path: str) -> str:

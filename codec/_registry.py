@@ -135,6 +135,20 @@ def overrides(cls: type, entry: Entry, methods: tuple[str, ...]) -> bool:
     return any(getattr(cls, m, None) is not getattr(entry.cls, m, None) for m in methods)
 
 
+def emitted(part: str, node: Any, result: object, depth: int, depth_after: int) -> str:
+    """Check what a user's ``part`` emitter returned for ``node``: the name of a variable,
+    with every block it opened closed (``depth`` the indentation before, ``depth_after``
+    after)."""
+    if not isinstance(result, str) or not result:
+        raise TypeError(
+            f"the {part} emitter of {type(node).__name__} returned {result!r}, not the name "
+            "of the variable holding its result"
+        )
+    if depth_after != depth:
+        raise TypeError(f"the {part} emitter of {type(node).__name__} left a block open")
+    return result
+
+
 def register_builtin(classes: type | tuple[type, ...], **parts: Any) -> None:
     """Register a construct class the codec supports out of the box (``_constructs``)."""
     for cls in classes if isinstance(classes, tuple) else (classes,):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,17 @@ from codec.testing import check_codec, feed_chunks
 from .helpers import assert_same, split
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "codec.md"
+
+
+@contextmanager
+def registered(cls: type[cs.Construct], **parts: Any) -> Iterator[None]:
+    """``cls`` registered with ``parts`` for the block only."""
+    register_construct(cls, **parts)
+    try:
+        yield
+    finally:
+        unregister_construct(cls)
+
 
 # -- the coverage list ------------------------------------------------------------------------
 #: every construct class the codec knows, and what it does with it: ``parse``/``build``
@@ -424,9 +436,8 @@ def parse_tagged(gen: ParseGen, node: Tagged) -> str:
 
 @pytest.fixture
 def tagged() -> Iterator[None]:
-    register_construct(Tagged, parse=parse_tagged)
-    yield
-    unregister_construct(Tagged)
+    with registered(Tagged, parse=parse_tagged):
+        yield
 
 
 @pytest.mark.usefixtures("tagged")
@@ -469,14 +480,11 @@ class Rest(cs.Construct):  # type: ignore[misc]
 def test_an_analysis_entry_is_seen_by_the_framing_inference() -> None:
     schema = cs.Struct("a" / cs.Int8ub, "rest" / Rest())
     Codec(schema)  # unknown: trial-parsed (and wrong in a stream, as construct would be)
-    register_construct(Rest, analysis=Analysis(greedy=True, overreads=True))
-    try:
+    with registered(Rest, analysis=Analysis(greedy=True, overreads=True)):
         with pytest.raises(SchemaError, match="Rest at rest"):
             Codec(schema)
         framed: Codec[Any] = Codec(cs.Prefixed(cs.Int8ub, schema))
         assert framed.decode_all(b"\x03\x01ab") == [cs.Container(a=1, rest=b"ab")]
-    finally:
-        unregister_construct(Rest)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -487,13 +495,10 @@ class Spare(cs.Construct):  # type: ignore[misc]
 
 
 def test_registering_twice_is_an_error() -> None:
-    register_construct(Spare, parse=lambda gen, node: gen.read(1))
-    try:
+    with registered(Spare, parse=lambda gen, node: gen.read(1)):
         with pytest.raises(RegistryError, match="registered already"):
             register_construct(Spare, parse=lambda gen, node: gen.read(1))
         register_construct(Spare, parse=lambda gen, node: gen.read(1), replace=True)
-    finally:
-        unregister_construct(Spare)
 
 
 def test_registering_a_supported_class_is_an_error() -> None:
@@ -526,12 +531,8 @@ def test_an_emitter_that_returns_no_variable_is_refused_when_the_codec_is_built(
     def returns_none(gen: ParseGen, node: Any) -> Any:
         return None
 
-    register_construct(Spare, parse=returns_none)
-    try:
-        with pytest.raises(TypeError, match="parse emitter of Spare returned None"):
-            Codec(cs.Struct("a" / cs.Int8ub, "b" / Spare()))
-    finally:
-        unregister_construct(Spare)
+    with registered(Spare, parse=returns_none), pytest.raises(TypeError, match="returned None"):
+        Codec(cs.Struct("a" / cs.Int8ub, "b" / Spare()))
 
 
 def test_an_emitter_that_leaves_a_block_open_is_refused() -> None:
@@ -540,9 +541,5 @@ def test_an_emitter_that_leaves_a_block_open_is_refused() -> None:
         gen._compiler.depth += 1  # (what forgetting to close gen.block() would do)
         return gen.value
 
-    register_construct(Spare, build=opens)
-    try:
-        with pytest.raises(TypeError, match="left a block open"):
-            Codec(cs.Struct("a" / cs.Int8ub, "b" / Spare()))
-    finally:
-        unregister_construct(Spare)
+    with registered(Spare, build=opens), pytest.raises(TypeError, match="left a block open"):
+        Codec(cs.Struct("a" / cs.Int8ub, "b" / Spare()))
