@@ -34,8 +34,6 @@ import io
 import itertools
 import operator
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import construct as cs
@@ -43,7 +41,7 @@ from construct import expr as cx
 
 from ._analysis import static_size
 from ._framing import parse_context, struct_context
-from ._registry import Entry, emitted, overrides, resolve
+from ._registry import CodeGen, Entry, emitted, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
 __all__ = ["CompileError", "Compiler", "ParseGen", "Scope"]
@@ -271,7 +269,7 @@ class Emitter:
             self.line(f"pos += {n}")
 
 
-class ParseGen:
+class ParseGen(CodeGen):
     """What a parse emitter registered with :func:`codec.register_construct` is given.
 
     The emitter adds lines to the generated parse function, which holds the frame in
@@ -284,32 +282,10 @@ class ParseGen:
     """
 
     def __init__(self, compiler: Compiler, limit: str, scope: Scope, path: str) -> None:
+        super().__init__(compiler.e, path)
         self._compiler = compiler
         self._limit = limit
         self._scope = scope
-        #: where the node is in the schema, as construct's errors say it
-        self.path = path
-
-    def line(self, code: str) -> None:
-        """Add one line of Python at the current indentation."""
-        self._compiler.e.line(code)
-
-    @contextmanager
-    def block(self) -> Iterator[None]:
-        """Indent the lines added inside: the body of an ``if``/``while`` just emitted."""
-        self._compiler.e.depth += 1
-        try:
-            yield
-        finally:
-            self._compiler.e.depth -= 1
-
-    def var(self, prefix: str = "u") -> str:
-        """A fresh variable name."""
-        return self._compiler.e.var(prefix)
-
-    def const(self, obj: object) -> str:
-        """The name under which the generated code sees ``obj`` (a table, a function)."""
-        return self._compiler.e.const(obj, "U")
 
     def need(self, n: int | str) -> None:
         """Check that ``n`` bytes (a number, or an expression of the generated code) are

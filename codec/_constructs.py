@@ -105,47 +105,24 @@ register_builtin(
     measure=m.sized_step,
 )
 
-# -- structures and repeaters ------------------------------------------------------------
-for _cls, _parse, _build in (
-    (cs.Struct, P.fields, B.struct),
-    (cs.Sequence, P.fields, B.sequence),
-    (cs.FocusedSeq, P.fields, B.focused),
+# -- structures, repeaters and choices: the same code inside a BitStruct ------------------
+for _cls, _parse, _build, _measure, _analysis in (
+    (cs.Struct, P.fields, B.struct, m.fields_step, _FIELDS),
+    (cs.Sequence, P.fields, B.sequence, m.fields_step, _FIELDS),
+    (cs.FocusedSeq, P.fields, B.focused, m.fields_step, _FIELDS),
+    (cs.Array, P.array_, B.array_, m.array_step, Analysis(children=_subcon)),
+    (cs.Switch, P.switch, B.switch, m.switch_step, Analysis(children=_cases)),
+    (cs.IfThenElse, P.if_then_else, B.if_then_else, m.if_step, Analysis(children=_branches)),
 ):
     register_builtin(
         _cls,
         parse=_parse,
         build=_build,
         build_bits=_build,
-        measure=m.fields_step,
-        analysis=_FIELDS,
+        measure=_measure,
+        analysis=_analysis,
     )
-register_builtin(
-    cs.Array,
-    parse=P.array_,
-    build=B.array_,
-    build_bits=B.array_,
-    measure=m.array_step,
-    analysis=Analysis(children=_subcon),
-)
 register_builtin(cs.GreedyRange, build=B.greedy_range, analysis=_GREEDY)
-
-# -- choices ------------------------------------------------------------------------------
-register_builtin(
-    cs.Switch,
-    parse=P.switch,
-    build=B.switch,
-    build_bits=B.switch,
-    measure=m.switch_step,
-    analysis=Analysis(children=_cases),
-)
-register_builtin(
-    cs.IfThenElse,
-    parse=P.if_then_else,
-    build=B.if_then_else,
-    build_bits=B.if_then_else,
-    measure=m.if_step,
-    analysis=Analysis(children=_branches),
-)
 register_builtin(cs.Select, analysis=Analysis(choice=True))
 
 # -- values and mappings -----------------------------------------------------------------

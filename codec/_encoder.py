@@ -72,8 +72,7 @@ from __future__ import annotations
 import itertools
 import re
 import struct
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import construct as cs
@@ -83,7 +82,7 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
-from ._registry import Entry, emitted, overrides, resolve
+from ._registry import CodeGen, Entry, emitted, overrides, resolve
 from ._source import exec_generated
 
 __all__ = [
@@ -145,7 +144,7 @@ def _builds_as_construct(node: Any) -> bool:
     return all(getattr(cls, m, None) is getattr(base, m, None) for m in ("_build", "_encode"))
 
 
-class BuildGen:
+class BuildGen(CodeGen):
     """What a build emitter registered with :func:`codec.register_construct` is given.
 
     The emitter adds lines to the generated build function, which appends the frame to the
@@ -156,33 +155,11 @@ class BuildGen:
     """
 
     def __init__(self, compiler: _BuildCompiler, value: str, ctx: str, path: str) -> None:
+        super().__init__(compiler, path)
         self._compiler = compiler
         self._ctx = ctx
         #: the variable holding the value to build
         self.value = value
-        #: where the node is in the schema, as construct's errors say it
-        self.path = path
-
-    def line(self, code: str) -> None:
-        """Add one line of Python at the current indentation."""
-        self._compiler.line(code)
-
-    @contextmanager
-    def block(self) -> Iterator[None]:
-        """Indent the lines added inside: the body of an ``if``/``for`` just emitted."""
-        self._compiler.depth += 1
-        try:
-            yield
-        finally:
-            self._compiler.depth -= 1
-
-    def var(self, prefix: str = "u") -> str:
-        """A fresh variable name."""
-        return self._compiler.var(prefix)
-
-    def const(self, obj: object) -> str:
-        """The name under which the generated code sees ``obj`` (a table, a function)."""
-        return self._compiler.const(obj, "U")
 
     def expr(self, ex: object) -> str:
         """Source computing ``ex`` in the build context: a constant, a ``this`` expression,

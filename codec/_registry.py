@@ -17,9 +17,10 @@ generated code is the same however the emitters are found.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import construct as cs
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Analysis",
     "BuildEmitter",
+    "CodeGen",
     "Entry",
     "MeasureFunction",
     "ParseEmitter",
@@ -52,6 +54,46 @@ MeasureFunction = Callable[[Any, "bytes | bytearray", int, int], "int | None"]
 
 class RegistryError(TypeError):
     """A registration the codec cannot use (not a construct class, not callable, twice)."""
+
+
+class _Lines(Protocol):
+    """What a generator keeps its lines in (``_compiler.Emitter``, ``_BuildCompiler``)."""
+
+    depth: int
+
+    def line(self, text: str) -> None: ...
+    def var(self, prefix: str = ...) -> str: ...
+    def const(self, obj: Any, prefix: str = ...) -> str: ...
+
+
+class CodeGen:
+    """What parse and build emitters share: lines, blocks and names of the generated code."""
+
+    def __init__(self, lines: _Lines, path: str) -> None:
+        self._lines = lines
+        #: where the node is in the schema, as construct's errors say it
+        self.path = path
+
+    def line(self, code: str) -> None:
+        """Add one line of Python at the current indentation."""
+        self._lines.line(code)
+
+    @contextmanager
+    def block(self) -> Iterator[None]:
+        """Indent the lines added inside: the body of an ``if``/``for`` just emitted."""
+        self._lines.depth += 1
+        try:
+            yield
+        finally:
+            self._lines.depth -= 1
+
+    def var(self, prefix: str = "u") -> str:
+        """A fresh variable name."""
+        return self._lines.var(prefix)
+
+    def const(self, obj: object) -> str:
+        """The name under which the generated code sees ``obj`` (a table, a function)."""
+        return self._lines.const(obj, "U")
 
 
 @dataclass(frozen=True)

@@ -538,7 +538,7 @@ def test_an_emitter_that_returns_no_variable_is_refused_when_the_codec_is_built(
 def test_an_emitter_that_leaves_a_block_open_is_refused() -> None:
     def opens(gen: BuildGen, node: Any) -> str:
         gen.line("if True:")
-        gen._compiler.depth += 1  # (what forgetting to close gen.block() would do)
+        gen._lines.depth += 1  # (what forgetting to close gen.block() would do)
         return gen.value
 
     with registered(Spare, build=opens), pytest.raises(TypeError, match="left a block open"):
