@@ -573,13 +573,18 @@ class Compiler:
         return v
 
     def greedy_bytes(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
-        e = self.e
         if node is not cs.GreedyBytes:
             return None
+        return self.rest("GreedyBytes", limit)
+
+    def rest(self, what: str, limit: str, suffix: str = "") -> str:
+        """The bytes from ``pos`` to the end of the enclosing region (``suffix`` applied),
+        for ``what`` reads them all; a frame's end is not known while it arrives."""
+        e = self.e
         if limit == e.soft:
-            raise CompileError("GreedyBytes at the top level has no extent")
+            raise CompileError(f"{what} at the top level has no extent")
         v = e.var()
-        e.line(f"{v} = {self.blob(limit)}")
+        e.line(f"{v} = {self.blob(limit)}{suffix}")
         e.line(f"pos = {limit}")
         return v
 
@@ -665,13 +670,7 @@ class Compiler:
     def null_stripped(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
         if _strip_renamed(node.subcon)[0] is not cs.GreedyBytes or len(node.pad) != 1:
             return None
-        e = self.e
-        if limit == e.soft:
-            raise CompileError("NullStripped at the top level has no extent")
-        v = e.var()
-        e.line(f"{v} = {self.blob(limit)}.rstrip({node.pad!r})")
-        e.line(f"pos = {limit}")
-        return v
+        return self.rest("NullStripped", limit, f".rstrip({node.pad!r})")
 
     def null_terminated(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
         if not (
