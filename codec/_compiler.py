@@ -41,7 +41,7 @@ from construct import expr as cx
 
 from ._analysis import static_size
 from ._framing import parse_context, struct_context
-from ._registry import CodeGen, Entry, emitted, overrides, resolve
+from ._registry import PARSE_METHODS, CodeGen, Entry, builtin_as, emitted, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
 __all__ = ["CompileError", "Compiler", "ParseGen", "Scope"]
@@ -325,11 +325,18 @@ def _strip_renamed(node: Any) -> tuple[Any, str | None]:
 
 def _fmt(node: Any) -> tuple[str, str] | None:
     """``(byteorder char, code)`` of a plain struct-format field."""
-    if isinstance(node, cs.FormatField):
+    if isinstance(node, cs.FormatField) and builtin_as(node, cs.FormatField):
         fmt = node.fmtstr
         if len(fmt) == 2 and fmt[0] in "<>" and fmt[1] in _FMT_CODES:
             return fmt[0], fmt[1]
     return None
+
+
+def _builtin(node: Any) -> bool:
+    """Whether ``node`` is compiled as the built-in class it resolves to (not a subclass
+    with code of its own, nor one a user registered)."""
+    entry = resolve(type(node))
+    return entry is not None and builtin_as(node, entry.cls)
 
 
 def _bit_fields(node: Any) -> list[Any] | None:
@@ -337,15 +344,19 @@ def _bit_fields(node: Any) -> list[Any] | None:
     field the generated code reads from one integer: ``("leaf", name, bits, kind, signed,
     wrappers)`` with ``kind`` ``int``/``flag``/``pad`` and the ``Const``/``Enum``/``FlagsEnum``
     wrappers innermost first, or ``("struct", name, fields)`` for a nested ``Struct``."""
-    if not isinstance(node, cs.Struct):
+    if not isinstance(node, cs.Struct) or not _builtin(node):
         return None
     fields: list[Any] = []
     for sc in node.subcons:
         core, _ = _strip_renamed(sc)
         wrappers: list[Any] = []
         while isinstance(core, cs.Const | cs.Enum | cs.FlagsEnum):
+            if not _builtin(core):
+                return None
             wrappers.insert(0, core)
             core, _ = _strip_renamed(core.subcon)
+        if core is not cs.Flag and not _builtin(core):
+            return None
         if core is cs.Flag:
             fields.append(("leaf", sc.name, 1, "flag", False, wrappers))
         elif (
@@ -488,7 +499,10 @@ class Compiler:
         if entry is not None:
             v: str | None = None
             if entry.builtin:
-                if entry.parse is not None:
+                # (a subclass of a supported class with its own _parse runs its own code)
+                if entry.parse is not None and (
+                    type(node) is entry.cls or not overrides(type(node), entry, PARSE_METHODS)
+                ):
                     v = entry.parse(self, node, limit, scope, path)
             else:
                 v = self.custom(entry, node, limit, scope, path)
@@ -503,7 +517,7 @@ class Compiler:
     def custom(self, entry: Entry, node: Any, limit: str, scope: Scope, path: str) -> str | None:
         """A class registered by the user: its ``measure`` (measuring a field nothing
         reads), else its parse emitter, through :class:`ParseGen`."""
-        if overrides(type(node), entry, ("_parse", "_decode")):
+        if overrides(type(node), entry, PARSE_METHODS):
             return None
         if self.skipping and entry.measure is not None:
             return self.measure_call(entry.measure, node, limit, path)

@@ -82,7 +82,7 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
-from ._registry import CodeGen, Entry, emitted, overrides, resolve
+from ._registry import BUILD_METHODS, CodeGen, Entry, builtin_as, emitted, overrides, resolve
 from ._source import exec_generated
 
 __all__ = [
@@ -346,7 +346,7 @@ class _BuildCompiler:
         (outside ``Bitwise`` regions, where it would write bytes, not bits)."""
         if entry.build is None or self.bits is not None:
             raise CompileError(f"no build code for {type(node).__name__}")
-        if overrides(type(node), entry, ("_build", "_encode")):
+        if overrides(type(node), entry, BUILD_METHODS):
             raise CompileError(f"{type(node).__name__} has its own build")
         depth = self.depth
         ret = entry.build(BuildGen(self, val, ctx, path), node)
@@ -1208,7 +1208,7 @@ def blob_encode_into(
     ``encode_into``), which converts it or raises exactly as before. ``None`` for any other
     schema."""
     core, _ = _strip_renamed(schema)
-    if not isinstance(core, cs.Prefixed) or getattr(core, "includelength", False):
+    if not builtin_as(core, cs.Prefixed) or getattr(core, "includelength", False):
         return None
     body, _ = _strip_renamed(core.subcon)
     prefix, _ = _strip_renamed(core.lengthfield)

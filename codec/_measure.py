@@ -38,7 +38,7 @@ import construct as cs
 
 from ._errors import FOREIGN_DECODE_ERRORS, DecodeError, FrameTooLarge, as_decode_error
 from ._framing import Framing, parse_context, struct_context
-from ._registry import overrides, resolve
+from ._registry import PARSE_METHODS, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
 if TYPE_CHECKING:
@@ -532,10 +532,13 @@ def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = Fa
     core = _core(node)
     entry = resolve(type(core))
     step: Step | None = None
+    # (a subclass with its own _parse may consume other bytes: it is trial-parsed)
     if entry is not None and entry.measure is not None:
-        if entry.builtin:
+        if type(core) is not entry.cls and overrides(type(core), entry, PARSE_METHODS):
+            pass
+        elif entry.builtin:
             step = entry.measure(node, core, names, want)
-        elif not overrides(type(core), entry, ("_parse", "_decode")):
+        else:
             step = CustomStep(node, entry.measure)
     return step if step is not None else TrialField(node)
 

@@ -177,6 +177,21 @@ def overrides(cls: type, entry: Entry, methods: tuple[str, ...]) -> bool:
     return any(getattr(cls, m, None) is not getattr(entry.cls, m, None) for m in methods)
 
 
+#: what a subclass overrides to parse or build differently from its registered class
+PARSE_METHODS = ("_parse", "_decode")
+BUILD_METHODS = ("_build", "_encode")
+
+
+def builtin_as(node: Any, cls: type) -> bool:
+    """True when ``node`` is compiled as the built-in class ``cls``: its class resolves to
+    ``cls``'s entry and parses and builds as ``cls`` does (a subclass of yours that
+    overrides ``_parse`` or ``_build``, or that you registered, is not)."""
+    entry = resolve(type(node))
+    if entry is None or entry.cls is not cls or not entry.builtin:
+        return False
+    return type(node) is cls or not overrides(type(node), entry, PARSE_METHODS + BUILD_METHODS)
+
+
 def emitted(part: str, node: Any, result: object, depth: int, depth_after: int) -> str:
     """Check what a user's ``part`` emitter returned for ``node``: the name of a variable,
     with every block it opened closed (``depth`` the indentation before, ``depth_after``

@@ -543,3 +543,47 @@ def test_an_emitter_that_leaves_a_block_open_is_refused() -> None:
 
     with registered(Spare, build=opens), pytest.raises(TypeError, match="left a block open"):
         Codec(cs.Struct("a" / cs.Int8ub, "b" / Spare()))
+
+
+# -- subclasses of supported classes, with code of their own ----------------------------------
+class Inverted(cs.FormatField):  # type: ignore[misc]
+    """A byte stored inverted: parses and builds differently from its FormatField base."""
+
+    def __init__(self) -> None:
+        super().__init__(">", "B")
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        return 255 - super()._parse(stream, context, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        super()._build(255 - obj, stream, context, path)
+        return obj
+
+
+class Tallied(cs.Struct):  # type: ignore[misc]
+    """A Struct whose parse adds a key."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        obj = super()._parse(stream, context, path)
+        obj["tally"] = sum(v for k, v in obj.items() if not k.startswith("_"))
+        return obj
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.integers(0, 255), b=st.integers(0, 255), c=st.integers(0, 255))
+def test_a_subclass_of_a_supported_class_with_its_own_code_is_not_compiled_as_its_base(
+    a: int, b: int, c: int
+) -> None:
+    schema = cs.Struct(
+        "a" / cs.Int8ub,
+        "b" / Inverted(),
+        "c" / cs.Int8ub,
+        "t" / Tallied("x" / cs.Int8ub, "y" / cs.Int8ub),
+        "bits" / cs.BitStruct("hi" / cs.Nibble, "lo" / cs.Nibble),
+    )
+    value = {"a": a, "b": b, "c": c, "t": {"x": a, "y": c}, "bits": {"hi": b >> 4, "lo": b & 15}}
+    frame = schema.build(value)
+    for fast in (True, False):
+        codec: Codec[Any] = Codec(schema, fast=fast)
+        assert codec.encode(value) == frame
+        assert_same(codec.decode_all(frame * 2), [schema.parse(frame)] * 2)
