@@ -5,9 +5,11 @@ Each of the codec's four walks over a schema (the parse generator in ``_compiler
 build generator in ``_encoder``, the measuring walk in ``_measure`` and the framing
 analysis in ``_analysis``) asks this registry what to do with a node, by the node's class:
 :func:`resolve` goes up ``type(node).__mro__`` to the nearest registered class, so a
-subclass is handled as its nearest registered base. A part the entry leaves out (``None``)
-means what an unregistered class gets: construct's own ``_parse``/``_build`` for that node,
-a trial parse to measure it, nothing special to the analysis.
+subclass is handled as its nearest registered base, unless it overrides ``_parse`` or
+``_build`` (``_decode``/``_encode``): then its own code runs for it. A part the entry
+leaves out (``None``) means what an unregistered class gets: construct's own
+``_parse``/``_build`` for that node, a trial parse to measure it, nothing special to the
+analysis.
 
 The built-in entries are in :mod:`codec._constructs` (the coverage list); users add theirs
 with :func:`register_construct` (see ``docs/codec.md``, "Your own constructs"). The registry
@@ -36,9 +38,12 @@ __all__ = [
     "MeasureFunction",
     "ParseEmitter",
     "RegistryError",
+    "builtin_as",
+    "emitted",
     "entries",
     "register_construct",
     "resolve",
+    "unregister_construct",
 ]
 
 #: a user's parse emitter: emit code parsing ``node`` at ``pos``, return the variable
