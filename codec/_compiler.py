@@ -862,7 +862,7 @@ class Compiler:
         order = None
         for sc in subcons[i:]:
             core, _ = _strip_renamed(sc)
-            if isinstance(core, cs.Rebuild | cs.Default):
+            if isinstance(core, cs.Rebuild | cs.Default) and _builtin(core):
                 core, _ = _strip_renamed(core.subcon)
             f = _fmt(core)
             if f is not None:
@@ -872,7 +872,7 @@ class Compiler:
                 run.append((sc, f[1]))
                 continue
             if (
-                isinstance(core, cs.Padded)
+                builtin_as(core, cs.Padded)
                 and core.subcon is cs.Pass
                 and isinstance(core.length, int)
             ):
@@ -888,7 +888,7 @@ class Compiler:
         sub = node.subcon
         enc = node.encoding
         core, _ = _strip_renamed(sub)
-        if isinstance(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
+        if builtin_as(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
             # PascalString: decode straight from the slice
             n = self.prefix_length(core, limit, scope, path)
             e.need(n, limit, path)
@@ -922,7 +922,7 @@ class Compiler:
             e.line(f"{v} = {self.blob(lim)}")
             e.line(f"pos = {lim}")
             return v
-        if isinstance(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
+        if builtin_as(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
             v = e.var()
             enc = sub.encoding
             if enc.replace("-", "").replace("_", "").lower() == "utf8":
