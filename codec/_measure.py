@@ -398,14 +398,16 @@ class CustomStep(Step):
     """A user's class registered with a ``measure(node, data, pos, end)``: asked where the
     field ends, and again with more bytes while it cannot tell."""
 
-    def __init__(self, node: cs.Construct, measure: Any) -> None:
+    def __init__(self, node: cs.Construct, core: cs.Construct, measure: Any) -> None:
         self.node = node
+        #: the user's construct (``node`` without its names and adapters)
+        self.core = core
         self.measure = measure
         self.name = node.name
 
     def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
         while True:
-            end = self.measure(self.node, w.data, w.start + pos, w.end)
+            end = self.measure(self.core, w.data, w.start + pos, w.end)
             if end is not None:
                 break
             upto = w.end - w.start + 1
@@ -531,15 +533,13 @@ def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = Fa
         return Static(node, size, want)
     core = _core(node)
     entry = resolve(type(core))
-    step: Step | None = None
-    # (a subclass with its own _parse may consume other bytes: it is trial-parsed)
-    if entry is not None and entry.measure is not None:
-        if type(core) is not entry.cls and overrides(type(core), entry, PARSE_METHODS):
-            pass
-        elif entry.builtin:
-            step = entry.measure(node, core, names, want)
-        else:
-            step = CustomStep(node, entry.measure)
+    if entry is None or entry.measure is None:
+        return TrialField(node)
+    if type(core) is not entry.cls and overrides(type(core), entry, PARSE_METHODS):
+        return TrialField(node)  # (its own _parse may consume other bytes)
+    if not entry.builtin:
+        return CustomStep(node, core, entry.measure)
+    step: Step | None = entry.measure(node, core, names, want)
     return step if step is not None else TrialField(node)
 
 

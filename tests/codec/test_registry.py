@@ -255,6 +255,7 @@ MEASURED: list[int] = []
 
 
 def measure_pstring16(node: PString16, data: bytes | bytearray, pos: int, end: int) -> int | None:
+    assert isinstance(node, PString16)  # (not the Renamed around it)
     MEASURED.append(pos)
     if end - pos < 2:
         return None
