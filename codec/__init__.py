@@ -15,17 +15,23 @@ True
 
 from __future__ import annotations
 
+from . import _constructs  # noqa: F401  (registers the construct classes the codec supports)
 from ._analysis import SchemaError
 from ._buffer import Buffer
 from ._codec import DEFAULT_MAX_FRAME_SIZE, Codec, Decoder
+from ._compiler import ParseGen
+from ._encoder import BuildGen
 from ._errors import DecodeError, EncodeError, FrameTooLarge, IncompleteFrame
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
 from ._protocol import Protocol
+from ._registry import Analysis, RegistryError, register_construct, unregister_construct
 from ._version import __version__ as __version__
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "Analysis",
     "Buffer",
+    "BuildGen",
     "Codec",
     "DecodeError",
     "Decoder",
@@ -36,8 +42,12 @@ __all__ = [
     "Framing",
     "IncompleteFrame",
     "LengthField",
+    "ParseGen",
     "Protocol",
+    "RegistryError",
     "SchemaError",
     "TrialParse",
     "VarIntLength",
+    "register_construct",
+    "unregister_construct",
 ]

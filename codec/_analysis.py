@@ -28,6 +28,7 @@ import construct as cs
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
 from ._measure import Measured, TrialField, build_step, is_positional, size_lies
 from ._names import read_names
+from ._registry import Analysis, resolve
 
 __all__ = [
     "SchemaError",
@@ -98,7 +99,10 @@ def is_varint(node: cs.Construct) -> bool:
     return type(_strip_names(node)) is type(cs.VarInt)
 
 
-GREEDY = (cs.GreedyBytes.__class__, cs.GreedyRange, cs.Terminated.__class__)
+def _analysis(node: cs.Construct) -> Analysis | None:
+    """What the registry says about ``node``'s class for the analysis (``codec._registry``)."""
+    entry = resolve(type(node))
+    return entry.analysis if entry is not None else None
 
 
 def reads_to_end(node: cs.Construct) -> bool:
@@ -111,24 +115,13 @@ def greedy_path(node: cs.Construct, path: str = "") -> str | None:
     ``None`` when it stops by itself (the bodies of ``Prefixed``/``FixedSized`` are bounded)."""
     here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
-    if isinstance(node, GREEDY) or (
-        isinstance(node, cs.Tunnel | cs.ProcessXor | cs.ProcessRotateLeft)
-        and static_size(node) is None
-    ):
+    analysis = _analysis(node)
+    if analysis is None:
+        return None
+    if analysis.is_greedy(node):
         what = "GreedyBytes" if node is cs.GreedyBytes else type(node).__name__
         return f"{what} at {here or '(the top level)'}"
-    children: list[Any] = []
-    if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
-        children = list(node.subcons)
-    elif isinstance(node, cs.Array):
-        children = [node.subcon]
-    elif isinstance(node, cs.IfThenElse):
-        children = [node.thensubcon, node.elsesubcon]
-    elif isinstance(node, cs.Switch):
-        children = [*node.cases.values(), node.default]
-    elif isinstance(node, cs.RestreamData) and isinstance(node.datafunc, cs.Construct):
-        children = [node.datafunc]
-    for child in children:
+    for child in analysis.children(node) if analysis.children is not None else ():
         found = greedy_path(child, here)
         if found is not None:
             return found
@@ -149,10 +142,11 @@ def reads_past_bounds(node: cs.Construct, _seen: set[int] | None = None) -> bool
     if id(node) in seen:
         return False
     seen.add(id(node))
-    if isinstance(node, (*GREEDY, cs.Tunnel, cs.ProcessXor, cs.ProcessRotateLeft, cs.Peek)):
+    analysis = _analysis(node)
+    if analysis is not None and analysis.overreads:
         return True
-    if isinstance(node, cs.Prefixed | cs.FixedSized | cs.NullTerminated | cs.NullStripped):
-        return isinstance(node, cs.Prefixed) and reads_past_bounds(node.lengthfield, seen)
+    if analysis is not None and analysis.bounded is not None:
+        return any(reads_past_bounds(c, seen) for c in analysis.bounded(node))
     children: list[Any] = [
         getattr(node, a, None) for a in ("subcon", "thensubcon", "elsesubcon", "default")
     ]
@@ -173,8 +167,9 @@ def choice_path(node: cs.Construct, path: str = "") -> str | None:
     """Where ``node`` ends with a ``Select``/``Optional``, as ``"Select at a -> b"``."""
     here = f"{path} -> {node.name}" if path and node.name else (node.name or path)
     node = unwrap(node)
-    if isinstance(node, cs.Select):
-        return f"Select at {here or '(the top level)'}"
+    analysis = _analysis(node)
+    if analysis is not None and analysis.choice:
+        return f"{type(node).__name__} at {here or '(the top level)'}"
     if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
         tail = [sc for sc in node.subcons if static_size(sc) != 0]
         return choice_path(tail[-1], here) if tail else None

@@ -41,9 +41,10 @@ from construct import expr as cx
 
 from ._analysis import static_size
 from ._framing import parse_context, struct_context
+from ._registry import PARSE_METHODS, CodeGen, Entry, builtin_as, emitted, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
-__all__ = ["CompileError", "Compiler", "Scope"]
+__all__ = ["CompileError", "Compiler", "ParseGen", "Scope"]
 
 _FMT_CODES = set("bBhHiIlLqQfde?")
 _OPS = {
@@ -268,6 +269,52 @@ class Emitter:
             self.line(f"pos += {n}")
 
 
+class ParseGen(CodeGen):
+    """What a parse emitter registered with :func:`codec.register_construct` is given.
+
+    The emitter adds lines to the generated parse function, which holds the frame in
+    ``data`` (``bytes``; a ``bytearray`` while measuring, so take ``bytes`` values with
+    :meth:`read`) and the position of the node in ``pos``: the lines must leave ``pos``
+    just after the node, read ``data`` only below positions :meth:`need` checked, and put
+    the node's value (what construct's ``_parse`` returns) in a variable whose name the
+    emitter returns. Errors are construct's (``construct.StreamError``...), raised with
+    ``path=gen.path``; the codec turns them into :class:`~codec.DecodeError`.
+    """
+
+    def __init__(self, compiler: Compiler, limit: str, scope: Scope, path: str) -> None:
+        super().__init__(compiler.e, path)
+        self._compiler = compiler
+        self._limit = limit
+        self._scope = scope
+
+    def need(self, n: int | str) -> None:
+        """Check that ``n`` bytes (a number, or an expression of the generated code) are
+        there from ``pos``: else construct's ``StreamError``, or "not complete yet"."""
+        self._compiler.e.need(str(n), self._limit, self.path)
+
+    def read(self, n: int | str) -> str:
+        """Check, take and step over ``n`` bytes: the variable holding them, as ``bytes``."""
+        e = self._compiler.e
+        size = e.var("n")
+        e.line(f"{size} = {n}")
+        e.non_negative(size, self.path)
+        e.need(size, self._limit, self.path)
+        v = e.var("u")
+        e.line(f"{v} = {self._compiler.blob(f'pos + {size}')}")
+        e.line(f"pos += {size}")
+        return v
+
+    def expr(self, ex: object) -> str:
+        """Source computing ``ex``: a constant, a ``this`` expression (``this.length``), or
+        any callable, called with the context construct would pass it."""
+        return self._compiler.expr(ex, self._scope)
+
+    def parse(self, subcon: cs.Construct) -> str:
+        """Emit the parsing of ``subcon`` at ``pos`` (compiled, or by construct); the
+        variable holding its value."""
+        return self._compiler.parse(subcon, self._limit, self._scope, self.path)
+
+
 def _strip_renamed(node: Any) -> tuple[Any, str | None]:
     name = None
     while isinstance(node, cs.Renamed):
@@ -278,11 +325,18 @@ def _strip_renamed(node: Any) -> tuple[Any, str | None]:
 
 def _fmt(node: Any) -> tuple[str, str] | None:
     """``(byteorder char, code)`` of a plain struct-format field."""
-    if isinstance(node, cs.FormatField):
+    if isinstance(node, cs.FormatField) and builtin_as(node, cs.FormatField):
         fmt = node.fmtstr
         if len(fmt) == 2 and fmt[0] in "<>" and fmt[1] in _FMT_CODES:
             return fmt[0], fmt[1]
     return None
+
+
+def _builtin(node: Any) -> bool:
+    """Whether ``node`` is compiled as the built-in class it resolves to (not a subclass
+    with code of its own, nor one a user registered)."""
+    entry = resolve(type(node))
+    return entry is not None and builtin_as(node, entry.cls)
 
 
 def _bit_fields(node: Any) -> list[Any] | None:
@@ -290,15 +344,19 @@ def _bit_fields(node: Any) -> list[Any] | None:
     field the generated code reads from one integer: ``("leaf", name, bits, kind, signed,
     wrappers)`` with ``kind`` ``int``/``flag``/``pad`` and the ``Const``/``Enum``/``FlagsEnum``
     wrappers innermost first, or ``("struct", name, fields)`` for a nested ``Struct``."""
-    if not isinstance(node, cs.Struct):
+    if not isinstance(node, cs.Struct) or not _builtin(node):
         return None
     fields: list[Any] = []
     for sc in node.subcons:
         core, _ = _strip_renamed(sc)
         wrappers: list[Any] = []
         while isinstance(core, cs.Const | cs.Enum | cs.FlagsEnum):
+            if not _builtin(core):
+                return None
             wrappers.insert(0, core)
             core, _ = _strip_renamed(core.subcon)
+        if core is not cs.Flag and not _builtin(core):
+            return None
         if core is cs.Flag:
             fields.append(("leaf", sc.name, 1, "flag", False, wrappers))
         elif (
@@ -431,154 +489,227 @@ class Compiler:
 
     # -- nodes ----------------------------------------------------------------------------
     def parse(self, node: Any, limit: str, scope: Scope, path: str) -> str:
-        """Emit code parsing ``node`` at ``pos``; return the variable holding its value."""
-        e = self.e
+        """Emit code parsing ``node`` at ``pos``; return the variable holding its value.
+
+        The emitter is the one registered for ``node``'s class (``codec._registry``); one
+        that declines (returns ``None``), or none, leaves the node to construct's parser.
+        """
         node, _ = _strip_renamed(node)
-        fmt = _fmt(node)
-        if fmt is not None:
-            size = struct.calcsize(fmt[0] + fmt[1])
-            v = e.var()
-            e.need(str(size), limit, path)
-            if fmt[1] == "B":
-                e.line(f"{v} = data[pos]")
+        entry = resolve(type(node))
+        if entry is not None:
+            v: str | None = None
+            if entry.builtin:
+                # (a subclass of a supported class with its own _parse runs its own code)
+                if entry.parse is not None and (
+                    type(node) is entry.cls or not overrides(type(node), entry, PARSE_METHODS)
+                ):
+                    v = entry.parse(self, node, limit, scope, path)
             else:
-                unpack = e.unpacker(struct.Struct(fmt[0] + fmt[1]))
-                e.line(f"{v}, = {unpack}(data, pos)")
-            if fmt[1] in "BHILQ":
-                e.unsigned.add(v)
-            e.line(f"pos += {size}")
-            return v
-        if isinstance(node, cs.Struct | cs.Sequence | cs.FocusedSeq):
-            return self.fields(node, limit, scope, path)
-        if isinstance(node, cs.Bytes):
-            n = self.expr(node.length, scope)
-            v = e.var()
-            nv = e.var("n")
-            e.line(f"{nv} = {n}")
-            if n in e.unsigned:
-                e.unsigned.add(nv)
-            e.non_negative(nv, path)
-            if self.skipping:
-                e.skip(nv, limit, path)
-                return "None"
-            e.need(nv, limit, path)
-            e.line(f"{v} = {self.blob(f'pos + {nv}')}")
-            e.line(f"pos += {nv}")
-            return v
-        if node is cs.GreedyBytes:
-            if limit == e.soft:
-                raise CompileError("GreedyBytes at the top level has no extent")
-            v = e.var()
-            e.line(f"{v} = {self.blob(limit)}")
-            e.line(f"pos = {limit}")
-            return v
-        if isinstance(node, cs.StringEncoded):
-            if self.skipping:
-                self.parse(node.subcon, limit, scope, path)
-                return "None"
-            return self.string(node, limit, scope, path)
-        if isinstance(node, cs.Prefixed):
-            return self.prefixed(node, limit, scope, path)
-        if isinstance(node, cs.Array) and not node.discard:
-            return self.array(node, limit, scope, path)
-        if isinstance(node, cs.Const | cs.Enum | cs.FlagsEnum):
-            return self.mapped(node, self.parse(node.subcon, limit, scope, path), path)
-        if isinstance(node, cs.Rebuild | cs.Default):
-            return self.parse(node.subcon, limit, scope, path)
-        if isinstance(node, cs.Computed):
-            v = e.var()
-            e.line(f"{v} = {self.expr(node.func, scope)}")
-            return v
-        if isinstance(node, cs.Padded) and node.subcon is cs.Pass:
-            n = self.expr(node.length, scope)
-            e.need(n, limit, path)
-            e.line(f"pos += {n}")
-            return "None"
-        if type(node) is type(cs.VarInt):
-            return self.varint(limit, path)
-        if isinstance(node, cs.BytesInteger) and not callable(node.swapped):
-            n = self.expr(node.length, scope)
-            v = e.var()
-            nv = e.var("n")
-            e.line(f"{nv} = {n}")
-            e.need(nv, limit, path)
-            order = "little" if node.swapped else "big"
-            e.line(
-                f"{v} = int.from_bytes(data[pos:pos + {nv}], {order!r}, signed={bool(node.signed)})"
-            )
-            e.line(f"pos += {nv}")
-            return v
-        if isinstance(node, cs.Switch):
-            return self.switch(node, limit, scope, path)
-        if isinstance(node, cs.IfThenElse):
-            cond = self.expr(node.condfunc, scope)
-            v = e.var()
-            e.line(f"if {cond}:")
-            e.depth += 1
-            t = self.parse(node.thensubcon, limit, scope, path)
-            e.line(f"{v} = {t}")
-            e.depth -= 1
-            e.line("else:")
-            e.depth += 1
-            f = self.parse(node.elsesubcon, limit, scope, path)
-            e.line(f"{v} = {f}")
-            e.depth -= 1
-            return v
-        if node is cs.Pass:
-            return "None"
-        if isinstance(node, cs.FixedSized):
-            n = self.expr(node.length, scope)
-            nv = e.var("n")
-            e.line(f"{nv} = {n}")
-            e.non_negative(nv, path)
-            if self.skipping:
-                e.skip(nv, limit, path)
-                return "None"
-            lim = self.region(nv, limit, path)
-            v = self.parse(node.subcon, lim, scope, path)
-            e.line(f"pos = {lim}")
-            return v
-        if (
-            isinstance(node, cs.NullStripped)
-            and _strip_renamed(node.subcon)[0] is cs.GreedyBytes
-            and len(node.pad) == 1
-        ):
-            if limit == e.soft:
-                raise CompileError("NullStripped at the top level has no extent")
-            v = e.var()
-            e.line(f"{v} = {self.blob(limit)}.rstrip({node.pad!r})")
-            e.line(f"pos = {limit}")
-            return v
-        if (
-            isinstance(node, cs.NullTerminated)
-            and _strip_renamed(node.subcon)[0] is cs.GreedyBytes
-            and len(node.term) == 1
-            and node.consume
-            and node.require
-        ):
-            v = e.var()
-            i = e.var("i")
-            e.line(f"{i} = data.find({node.term!r}, pos, {limit})")
-            e.line(f"if {i} < 0:")
-            if limit == e.soft:
-                e.line("    raise _Need")
-            else:
-                e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
-            if self.skipping:
-                e.line(f"pos = {i} + 1")
-                return "None"
-            keep = f"{i} + 1" if node.include else i
-            e.line(f"{v} = {self.blob(keep)}")
-            e.line(f"pos = {i} + 1")
-            return v
-        bits = self.bitstruct(node, limit, path)
-        if bits is not None:
-            return bits
+                v = self.custom(entry, node, limit, scope, path)
+            if v is not None:
+                return v
         if self.skipping:
             skipped = self.skip_unparsed(node, limit, scope, path)
             if skipped is not None:
                 return skipped
         return self.fallback(node, limit, scope)
+
+    def custom(self, entry: Entry, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        """A class registered by the user: its ``measure`` (measuring a field nothing
+        reads), else its parse emitter, through :class:`ParseGen`."""
+        if overrides(type(node), entry, PARSE_METHODS):
+            return None
+        if self.skipping and entry.measure is not None:
+            return self.measure_call(entry.measure, node, limit, path)
+        if entry.parse is None:
+            return None
+        depth = self.e.depth
+        v = entry.parse(ParseGen(self, limit, scope, path), node)
+        return emitted("parse", node, v, depth, self.e.depth)
+
+    def measure_call(self, measure: Any, node: Any, limit: str, path: str) -> str:
+        """Skip a user's field by its ``measure(node, data, pos, end)``."""
+        e = self.e
+        m = e.const(measure, "F")
+        k = e.const(node, "N")
+        v = e.var("m")
+        e.line(f"{v} = {m}({k}, data, pos, {limit})")
+        if limit == e.soft:
+            e.line(f"if {v} is None:")
+            e.line(f"    if {limit} + 1 - fstart > maxsize:")
+            e.line(f"        raise _TooLarge({limit} + 1 - fstart)")
+            e.line("    raise _Need")
+        else:
+            e.line(f"if {v} is None or {v} > {limit}:")
+            e.line(f"    raise _short({path!r}, ({v} or {limit} + 1) - pos, {limit} - pos)")
+        e.line(f"if {v} < pos:")
+        e.line(f"    raise StreamError('measured before its own start: %s' % {v}, path={path!r})")
+        e.line(f"pos = {v}")
+        if limit == e.soft:
+            e.line("if pos - fstart > maxsize:")
+            e.line("    raise _TooLarge(pos - fstart)")
+        return "None"
+
+    # -- the built-in emitters (registered in codec._constructs; None: not this node) -----
+    def format_field(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        e = self.e
+        fmt = _fmt(node)
+        if fmt is None:
+            return None
+        size = struct.calcsize(fmt[0] + fmt[1])
+        v = e.var()
+        e.need(str(size), limit, path)
+        if fmt[1] == "B":
+            e.line(f"{v} = data[pos]")
+        else:
+            unpack = e.unpacker(struct.Struct(fmt[0] + fmt[1]))
+            e.line(f"{v}, = {unpack}(data, pos)")
+        if fmt[1] in "BHILQ":
+            e.unsigned.add(v)
+        e.line(f"pos += {size}")
+        return v
+
+    def bytes_(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        e = self.e
+        n = self.expr(node.length, scope)
+        v = e.var()
+        nv = e.var("n")
+        e.line(f"{nv} = {n}")
+        if n in e.unsigned:
+            e.unsigned.add(nv)
+        e.non_negative(nv, path)
+        if self.skipping:
+            e.skip(nv, limit, path)
+            return "None"
+        e.need(nv, limit, path)
+        e.line(f"{v} = {self.blob(f'pos + {nv}')}")
+        e.line(f"pos += {nv}")
+        return v
+
+    def greedy_bytes(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if node is not cs.GreedyBytes:
+            return None
+        return self.rest("GreedyBytes", limit)
+
+    def rest(self, what: str, limit: str, suffix: str = "") -> str:
+        """The bytes from ``pos`` to the end of the enclosing region (``suffix`` applied),
+        for ``what`` reads them all; a frame's end is not known while it arrives."""
+        e = self.e
+        if limit == e.soft:
+            raise CompileError(f"{what} at the top level has no extent")
+        v = e.var()
+        e.line(f"{v} = {self.blob(limit)}{suffix}")
+        e.line(f"pos = {limit}")
+        return v
+
+    def string_encoded(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if self.skipping:
+            self.parse(node.subcon, limit, scope, path)
+            return "None"
+        return self.string(node, limit, scope, path)
+
+    def array_(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        return None if node.discard else self.array(node, limit, scope, path)
+
+    def mapped_(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        return self.mapped(node, self.parse(node.subcon, limit, scope, path), path)
+
+    def subcon(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        """``Rebuild``/``Default``: parsing is the subcon's."""
+        return self.parse(node.subcon, limit, scope, path)
+
+    def computed(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        v = self.e.var()
+        self.e.line(f"{v} = {self.expr(node.func, scope)}")
+        return v
+
+    def padding(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if node.subcon is not cs.Pass:
+            return None
+        n = self.expr(node.length, scope)
+        self.e.need(n, limit, path)
+        self.e.line(f"pos += {n}")
+        return "None"
+
+    def varint_(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        return self.varint(limit, path) if type(node) is type(cs.VarInt) else None
+
+    def bytes_integer(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if callable(node.swapped):
+            return None
+        e = self.e
+        n = self.expr(node.length, scope)
+        v = e.var()
+        nv = e.var("n")
+        e.line(f"{nv} = {n}")
+        e.need(nv, limit, path)
+        order = "little" if node.swapped else "big"
+        e.line(f"{v} = int.from_bytes(data[pos:pos + {nv}], {order!r}, signed={bool(node.signed)})")
+        e.line(f"pos += {nv}")
+        return v
+
+    def if_then_else(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        e = self.e
+        cond = self.expr(node.condfunc, scope)
+        v = e.var()
+        e.line(f"if {cond}:")
+        e.depth += 1
+        t = self.parse(node.thensubcon, limit, scope, path)
+        e.line(f"{v} = {t}")
+        e.depth -= 1
+        e.line("else:")
+        e.depth += 1
+        f = self.parse(node.elsesubcon, limit, scope, path)
+        e.line(f"{v} = {f}")
+        e.depth -= 1
+        return v
+
+    def pass_(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        return "None" if node is cs.Pass else None
+
+    def fixed_sized(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        e = self.e
+        n = self.expr(node.length, scope)
+        nv = e.var("n")
+        e.line(f"{nv} = {n}")
+        e.non_negative(nv, path)
+        if self.skipping:
+            e.skip(nv, limit, path)
+            return "None"
+        lim = self.region(nv, limit, path)
+        v = self.parse(node.subcon, lim, scope, path)
+        e.line(f"pos = {lim}")
+        return v
+
+    def null_stripped(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if _strip_renamed(node.subcon)[0] is not cs.GreedyBytes or len(node.pad) != 1:
+            return None
+        return self.rest("NullStripped", limit, f".rstrip({node.pad!r})")
+
+    def null_terminated(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
+        if not (
+            _strip_renamed(node.subcon)[0] is cs.GreedyBytes
+            and len(node.term) == 1
+            and node.consume
+            and node.require
+        ):
+            return None
+        e = self.e
+        v = e.var()
+        i = e.var("i")
+        e.line(f"{i} = data.find({node.term!r}, pos, {limit})")
+        e.line(f"if {i} < 0:")
+        if limit == e.soft:
+            e.line("    raise _Need")
+        else:
+            e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
+        if self.skipping:
+            e.line(f"pos = {i} + 1")
+            return "None"
+        keep = f"{i} + 1" if node.include else i
+        e.line(f"{v} = {self.blob(keep)}")
+        e.line(f"pos = {i} + 1")
+        return v
 
     def skip_unparsed(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
         """Measure, without parsing, a node nothing reads that the generator cannot parse:
@@ -731,7 +862,7 @@ class Compiler:
         order = None
         for sc in subcons[i:]:
             core, _ = _strip_renamed(sc)
-            if isinstance(core, cs.Rebuild | cs.Default):
+            if isinstance(core, cs.Rebuild | cs.Default) and _builtin(core):
                 core, _ = _strip_renamed(core.subcon)
             f = _fmt(core)
             if f is not None:
@@ -741,7 +872,7 @@ class Compiler:
                 run.append((sc, f[1]))
                 continue
             if (
-                isinstance(core, cs.Padded)
+                builtin_as(core, cs.Padded)
                 and core.subcon is cs.Pass
                 and isinstance(core.length, int)
             ):
@@ -757,7 +888,7 @@ class Compiler:
         sub = node.subcon
         enc = node.encoding
         core, _ = _strip_renamed(sub)
-        if isinstance(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
+        if builtin_as(core, cs.Prefixed) and _strip_renamed(core.subcon)[0] is cs.GreedyBytes:
             # PascalString: decode straight from the slice
             n = self.prefix_length(core, limit, scope, path)
             e.need(n, limit, path)
@@ -791,7 +922,7 @@ class Compiler:
             e.line(f"{v} = {self.blob(lim)}")
             e.line(f"pos = {lim}")
             return v
-        if isinstance(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
+        if builtin_as(sub, cs.StringEncoded) and _strip_renamed(sub.subcon)[0] is cs.GreedyBytes:
             v = e.var()
             enc = sub.encoding
             if enc.replace("-", "").replace("_", "").lower() == "utf8":
@@ -890,7 +1021,7 @@ class Compiler:
         e.line(f"        raise _varint_too_long({path!r})")
         return v
 
-    def bitstruct(self, node: Any, limit: str, path: str) -> str | None:
+    def bitstruct(self, node: Any, limit: str, scope: Scope, path: str) -> str | None:
         """A byte-aligned ``BitStruct`` of ``BitsInteger`` (signed or not; ``Bit``,
         ``Nibble``, ``Octet``), ``Flag`` and padding fields, each possibly under ``Const``,
         ``Enum`` or ``FlagsEnum``, and of nested ``Struct``s of such fields: one

@@ -82,9 +82,17 @@ from construct.lib import bits2bytes, bytes2bits
 from ._build_runtime import HELPERS
 from ._compiler import _OPS, CompileError, _fmt, _strip_renamed
 from ._errors import FOREIGN_ENCODE_ERRORS, EncodeError, as_encode_error
+from ._registry import BUILD_METHODS, CodeGen, Entry, builtin_as, emitted, overrides, resolve
 from ._source import exec_generated
 
-__all__ = ["Builder", "EncodeInto", "blob_encode_into", "compile_builder", "compile_encode_into"]
+__all__ = [
+    "BuildGen",
+    "Builder",
+    "EncodeInto",
+    "blob_encode_into",
+    "compile_builder",
+    "compile_encode_into",
+]
 
 Builder = Callable[[Any, bytearray], None]
 EncodeInto = Callable[[Any, bytearray], None]
@@ -134,6 +142,34 @@ def _builds_as_construct(node: Any) -> bool:
     if base is None:
         return False
     return all(getattr(cls, m, None) is getattr(base, m, None) for m in ("_build", "_encode"))
+
+
+class BuildGen(CodeGen):
+    """What a build emitter registered with :func:`codec.register_construct` is given.
+
+    The emitter adds lines to the generated build function, which appends the frame to the
+    ``bytearray`` ``out``; the value to build is in the variable named :attr:`value`. The
+    lines must append exactly the bytes construct's ``_build`` writes, raise construct's
+    errors (``path=gen.path``) on a bad value, and the emitter returns the name of a
+    variable holding what ``_build`` returns (usually :attr:`value` itself).
+    """
+
+    def __init__(self, compiler: _BuildCompiler, value: str, ctx: str, path: str) -> None:
+        super().__init__(compiler, path)
+        self._compiler = compiler
+        self._ctx = ctx
+        #: the variable holding the value to build
+        self.value = value
+
+    def expr(self, ex: object) -> str:
+        """Source computing ``ex`` in the build context: a constant, a ``this`` expression,
+        or any callable, called with the context construct would pass it."""
+        return self._compiler.value_of(ex, self._ctx)
+
+    def build(self, subcon: cs.Construct, value: str) -> str:
+        """Emit the building of ``subcon`` from the variable ``value`` (compiled, or by
+        construct); the variable holding what its ``_build`` returns."""
+        return self._compiler.build(subcon, value, self._ctx, self.path)
 
 
 # -- the generator ---------------------------------------------------------------------------
@@ -285,135 +321,167 @@ class _BuildCompiler:
         return v
 
     def node(self, node: Any, val: str, ctx: str, path: str) -> str:
-        """Emit the generated code for ``node``; ``CompileError`` when there is none."""
+        """Emit the generated code for ``node``; ``CompileError`` when there is none.
+
+        The emitter is the one registered for ``node``'s class (``codec._registry``), the
+        one for a ``Bitwise`` region inside one.
+        """
         node, path = _unwrap(node, path)
+        entry = resolve(type(node))
+        if entry is not None and not entry.builtin:
+            return self.custom(entry, node, val, ctx, path)
         if not _builds_as_construct(node):
             raise CompileError(f"{type(node).__name__} has its own build")
         if self.bits is not None:
-            return self.bitwise_node(node, val, ctx, path)
-        f = _fmt(node)
-        if f is not None:
-            s = self.const(struct.Struct(f[0] + f[1]), "S")
-            self.line("try:")
-            self.line(f"    out += {self.packer(s)}({val})")
-            self.line("except struct.error:")
-            self.line(f"    _blame(({s},), ({val},), ({path!r},))")
-            return val
-        if isinstance(node, cs.Struct):
-            return self.struct(node, val, ctx, path)
-        if isinstance(node, cs.Sequence):
-            return self.sequence(node, val, ctx, path)
-        if isinstance(node, cs.FocusedSeq):
-            return self.focused(node, val, ctx, path)
-        if isinstance(node, cs.Bytes):
-            n = self.value_of(node.length, ctx)
-            if not (n.isidentifier() or n.isdigit()):
-                length = self.var("n")  # evaluated once, as construct evaluates it
-                self.line(f"{length} = {n}")
-                n = length
-            v = self.var()
-            # the common case inline: bytes of the right length go as they are
-            self.line(f"if type({val}) is bytes and len({val}) == {n}:")
-            self.line(f"    {v} = {val}")
-            self.line("else:")
-            self.line(f"    {v} = _write_bytes({val}, {n}, {path!r})")
-            self.line(f"out += {v}")
-            return v
-        if node is cs.GreedyBytes:
-            v = self.var()
-            self.line(f"{v} = _greedy({val}, {path!r})")
-            self.line(f"out += {v}")
-            return v
-        if isinstance(node, cs.StringEncoded):
-            return self.string(node, val, ctx, path)
-        if isinstance(node, cs.Prefixed):
-            return self.prefixed(node, val, ctx, path)
-        if isinstance(node, cs.FixedSized):
-            return self.fixed_sized(node, val, ctx, path)
-        if isinstance(node, cs.NullStripped):
-            return self.build(node.subcon, val, ctx, path)  # building defers to the subcon
-        if isinstance(node, cs.Transformed | cs.Restreamed):
-            return self.bitwise(node, val, ctx, path)
-        if isinstance(node, cs.Switch):
-            return self.switch(node, val, ctx, path)
-        if isinstance(node, cs.IfThenElse):
-            return self.if_then_else(node, val, ctx, path)
-        if isinstance(node, cs.BytesInteger):
-            return self.bytes_integer(node, val, ctx, path)
-        if node is cs.Flag:
-            self.line(f"out += b'\\x01' if {val} else b'\\x00'")
-            return val
-        if (
-            isinstance(node, cs.Padded)
-            and node.subcon is cs.Pass
-            and isinstance(node.length, int)
-            and node.length >= 0
-        ):
-            pad = (node.pattern * node.length)[: node.length]
-            self.line(f"out += {pad!r}")
-            return "None"
-        if type(node) is type(cs.VarInt):
-            self.line(f"out += _varint({val}, {path!r})")
-            return val
-        if isinstance(node, cs.Array) and not node.discard:
-            return self.array(node, val, ctx, path)
-        if isinstance(node, cs.GreedyRange):
-            return self.items(node, val, ctx, path, keep=not node.discard)
-        return self.common(node, val, ctx, path)
+            emit = entry.build_bits if entry is not None else None
+        else:
+            emit = entry.build if entry is not None else None
+        if emit is None:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        ret: str = emit(self, node, val, ctx, path)
+        return ret
 
-    def common(self, node: Any, val: str, ctx: str, path: str) -> str:
-        """Nodes built the same way in a byte stream and in a Bitwise region."""
-        if isinstance(node, cs.Const):
-            k = self.const(node.value)
-            self.line(f"if {val} is not None and {val} != {k}:")
-            self.line(
-                f"    raise ConstError('building expected None or %r but got %r' % ({k}, {val}),"
-                f" path={path!r})"
-            )
-            return self.build(node.subcon, k, ctx, path)
-        if isinstance(node, cs.Enum):
-            m = self.const(node.encmapping, "M")
-            raw = self.var()
-            self.line(f"if isinstance({val}, int):")
-            self.line(f"    {raw} = {val}")
-            self.line("else:")
-            self.line(f"    {raw} = {m}.get({val})")
-            self.line(f"    if {raw} is None:")
-            self.line(
-                f"        raise MappingError('building failed, no mapping for %r' % ({val},),"
-                f" path={path!r})"
-            )
-            self.build(node.subcon, raw, ctx, path)
-            return val
-        if isinstance(node, cs.FlagsEnum):
-            raw = self.var()
-            known = {k: v for k, v in node.flags.items() if not k.startswith("_") and v is not None}
-            flags = self.const(node.flags, "M")
-            self.line(f"{raw} = _flags({val}, {flags}, {self.const(known, 'M')}, {path!r})")
-            self.build(node.subcon, raw, ctx, path)
-            return val
-        if isinstance(node, cs.Rebuild):
-            v = self.var()
-            self.line(f"{v} = {self.value_of(node.func, ctx)}")
-            return self.build(node.subcon, v, ctx, path)
-        if isinstance(node, cs.Default):
-            v = self.var()
-            self.line(f"{v} = {self.value_of(node.value, ctx)} if {val} is None else {val}")
-            return self.build(node.subcon, v, ctx, path)
-        if isinstance(node, cs.Computed):
-            v = self.var()
-            self.line(f"{v} = {self.value_of(node.func, ctx)}")
-            return v
-        if node is cs.Pass:
-            return "None"
-        if node is cs.Terminated:
-            return val  # (building writes nothing and returns the value)
-        if node is cs.Error:
-            self.line(
-                f"raise ExplicitError('Error field was activated during building', path={path!r})"
-            )
-            return "None"
-        raise CompileError(f"no build code for {type(node).__name__}")
+    def custom(self, entry: Entry, node: Any, val: str, ctx: str, path: str) -> str:
+        """A class registered by the user: its build emitter, through :class:`BuildGen`
+        (outside ``Bitwise`` regions, where it would write bytes, not bits)."""
+        if entry.build is None or self.bits is not None:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        if overrides(type(node), entry, BUILD_METHODS):
+            raise CompileError(f"{type(node).__name__} has its own build")
+        depth = self.depth
+        ret = entry.build(BuildGen(self, val, ctx, path), node)
+        return emitted("build", node, ret, depth, self.depth)
+
+    # -- the built-in emitters (registered in codec._constructs) --------------------------
+    def format_field(self, node: Any, val: str, ctx: str, path: str) -> str:
+        f = _fmt(node)
+        if f is None:
+            raise CompileError(f"no build code for FormatField {node.fmtstr!r}")
+        s = self.const(struct.Struct(f[0] + f[1]), "S")
+        self.line("try:")
+        self.line(f"    out += {self.packer(s)}({val})")
+        self.line("except struct.error:")
+        self.line(f"    _blame(({s},), ({val},), ({path!r},))")
+        return val
+
+    def bytes_(self, node: Any, val: str, ctx: str, path: str) -> str:
+        n = self.value_of(node.length, ctx)
+        if not (n.isidentifier() or n.isdigit()):
+            length = self.var("n")  # evaluated once, as construct evaluates it
+            self.line(f"{length} = {n}")
+            n = length
+        v = self.var()
+        # the common case inline: bytes of the right length go as they are
+        self.line(f"if type({val}) is bytes and len({val}) == {n}:")
+        self.line(f"    {v} = {val}")
+        self.line("else:")
+        self.line(f"    {v} = _write_bytes({val}, {n}, {path!r})")
+        self.line(f"out += {v}")
+        return v
+
+    def greedy_bytes(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node is not cs.GreedyBytes:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        v = self.var()
+        self.line(f"{v} = _greedy({val}, {path!r})")
+        self.line(f"out += {v}")
+        return v
+
+    def null_stripped(self, node: Any, val: str, ctx: str, path: str) -> str:
+        return self.build(node.subcon, val, ctx, path)  # building defers to the subcon
+
+    def flag(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node is not cs.Flag:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        self.line(f"out += b'\\x01' if {val} else b'\\x00'")
+        return val
+
+    def padding(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if not (node.subcon is cs.Pass and isinstance(node.length, int) and node.length >= 0):
+            raise CompileError("Padded around a field")
+        pad = (node.pattern * node.length)[: node.length]
+        self.line(f"out += {pad!r}")
+        return "None"
+
+    def varint(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if type(node) is not type(cs.VarInt):
+            raise CompileError(f"no build code for {type(node).__name__}")
+        self.line(f"out += _varint({val}, {path!r})")
+        return val
+
+    def array_(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node.discard:
+            raise CompileError("Array with discard=True")
+        return self.array(node, val, ctx, path)
+
+    def greedy_range(self, node: Any, val: str, ctx: str, path: str) -> str:
+        return self.items(node, val, ctx, path, keep=not node.discard)
+
+    # (these are built the same way in a byte stream and in a Bitwise region)
+    def const_(self, node: Any, val: str, ctx: str, path: str) -> str:
+        k = self.const(node.value)
+        self.line(f"if {val} is not None and {val} != {k}:")
+        self.line(
+            f"    raise ConstError('building expected None or %r but got %r' % ({k}, {val}),"
+            f" path={path!r})"
+        )
+        return self.build(node.subcon, k, ctx, path)
+
+    def enum(self, node: Any, val: str, ctx: str, path: str) -> str:
+        m = self.const(node.encmapping, "M")
+        raw = self.var()
+        self.line(f"if isinstance({val}, int):")
+        self.line(f"    {raw} = {val}")
+        self.line("else:")
+        self.line(f"    {raw} = {m}.get({val})")
+        self.line(f"    if {raw} is None:")
+        self.line(
+            f"        raise MappingError('building failed, no mapping for %r' % ({val},),"
+            f" path={path!r})"
+        )
+        self.build(node.subcon, raw, ctx, path)
+        return val
+
+    def flags_enum(self, node: Any, val: str, ctx: str, path: str) -> str:
+        raw = self.var()
+        known = {k: v for k, v in node.flags.items() if not k.startswith("_") and v is not None}
+        flags = self.const(node.flags, "M")
+        self.line(f"{raw} = _flags({val}, {flags}, {self.const(known, 'M')}, {path!r})")
+        self.build(node.subcon, raw, ctx, path)
+        return val
+
+    def rebuild(self, node: Any, val: str, ctx: str, path: str) -> str:
+        v = self.var()
+        self.line(f"{v} = {self.value_of(node.func, ctx)}")
+        return self.build(node.subcon, v, ctx, path)
+
+    def default(self, node: Any, val: str, ctx: str, path: str) -> str:
+        v = self.var()
+        self.line(f"{v} = {self.value_of(node.value, ctx)} if {val} is None else {val}")
+        return self.build(node.subcon, v, ctx, path)
+
+    def computed(self, node: Any, val: str, ctx: str, path: str) -> str:
+        v = self.var()
+        self.line(f"{v} = {self.value_of(node.func, ctx)}")
+        return v
+
+    def pass_(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node is not cs.Pass:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        return "None"
+
+    def terminated(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node is not cs.Terminated:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        return val  # (building writes nothing and returns the value)
+
+    def error(self, node: Any, val: str, ctx: str, path: str) -> str:
+        if node is not cs.Error:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        self.line(
+            f"raise ExplicitError('Error field was activated during building', path={path!r})"
+        )
+        return "None"
 
     def struct(self, node: Any, val: str, ctx: str, path: str) -> str:
         obj = self.var("o")
@@ -882,43 +950,29 @@ class _BuildCompiler:
         self.line(f"{count} += {width}")
         self.bits = []
 
-    def bitwise_node(self, node: Any, val: str, ctx: str, path: str) -> str:
-        """A node inside a Bitwise region: bit fields add to ``self.bits`` (or to the
-        run-time accumulator), containers, branches and adapters are built as anywhere,
-        anything else is a ``CompileError`` (the caller builds it with construct)."""
+    def flag_bits(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``Flag`` in a Bitwise region: one bit."""
         assert self.bits is not None
-        if isinstance(node, cs.BitsInteger):
-            return self.bits_integer(node, val, ctx, path)
-        if node is cs.Flag:
-            bit = self.var("t")
-            self.line(f"{bit} = 1 if {val} else 0")
-            self.bits.append((bit, 1, 0))
-            return val
-        if (
-            isinstance(node, cs.Padded)
-            and node.subcon is cs.Pass
+        if node is not cs.Flag:
+            raise CompileError(f"no build code for {type(node).__name__}")
+        bit = self.var("t")
+        self.line(f"{bit} = 1 if {val} else 0")
+        self.bits.append((bit, 1, 0))
+        return val
+
+    def padding_bits(self, node: Any, val: str, ctx: str, path: str) -> str:
+        """``Padding`` in a Bitwise region: constant bits."""
+        assert self.bits is not None
+        if not (
+            node.subcon is cs.Pass
             and isinstance(node.length, int)
             and node.length >= 0
             and node.pattern in (b"\x00", b"\x01")
         ):
-            ones = 2**node.length - 1 if node.pattern == b"\x01" else 0
-            self.bits.append((None, node.length, ones))
-            return "None"
-        if isinstance(node, cs.Struct):
-            return self.struct(node, val, ctx, path)
-        if isinstance(node, cs.Sequence):
-            return self.sequence(node, val, ctx, path)
-        if isinstance(node, cs.FocusedSeq):
-            return self.focused(node, val, ctx, path)
-        if isinstance(node, cs.Switch):
-            return self.switch(node, val, ctx, path)
-        if isinstance(node, cs.IfThenElse):
-            return self.if_then_else(node, val, ctx, path)
-        if isinstance(node, cs.Array) and not node.discard:
-            return self.array(node, val, ctx, path)
-        if isinstance(node, cs.Transformed | cs.Restreamed):
-            return self.bytewise(node, val, ctx, path)
-        return self.common(node, val, ctx, path)
+            raise CompileError("Padded around a bit field")
+        ones = 2**node.length - 1 if node.pattern == b"\x01" else 0
+        self.bits.append((None, node.length, ones))
+        return "None"
 
     def bits_integer(self, node: Any, val: str, ctx: str, path: str) -> str:
         """``BitsInteger`` (``Bit``, ``Nibble``, ``Octet``): a constant width is checked
@@ -1154,7 +1208,7 @@ def blob_encode_into(
     ``encode_into``), which converts it or raises exactly as before. ``None`` for any other
     schema."""
     core, _ = _strip_renamed(schema)
-    if not isinstance(core, cs.Prefixed) or getattr(core, "includelength", False):
+    if not builtin_as(core, cs.Prefixed) or getattr(core, "includelength", False):
         return None
     body, _ = _strip_renamed(core.subcon)
     prefix, _ = _strip_renamed(core.lengthfield)

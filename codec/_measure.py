@@ -38,6 +38,7 @@ import construct as cs
 
 from ._errors import FOREIGN_DECODE_ERRORS, DecodeError, FrameTooLarge, as_decode_error
 from ._framing import Framing, parse_context, struct_context
+from ._registry import PARSE_METHODS, overrides, resolve
 from ._trial import GreedySchemaError, NeedMore
 
 if TYPE_CHECKING:
@@ -393,6 +394,36 @@ class TrialField(Step):
             return stream.tell(), value
 
 
+class CustomStep(Step):
+    """A user's class registered with a ``measure(node, data, pos, end)``: asked where the
+    field ends, and again with more bytes while it cannot tell."""
+
+    def __init__(self, node: cs.Construct, core: cs.Construct, measure: Any) -> None:
+        self.node = node
+        #: the user's construct (``node`` without its names and adapters)
+        self.core = core
+        self.measure = measure
+        self.name = node.name
+
+    def walk(self, w: Window, pos: int, ctx: Any) -> Walk:
+        while True:
+            end = self.measure(self.core, w.data, w.start + pos, w.end)
+            if end is not None:
+                break
+            upto = w.end - w.start + 1
+            while w.need(upto):
+                yield upto
+        end -= w.start
+        if end < pos:
+            raise DecodeError(
+                f"{type(self.node).__name__} was measured to end before its start",
+                offset=w.base + w.start + pos,
+                data=w.bytes(pos, pos + 32),
+            )
+        w.need(end)  # FrameTooLarge as soon as the size is known
+        return end, MISSING
+
+
 class _TrialFieldStream(_FieldStream):
     """The bytes received from a field's start on, at the frame's positions; reading past
     them raises :class:`NeedMore` with the frame size needed (see ``codec._trial``)."""
@@ -475,14 +506,17 @@ def _value_preserving(node: cs.Construct) -> cs.Construct:
     return node
 
 
-#: constructs that move the stream position or read elsewhere: only a whole trial parse
-#: of the frame sees them as construct does
-POSITIONAL: tuple[type, ...] = (cs.Seek, cs.Pointer, cs.Union, cs.Lazy, cs.LazyStruct)
+def _seeks(node: cs.Construct) -> bool:
+    """A construct that moves the stream position or reads elsewhere (``Seek``,
+    ``Pointer``, ``Union``, ``Lazy``...; ``Analysis.seeks``): only a whole trial parse of
+    the frame sees it as construct does."""
+    entry = resolve(type(node))
+    return entry is not None and entry.analysis is not None and entry.analysis.seeks
 
 
 def is_positional(node: cs.Construct) -> bool:
     """True when ``node`` contains a construct that seeks in the stream."""
-    return _contains(node, lambda n: isinstance(n, POSITIONAL))
+    return _contains(node, _seeks)
 
 
 def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = False) -> Step:
@@ -490,58 +524,100 @@ def build_step(node: cs.Construct, names: frozenset[str] | None, want: bool = Fa
 
     ``names``: the context keys an expression of the schema may read (``None``: any), so
     the fields a ``Struct`` records; ``want``: whether ``node``'s own value may be read.
+    The step is the one registered for the class of what ``node`` wraps
+    (``codec._registry``); a class with none, or one that declines, is trial-parsed.
     """
     size = _static_size(node)
     # (a Peek's value depends on the bytes after it: when read, it is parsed where it stands)
     if size is not None and not (want and _contains(node, _peeks)):
         return Static(node, size, want)
     core = _core(node)
+    entry = resolve(type(core))
+    if entry is None or entry.measure is None:
+        return TrialField(node)
+    if type(core) is not entry.cls and overrides(type(core), entry, PARSE_METHODS):
+        return TrialField(node)  # (its own _parse may consume other bytes)
+    if not entry.builtin:
+        return CustomStep(node, core, entry.measure)
+    step: Step | None = entry.measure(node, core, names, want)
+    return step if step is not None else TrialField(node)
+
+
+# -- the built-in steps (registered in codec._constructs; None: a trial parse) -------------
+def varint_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
     if type(core) is type(cs.VarInt) or type(core) is type(cs.ZigZag):
         return VarIntStep(node, want)
-    if isinstance(core, cs.Prefixed):
-        length_step = build_step(core.lengthfield, names)
-        if isinstance(length_step, Static | VarIntStep):
-            return PrefixStep(node, core, length_step)
-    if isinstance(core, cs.NullTerminated) and core.consume and len(core.term) == 1:
+    return None
+
+
+def prefix_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    length_step = build_step(core.lengthfield, names)
+    if isinstance(length_step, Static | VarIntStep):
+        return PrefixStep(node, core, length_step)
+    return None
+
+
+def delim_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    if core.consume and len(core.term) == 1:
         return DelimStep(node, core.term)
-    if isinstance(core, cs.RestreamData) and isinstance(core.datafunc, cs.Construct):
-        # it consumes what its data construct consumes; its value, when read, is parsed
-        step = build_step(core.datafunc, names)
-        step.name = node.name
-        return step
-    if isinstance(core, cs.Struct | cs.Sequence | cs.FocusedSeq):
-        if any(isinstance(_core(sc), cs.StopIf) for sc in core.subcons):
-            return TrialField(node)
-        record = [
-            sc.name if sc.name and (names is None or sc.name in names) else None
-            for sc in core.subcons
-        ]
-        steps = [
-            build_step(sc, names, r is not None) for sc, r in zip(core.subcons, record, strict=True)
-        ]
-        return Fields(node, core, steps, record)
-    if isinstance(core, cs.Array) and not core.discard:
-        item = build_step(core.subcon, names)
-        if isinstance(item, Static):
-            return Sized(node, TrialField(node))
-        return ArrayStep(node, core, item)
-    # a Switch/If's value is its branch's, unless an adapter around it changes it (its
-    # value is then parsed whole, when it is read)
-    inner = _value_preserving(node)
-    want = want and inner is core
-    if isinstance(core, cs.Switch):
-        cases = {k: build_step(v, names, want) for k, v in core.cases.items()}
-        return SwitchStep(node, core, cases, build_step(core.default, names, want))
-    if isinstance(core, cs.IfThenElse):
-        return IfStep(
-            node,
-            core,
-            build_step(core.thensubcon, names, want),
-            build_step(core.elsesubcon, names, want),
-        )
-    if isinstance(core, cs.Bytes | cs.FixedSized | cs.Padded | cs.BytesInteger):
+    return None
+
+
+def restream_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    if not isinstance(core.datafunc, cs.Construct):
+        return None
+    # it consumes what its data construct consumes; its value, when read, is parsed
+    step = build_step(core.datafunc, names)
+    step.name = node.name
+    return step
+
+
+def fields_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    if any(isinstance(_core(sc), cs.StopIf) for sc in core.subcons):
+        return None
+    record = [
+        sc.name if sc.name and (names is None or sc.name in names) else None for sc in core.subcons
+    ]
+    steps = [
+        build_step(sc, names, r is not None) for sc, r in zip(core.subcons, record, strict=True)
+    ]
+    return Fields(node, core, steps, record)
+
+
+def array_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    if core.discard:
+        return None
+    item = build_step(core.subcon, names)
+    if isinstance(item, Static):
         return Sized(node, TrialField(node))
-    return TrialField(node)
+    return ArrayStep(node, core, item)
+
+
+def _branch_want(node: Any, core: Any, want: bool) -> bool:
+    """A Switch/If's value is its branch's, unless an adapter around it changes it (its
+    value is then parsed whole, when it is read)."""
+    return want and _value_preserving(node) is core
+
+
+def switch_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    want = _branch_want(node, core, want)
+    cases = {k: build_step(v, names, want) for k, v in core.cases.items()}
+    return SwitchStep(node, core, cases, build_step(core.default, names, want))
+
+
+def if_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    want = _branch_want(node, core, want)
+    return IfStep(
+        node,
+        core,
+        build_step(core.thensubcon, names, want),
+        build_step(core.elsesubcon, names, want),
+    )
+
+
+def sized_step(node: Any, core: Any, names: frozenset[str] | None, want: bool) -> Step | None:
+    """``Bytes``, ``FixedSized``, ``Padded``, ``BytesInteger``: skipped by their size."""
+    return Sized(node, TrialField(node))
 
 
 class Measured(Framing):
@@ -598,7 +674,7 @@ class Measured(Framing):
 
 
 def _scans(step: Step) -> bool:
-    if isinstance(step, DelimStep | ArrayStep | TrialField):
+    if isinstance(step, DelimStep | ArrayStep | TrialField | CustomStep):
         return True
     if isinstance(step, Fields):
         return any(_scans(s) for s in step.steps)
@@ -625,6 +701,7 @@ def _describe(step: Step) -> str:
         SwitchStep: "switch",
         IfStep: "if",
         TrialField: "trial",
+        CustomStep: "measured",
     }[type(step)]
     if isinstance(step, ArrayStep):
         label = f"array[{_describe(step.item)}]"
