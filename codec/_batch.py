@@ -19,7 +19,6 @@ frame is complete, each call costs O(new bytes), not O(frame).
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -66,15 +65,29 @@ FillFunction = Callable[[bytearray, int, int, int, Any], tuple[list[Any] | None,
 _INDENT = "    "
 
 
-def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], dict[str, Any]]:
-    """Source computing ``fend`` for the frame at ``pos`` (raising ``_Need``/``_TooLarge``)."""
+#: what the measuring code does when the frame is not complete yet: raise to a caller that
+#: catches ``_Need`` (a batch's later frames, a resumable first frame), or return at once
+RAISE_NEED = "raise _Need"
+RETURN_HALF = "return None, HALF"
+
+
+def _plus(expr: str, n: int) -> str:
+    """Source of ``expr + n``, without adding zero."""
+    return f"{expr} + {n}" if n > 0 else f"{expr} - {-n}" if n else expr
+
+
+def _measure_lines(
+    framing: Framing, schema: cs.Construct, halt: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Source computing ``fend`` for the frame at ``pos`` (raising ``_TooLarge``); ``halt``
+    (:data:`RAISE_NEED` or :data:`RETURN_HALF`) runs when the frame is not complete."""
     if isinstance(framing, FixedLength):
-        return [f"fend = pos + {framing.size}", "if fend > end:", "    raise _Need"], {}
+        return [f"fend = pos + {framing.size}", "if fend > end:", f"    {halt}"], {}
     if isinstance(framing, LengthField):
         consts: dict[str, Any] = {}
         hdr = framing.header
         # one byte is always there: the loop only measures when pos < end
-        lines = [f"if end - pos < {hdr}:", "    raise _Need"] if hdr > 1 else []
+        lines = [f"if end - pos < {hdr}:", f"    {halt}"] if hdr > 1 else []
         at = f"pos + {framing.offset}" if framing.offset else "pos"
         if framing.length == 1 and not framing.signed:
             lines.append(f"ln = data[{at}]")
@@ -86,7 +99,7 @@ def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], d
                 f"ln = int.from_bytes(data[{at}:{at} + {framing.length}], "
                 f"{framing.byteorder!r}, signed={framing.signed})"
             )
-        lines.append(f"size = {hdr} + ln + {framing.adjustment}")
+        lines.append(f"size = {_plus('ln', hdr + framing.adjustment)}")
         minimum = max(hdr, framing.strip)
         if framing.signed or framing.adjustment < 0 or framing.strip > hdr:
             lines += [f"if size < {minimum}:", "    raise _BadLength(size)"]
@@ -95,18 +108,18 @@ def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], d
             "    raise _TooLarge(size)",
             "fend = pos + size",
             "if fend > end:",
-            "    raise _Need",
+            f"    {halt}",
         ]
         return lines, consts
     if isinstance(framing, VarIntLength):
         off = framing.offset
         lines = [
-            f"p = pos + {off}",
+            f"p = {_plus('pos', off)}",
             "ln = 0",
             "sh = 0",
             "while True:",
             "    if p >= end:",
-            "        raise _Need",
+            f"        {halt}",
             "    b = data[p]",
             "    p += 1",
             "    ln |= (b & 0x7F) << sh",
@@ -115,28 +128,29 @@ def _measure_lines(framing: Framing, schema: cs.Construct) -> tuple[list[str], d
             "    sh += 7",
             f"    if sh >= {7 * VarIntLength.MAX_BYTES}:",
             "        raise _BadLength(-1)",
-            f"size = p - pos + ln + {framing.adjustment}",
+            f"size = {_plus('p - pos + ln', framing.adjustment)}",
             "if size < p - pos:",
             "    raise _BadLength(size)",
             "if size > maxsize:",
             "    raise _TooLarge(size)",
             "fend = pos + size",
             "if fend > end:",
-            "    raise _Need",
+            f"    {halt}",
         ]
         return lines, {}
     if isinstance(framing, Measured):
         comp = Compiler(schema, measuring=True, read=read_names(schema))
         comp.e.soft = "end"
+        comp.e.halt = halt
         comp.e.depth = 0
         comp.parse(schema, "end", Scope(None, None, None), "(measuring)")
         lines = [
-            *comp.e.lines,
+            *comp.body(),
             "fend = pos",
             "if fend - fstart > maxsize:",
             "    raise _TooLarge(fend - fstart)",
             "if fend > end:",
-            "    raise _Need",
+            f"    {halt}",
         ]
         return lines, comp.e.consts
     raise CompileError(f"no inline measurer for {type(framing).__name__}")
@@ -177,27 +191,26 @@ def compile_fill(
         "BLOB_DIRECT": BLOB_DIRECT,
         "struct": struct,
     }
-    inline = not generic_measure
-    measure: list[str] = []
-    if inline:
-        try:
-            measure, consts = _measure_lines(framing, schema)
-        except CompileError:
-            inline = False
-        else:
-            namespace.update(consts)
-    if not inline:
-        measure = [
-            "size = FRAMING.measure(data, pos, end, maxsize, buf)",
-            "if size < 0 or size > end - pos:",
-            "    raise _Need",
-            "fend = pos + size",
-            "lo, hi = FRAMING.payload(data, pos, size)",
-            "bounds.append(hi)",
-        ]
     # frames that are measured by scanning (delimiters, variable items) resume in the
     # framing's own walk while incomplete; header-sized ones are re-measured in O(header)
     resumable = isinstance(framing, Measured) and framing.scans
+    #: the inline measuring source for each ``halt`` statement, generated when first needed
+    measures: dict[str, list[str]] = {}
+
+    def measure(halt: str) -> list[str]:
+        if halt not in measures:
+            measures[halt], consts = _measure_lines(framing, schema, halt)
+            namespace.update(consts)
+        return measures[halt]
+
+    # the first frame returns at once on a half packet, unless the framing resumes it
+    first_halt = RAISE_NEED if resumable else RETURN_HALF
+    inline = not generic_measure
+    if inline:
+        try:
+            measure(first_halt)
+        except CompileError:
+            inline = False
     records = _fixed_records(schema, framing, plain) if inline and exact else None
     if records is not None:
         src, consts = records
@@ -213,12 +226,14 @@ def compile_fill(
         parser.e.frame_start = len(parser.e.lines)
         parser.bases["end"] = "start"
         value = parser.parse(schema, "end", Scope(None, None, None), "(parsing)")
-        src = _parse_measures(measure, list(parser.e.lines), value, resumable, blob)
+        frame = _FrameCode(parser, value, "start" in parser.used_bases)
+        again = measure(RAISE_NEED) if blob is not None else []
+        src = _parse_measures(measure(first_halt), again, frame, resumable, blob)
     else:
         value = parser.parse(schema, "limit", Scope(None, None, None), "(parsing)")
-        body = list(parser.e.lines)
+        frame = _FrameCode(parser, value, exact or "start" in parser.used_bases)
         if exact:
-            body += [
+            frame.body += [
                 "if pos != limit:",
                 "    raise StreamError('the framing measured %d bytes but the schema "
                 "consumed %d' % (limit - start, pos - start))",
@@ -227,12 +242,34 @@ def compile_fill(
             getattr(framing, "strip", 0) if isinstance(framing, LengthField | VarIntLength) else 0
         )
         src = (
-            _single_pass(measure, body, value, strip, resumable, blob)
+            _single_pass(measure(first_halt), measure(RAISE_NEED), frame, strip, resumable, blob)
             if inline
-            else _two_pass(measure, body, value)
+            else _two_pass(_GENERIC_MEASURE, frame)
         )
     namespace.update(parser.e.consts)
-    return _exec_fill(_prune(src), namespace, schema)
+    return _exec_fill(src, namespace, schema)
+
+
+#: frames measured by the framing's own method (delimiters...), for :func:`_two_pass`
+_GENERIC_MEASURE = [
+    "size = FRAMING.measure(data, pos, end, maxsize, buf)",
+    "if size < 0 or size > end - pos:",
+    "    raise _Need",
+    "fend = pos + size",
+    "lo, hi = FRAMING.payload(data, pos, size)",
+    "bounds.append(hi)",
+]
+
+
+class _FrameCode:
+    """The generated parse of one frame: its lines, the variable holding its value, whether
+    they read ``start`` (the frame's first byte) and build objects the cyclic GC tracks."""
+
+    def __init__(self, parser: Compiler, value: str, uses_start: bool) -> None:
+        self.body = parser.body()
+        self.value = value
+        self.uses_start = uses_start
+        self.tracked = parser.e.tracked
 
 
 def _exec_fill(src: list[str], namespace: dict[str, Any], schema: cs.Construct) -> FillFunction:
@@ -241,10 +278,6 @@ def _exec_fill(src: list[str], namespace: dict[str, Any], schema: cs.Construct) 
     text = "\n".join(src) + "\n"
     fill: FillFunction = exec_generated(text, "decode", type(schema).__name__, namespace, "fill")
     return fill
-
-
-#: generated lines that create GC-tracked objects (dicts, lists, construct's containers)
-_BUILDS_CONTAINER = re.compile(r"= (\{|\[|list\(|ListContainer\(|Container\()|_fallback|_decode\(")
 
 
 def _blob_offset(schema: cs.Construct, framing: Framing, exact: bool) -> int | None:
@@ -262,10 +295,12 @@ def _blob_offset(schema: cs.Construct, framing: Framing, exact: bool) -> int | N
     return framing.strip if core is cs.GreedyBytes else None
 
 
-def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -> list[str]:
-    """Measure the first frame on the storage itself: a half packet copies nothing; a blob
-    alone in the buffer, or a large one (see :data:`BLOB_DIRECT`) and the frames after it,
-    are copied out as values at once."""
+def _first_frame(
+    first: list[str], again: list[str], resumable: bool, blob: int | None = None
+) -> list[str]:
+    """Measure the first frame on the storage itself (``first``): a half packet copies
+    nothing; a blob alone in the buffer, or a large one (see :data:`BLOB_DIRECT`) and the
+    frames after it (each measured by ``again``), are copied out as values at once."""
     src = ["def fill(data, bstart, end, maxsize, buf):"]
     if resumable:
         src += _indent(
@@ -279,10 +314,6 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
             1,
         )
     src += _indent(["pos = fstart = bstart", "try:"], 1)
-    # a half packet is the common case here: return at once instead of raising
-    first = (
-        measure if resumable else [ln.replace("raise _Need", "return None, HALF") for ln in measure]
-    )
     src += _indent(first, 2)
     src += _indent(["except _Need:"], 1)
     if resumable:
@@ -318,7 +349,7 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
                 "            if pos >= end or pos - bstart >= WINDOW:",
                 "                break",
                 "            try:",
-                *_indent(measure, 4),  # (a blob's framing never resumes: raises _Need)
+                *_indent(again, 4),  # (a blob's framing never resumes: raises _Need)
                 "            except _Need:",
                 "                err = HALF",
                 "                break",
@@ -357,13 +388,13 @@ def _first_frame(measure: list[str], resumable: bool, blob: int | None = None) -
 
 
 def _parse_measures(
-    measure: list[str], body: list[str], value: str, resumable: bool, blob: int | None
+    first: list[str], again: list[str], frame: _FrameCode, resumable: bool, blob: int | None
 ) -> list[str]:
     """The parser measures: after the first frame, each frame is parsed against the end of
     the snapshot; a read past it stops the batch at that frame's start."""
-    src = _first_frame(measure, resumable, blob)
+    src = _first_frame(first, again, resumable, blob)
     # values that are not containers are not tracked by the cyclic GC: no batch cap needed
-    capped = any(_BUILDS_CONTAINER.search(line) for line in body)
+    capped = frame.tracked
     src += _indent(
         [
             "out = []",
@@ -373,14 +404,14 @@ def _parse_measures(
             *(["n = 0"] if capped else []),
             "try:",
             "    while True:",
-            "        start = fstart = pos",
+            "        start = fstart = pos" if frame.uses_start else "        fstart = pos",
         ],
         1,
     )
-    src += _indent(body, 3)
+    src += _indent(frame.body, 3)
     src += _indent(
         [
-            f"app({value})",
+            f"app({frame.value})",
             "app(pos + bstart)",
             *(["n += 1", "if pos >= end or n >= LIMIT:"] if capped else ["if pos >= end:"]),
             "    break",
@@ -480,31 +511,22 @@ def _fixed_records(
     return src, {"RECORD": record, "Container": cs.Container}
 
 
-def _prune(src: list[str]) -> list[str]:
-    """Drop generated assignments nothing reads (``baseN = pos`` kept for fallbacks, a
-    frame's ``start``) and additions of zero."""
-    text = "\n".join(src)
-    out = []
-    for line in src:
-        m = re.fullmatch(r"(\s*)(base\d+|start) = (fstart = )?pos", line)
-        if m and len(re.findall(rf"\b{m.group(2)}\b", text)) == 1:
-            if m.group(3):
-                out.append(f"{m.group(1)}fstart = pos")
-            continue
-        out.append(line.replace(" + 0", "") if line.rstrip().endswith(" + 0") else line)
-    return out
-
-
 def _indent(lines: list[str], depth: int) -> list[str]:
     return [_INDENT * depth + line for line in lines]
 
 
 def _single_pass(
-    measure: list[str], body: list[str], value: str, strip: int, resumable: bool, blob: int | None
+    first: list[str],
+    again: list[str],
+    frame: _FrameCode,
+    strip: int,
+    resumable: bool,
+    blob: int | None,
 ) -> list[str]:
     """Explicit framings: measure each frame, then parse its payload, in one loop over the
     snapshot (the frame's extent comes from the framing, not from the schema)."""
-    src = _first_frame(measure, resumable, blob)
+    src = _first_frame(first, again, resumable, blob)
+    starts = "start = pos" if frame.uses_start else "pos"
     src += _indent(
         [
             "out = []",
@@ -515,14 +537,14 @@ def _single_pass(
             "try:",
             "    while True:",
             "        limit = fend",
-            f"        start = pos = fstart + {strip}" if strip else "        start = pos = fstart",
+            f"        {starts} = {_plus('fstart', strip)}",
         ],
         1,
     )
-    src += _indent(body, 3)
+    src += _indent(frame.body, 3)
     src += _indent(
         [
-            f"app({value})",
+            f"app({frame.value})",
             "app(fend + bstart)",
             "n += 1",
             "pos = fstart = fend",
@@ -531,7 +553,7 @@ def _single_pass(
         ],
         3,
     )
-    src += _indent(measure, 3)
+    src += _indent(again, 3)
     src += _indent(
         [
             "except _Need:",
@@ -546,7 +568,7 @@ def _single_pass(
     return src
 
 
-def _two_pass(measure: list[str], body: list[str], value: str) -> list[str]:
+def _two_pass(measure: list[str], frame: _FrameCode) -> list[str]:
     """For framings measured by their own method (delimiters...): find the frames on the
     storage first, then parse them from one snapshot of the complete ones."""
     src = ["def fill(data, bstart, end, maxsize, buf):"]
@@ -582,14 +604,14 @@ def _two_pass(measure: list[str], body: list[str], value: str) -> list[str]:
             "    for fend in ends:",
             "        limit = bounds[i] - bstart",
             "        i += 1",
-            "        start = pos = p0",
+            "        start = pos = p0" if frame.uses_start else "        pos = p0",
         ],
         1,
     )
-    src += _indent(body, 3)
+    src += _indent(frame.body, 3)
     src += _indent(
         [
-            f"        app({value})",
+            f"        app({frame.value})",
             "        app(fend)",
             "        p0 = fend - bstart",
             "except Exception as exc:",

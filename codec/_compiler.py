@@ -211,6 +211,13 @@ class Emitter:
         self.unsigned: set[str] = set()
         #: how many lines were emitted when a frame's first read starts (see need())
         self.frame_start: int | None = None
+        #: the statement that stops at a read past ``soft`` (bytes not received yet): raise
+        #: ``_Need`` to a caller that catches it, or return at once where a half packet is
+        #: the common case (the batch's first frame returns ``None, HALF``)
+        self.halt = "raise _Need"
+        #: whether a line builds objects the cyclic GC tracks (containers, lists, dicts,
+        #: construct's own parse): a batch of such values is capped (see codec._batch)
+        self.tracked = False
         self._const_ids: dict[int, str] = {}
 
     def var(self, prefix: str = "v") -> str:
@@ -236,8 +243,10 @@ class Emitter:
             self.consts[name] = st.unpack_from
         return name
 
-    def line(self, text: str) -> None:
+    def line(self, text: str, *, tracked: bool = False) -> None:
+        """Emit ``text``; ``tracked``: it builds an object the cyclic GC tracks."""
         self.lines.append("    " * self.depth + text)
+        self.tracked = self.tracked or tracked
 
     def non_negative(self, n: str, path: str) -> None:
         if n in self.unsigned:
@@ -254,7 +263,7 @@ class Emitter:
         if limit == self.soft:
             self.line(f"    if pos + {n} - fstart > maxsize:")
             self.line(f"        raise _TooLarge(pos + {n} - fstart)")
-            self.line("    raise _Need")
+            self.line(f"    {self.halt}")
         else:
             self.line(f"    raise _short({path!r}, {n}, {limit} - pos)")
 
@@ -415,6 +424,15 @@ class Compiler:
         self.last_scope: Scope | None = None
         #: the variable holding the start of the region each limit variable bounds
         self.bases: dict[str, str] = {"limit": "start"}
+        #: the region starts a later line reads (a fallback parses from its region's start)
+        self.used_bases: set[str] = set()
+        #: the line that sets each region start, dropped by :meth:`lines` when none reads it
+        self.base_lines: dict[str, int] = {}
+
+    def body(self) -> list[str]:
+        """The lines emitted so far, without the region starts nothing reads."""
+        unused = {i for base, i in self.base_lines.items() if base not in self.used_bases}
+        return [line for i, line in enumerate(self.e.lines) if i not in unused]
 
     # -- expressions ----------------------------------------------------------------------
     def expr(self, ex: Any, scope: Scope) -> str:
@@ -525,6 +543,7 @@ class Compiler:
             return None
         depth = self.e.depth
         v = entry.parse(ParseGen(self, limit, scope, path), node)
+        self.e.tracked = True  # (what the user's lines build is not known: count it in)
         return emitted("parse", node, v, depth, self.e.depth)
 
     def measure_call(self, measure: Any, node: Any, limit: str, path: str) -> str:
@@ -538,7 +557,7 @@ class Compiler:
             e.line(f"if {v} is None:")
             e.line(f"    if {limit} + 1 - fstart > maxsize:")
             e.line(f"        raise _TooLarge({limit} + 1 - fstart)")
-            e.line("    raise _Need")
+            e.line(f"    {e.halt}")
         else:
             e.line(f"if {v} is None or {v} > {limit}:")
             e.line(f"    raise _short({path!r}, ({v} or {limit} + 1) - pos, {limit} - pos)")
@@ -700,7 +719,7 @@ class Compiler:
         e.line(f"{i} = data.find({node.term!r}, pos, {limit})")
         e.line(f"if {i} < 0:")
         if limit == e.soft:
-            e.line("    raise _Need")
+            e.line(f"    {e.halt}")
         else:
             e.line(f"    raise StreamError('NullTerminated: terminator not found in {path}')")
         if self.skipping:
@@ -735,6 +754,7 @@ class Compiler:
         lim = e.var("lim")
         e.line(f"{lim} = pos + {n}")
         base = e.var("base")
+        self.base_lines[base] = len(e.lines)
         e.line(f"{base} = pos")
         self.bases[lim] = base
         return lim
@@ -759,7 +779,8 @@ class Compiler:
         base = self.bases.get(limit, "start")
         ctx = self.context(scope)
         fn = "_fallback_soft" if limit == self.e.soft else "_fallback"
-        self.e.line(f"{v}, pos = {fn}({k}, data, {base}, pos, {limit}, {ctx})")
+        self.used_bases.add(base)
+        self.e.line(f"{v}, pos = {fn}({k}, data, {base}, pos, {limit}, {ctx})", tracked=True)
         return v
 
     def fields(self, node: Any, limit: str, scope: Scope, path: str) -> str:
@@ -816,10 +837,10 @@ class Compiler:
         out = e.var("obj")
         if isinstance(node, cs.Struct) and self.plain:
             items = ", ".join(f"{name!r}: {v}" for name, v in values if name)
-            e.line(f"{out} = {{{items}}}")
+            e.line(f"{out} = {{{items}}}", tracked=True)
             return out
         if isinstance(node, cs.Struct):
-            e.line(f"{out} = Container()")
+            e.line(f"{out} = Container()", tracked=True)
             for name, v in values:
                 if name:
                     e.line(f"{out}[{name!r}] = {v}")
@@ -827,9 +848,12 @@ class Compiler:
         if isinstance(node, cs.Sequence):
             items = ", ".join(v for _, v in values)
             if self.plain:
-                e.line(f"{out} = [{items}]")
+                e.line(f"{out} = [{items}]", tracked=True)
             else:
-                e.line(f"{out} = ListContainer(({items}{',' if len(values) == 1 else ''}))")
+                e.line(
+                    f"{out} = ListContainer(({items}{',' if len(values) == 1 else ''}))",
+                    tracked=True,
+                )
             return out
         # FocusedSeq: the value of the parsesubcon
         focus = node.parsebuildfrom
@@ -956,11 +980,11 @@ class Compiler:
             e.line(f"{total} = {c} * {size}")
             e.need(total, limit, path)
             seq = "list" if self.plain else "ListContainer"
-            e.line(f"{v} = {seq}(_unpack_from('{f[0]}%d{f[1]}' % {c}, data, pos))")
+            e.line(f"{v} = {seq}(_unpack_from('{f[0]}%d{f[1]}' % {c}, data, pos))", tracked=True)
             e.line(f"pos += {total}")
             return v
         idx = e.var("i")
-        e.line(f"{v} = {'[]' if self.plain else 'ListContainer()'}")
+        e.line(f"{v} = {'[]' if self.plain else 'ListContainer()'}", tracked=True)
         e.line(f"for {idx} in range({c}):")
         e.depth += 1
         inner = Scope(scope.parent, scope.node, idx)
@@ -1005,7 +1029,7 @@ class Compiler:
         e.line("while True:")
         e.line(f"    if pos >= {limit}:")
         if limit == e.soft:
-            e.line("        raise _Need")
+            e.line(f"        {e.halt}")
         else:
             e.line(f"        raise _short({path!r}, 1, 0)")
         e.line(f"    {b} = data[pos]")
@@ -1054,7 +1078,7 @@ class Compiler:
         ``shift`` bits before the end of ``word``; return it and the bits left after it."""
         e = self.e
         out = e.var("obj")
-        e.line(f"{out} = {'{}' if self.plain else 'Container()'}")
+        e.line(f"{out} = {'{}' if self.plain else 'Container()'}", tracked=True)
         for field in fields:
             name = field[1]
             sub = f"{path} -> {name}" if name else path
@@ -1105,7 +1129,7 @@ class Compiler:
             e.line(f"    {v} = EnumInteger({val})")
         elif self.plain:  # the flags as a dict: construct's keys and order, no _flagsenum
             items = ", ".join(f"{n!r}: {val} & {b} == {b}" for n, b in node.flags.items())
-            e.line(f"{v} = {{{items}}}")
+            e.line(f"{v} = {{{items}}}", tracked=True)
         else:
-            e.line(f"{v} = {e.const(node, 'A')}._decode({val}, None, {path!r})")
+            e.line(f"{v} = {e.const(node, 'A')}._decode({val}, None, {path!r})", tracked=True)
         return v
