@@ -91,8 +91,8 @@ def _measure_lines(
         at = f"pos + {framing.offset}" if framing.offset else "pos"
         if framing.length == 1 and not framing.signed:
             lines.append(f"ln = data[{at}]")
-        elif framing._unpack is not None:
-            consts["LF"] = framing._unpack
+        elif framing.unpack_from is not None:
+            consts["LF"] = framing.unpack_from
             lines.append(f"ln, = LF(data, {at})")
         else:
             lines.append(
@@ -305,8 +305,8 @@ def _first_frame(
     if resumable:
         src += _indent(
             [
-                "h = buf._hint",
-                "if h is not None and h[0] is FRAMING and h[1] == buf._base + bstart:",
+                "h = buf.hint",
+                "if h is not None and h[0] is FRAMING and h[1] == buf.base + bstart:",
                 "    size = FRAMING.measure(data, bstart, end, maxsize, buf)",
                 "    if size < 0 or size > end - bstart:",
                 "        return None, HALF",

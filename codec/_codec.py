@@ -142,18 +142,18 @@ class Codec(Generic[T]):
         :class:`DecodeError` and leave the buffer untouched; when the bad frame's extent is
         known, the error's ``frame_size`` says how many bytes to consume to skip it.
         """
-        start = buf._start
-        end = buf._end
+        start = buf.start
+        end = buf.end
         if start == end:
             return None
         framing = self.framing
-        data = buf._data
+        data = buf.storage
         if isinstance(framing, TrialParse):
             value, size = framing.trial(self, buf, self._parse)
             if size < 0:
                 return None
-            buf._batch = None
-            buf._advance(start + size)
+            buf.batch = None
+            buf.consume_to(start + size)
             return value  # type: ignore[no-any-return]
         size = framing.measure(data, start, end, self.max_frame_size, buf)
         if size < 0 or size > end - start:
@@ -163,11 +163,11 @@ class Codec(Generic[T]):
         try:
             value = self._parse(frame) if self._explicit else self._parse_exact(frame)
         except FOREIGN_DECODE_ERRORS as exc:
-            err = as_decode_error(exc, offset=buf._base + start, data=data[start : start + size])
+            err = as_decode_error(exc, offset=buf.base + start, data=data[start : start + size])
             err.frame_size = size
             raise err from exc
-        buf._batch = None
-        buf._advance(start + size)
+        buf.batch = None
+        buf.consume_to(start + size)
         return value
 
     def _make_fast_decode(self) -> Callable[[Buffer], T | None]:
@@ -186,34 +186,34 @@ class Codec(Generic[T]):
         owner = self
 
         def decode(buf: Buffer) -> T | None:
-            b = buf._batch
+            b = buf.batch
             if b is not None and b[0] is owner:
                 stack = b[1]
                 if stack:
                     value: T = stack.pop()
-                    buf._start = stack.pop()
+                    buf.start = stack.pop()
                     return value
-                if b[2] == buf._end:
+                if b[2] == buf.end:
                     return None  # still the half packet the last pass stopped at
-            start = buf._start
-            end = buf._end
+            start = buf.start
+            end = buf.end
             if start == end:
                 return None
-            stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+            stack, failure = batch(buf.storage, start, end, owner.max_frame_size, buf)
             if failure is HALF:
                 # remember it: until bytes arrive, decode answers None without a pass
-                buf._batch = (owner, stack or [], end)
+                buf.batch = (owner, stack or [], end)
             elif not stack:
                 if failure is not None:
                     raise failed(buf, *failure)
-                buf._batch = None
+                buf.batch = None
                 return None
             else:
-                buf._batch = (owner, stack, -1)
+                buf.batch = (owner, stack, -1)
             if not stack:
                 return None
             value = stack.pop()
-            buf._start = stack.pop()
+            buf.start = stack.pop()
             return value
 
         decode.__name__ = "decode"
@@ -230,29 +230,29 @@ class Codec(Generic[T]):
         owner = self
 
         def decode_many(buf: Buffer, limit: int | None = None) -> list[T]:
-            b = buf._batch
+            b = buf.batch
             if (b is None or (b[0] is owner and not b[1])) and (limit is None or limit > 0):
                 # the common case, first: nothing decoded ahead, and one pass takes every
                 # complete message (or stops at a half packet) within the limit
-                start = buf._start
-                end = buf._end
+                start = buf.start
+                end = buf.end
                 if start == end or (b is not None and b[2] == end):
                     return []  # (nothing new since the half packet the last pass stopped at)
-                stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                stack, failure = batch(buf.storage, start, end, owner.max_frame_size, buf)
                 if not stack:
                     if failure is HALF:
-                        buf._batch = (owner, [], end)  # (as below)
+                        buf.batch = (owner, [], end)  # (as below)
                         return []
                 elif limit is None or len(stack) <= 2 * limit:
                     if failure is None:
                         if stack[0] == end:
-                            buf._start = end
-                            buf._batch = None
+                            buf.start = end
+                            buf.batch = None
                             return stack[-1::-2]
                     elif failure is HALF:
                         # remember it: until bytes arrive, a pass would stop there again
-                        buf._start = stack[0]
-                        buf._batch = (owner, [], end)
+                        buf.start = stack[0]
+                        buf.batch = (owner, [], end)
                         return stack[-1::-2]
                 return _decode_many(buf, limit, True, stack, failure)
             return _decode_many(buf, limit, False, None, None)
@@ -269,29 +269,29 @@ class Codec(Generic[T]):
                     raise ValueError("limit must be None or >= 0")
                 if not want:
                     return out
-            b = buf._batch
+            b = buf.batch
             if b is not None and b[0] is owner:
                 if b[1]:
                     out, rest = _take(buf, b[1], want)
-                    buf._batch = (owner, rest, b[2])
+                    buf.batch = (owner, rest, b[2])
                     if rest or len(out) == want:
                         return out
-                if b[2] == buf._end:
+                if b[2] == buf.end:
                     return out  # still the half packet the last pass stopped at
             while True:
-                start = buf._start
-                end = buf._end
+                start = buf.start
+                end = buf.end
                 if start == end:
-                    buf._batch = None
+                    buf.batch = None
                     return out
                 if not passed:
-                    stack, failure = batch(buf._data, start, end, owner.max_frame_size, buf)
+                    stack, failure = batch(buf.storage, start, end, owner.max_frame_size, buf)
                 passed = False
                 if not stack:
                     if failure is HALF:
-                        buf._batch = (owner, [], end)
+                        buf.batch = (owner, [], end)
                         return out
-                    buf._batch = None
+                    buf.batch = None
                     if failure is None or out:
                         return out  # (a bad frame stays at the front for the next call)
                     raise failed(buf, *failure)
@@ -299,12 +299,12 @@ class Codec(Generic[T]):
                 out += values
                 if failure is HALF:
                     # remember it: until bytes arrive, a pass would stop at the same place
-                    buf._batch = (owner, rest, end)
+                    buf.batch = (owner, rest, end)
                     return out
                 if rest:  # the limit was reached: the rest stays pre-decoded
-                    buf._batch = (owner, rest, -1)
+                    buf.batch = (owner, rest, -1)
                     return out
-                buf._batch = None
+                buf.batch = None
                 if failure is not None or len(out) == want:
                     return out  # (a bad frame stays at the front for the next call)
                 # the pass stopped at its batch or snapshot limit: go on
@@ -317,28 +317,28 @@ class Codec(Generic[T]):
     def _take_batch(self, buf: Buffer) -> list[T]:
         """Every message this codec already decoded ahead in ``buf``, consumed at once
         (one C-level slice instead of a call per message)."""
-        b = buf._batch
+        b = buf.batch
         if b is None or b[0] is not self or not b[1]:
             return []
         stack = b[1]
-        buf._batch = (self, [], b[2])
-        buf._start = stack[0]
+        buf.batch = (self, [], b[2])
+        buf.start = stack[0]
         values: list[T] = stack[-1::-2]
         return values
 
     def _batch_error(self, buf: Buffer, exc: BaseException, at: int) -> DecodeError:
         """The error a batch stopped at, as the :class:`DecodeError` ``decode`` raises."""
-        data = buf._data
-        offset = buf._base + at
+        data = buf.storage
+        offset = buf.base + at
         if isinstance(exc, DecodeError):
             return exc
         size = -1
         if not isinstance(exc, _TooLarge | _BadLength):
             try:
-                size = self.framing.measure(data, at, buf._end, self.max_frame_size, buf)
+                size = self.framing.measure(data, at, buf.end, self.max_frame_size, buf)
             except Exception:
                 size = -1
-        excerpt = data[at : min(buf._end, at + (size if size > 0 else 64))]
+        excerpt = data[at : min(buf.end, at + (size if size > 0 else 64))]
         if isinstance(exc, _TooLarge):
             known: int | None = exc.args[0] if exc.args else None
             return FrameTooLarge(known, self.max_frame_size, offset=offset, data=excerpt)
@@ -480,10 +480,10 @@ def _take(buf: Buffer, stack: list[Any], room: int) -> tuple[list[Any], list[Any
     come out of one slice, and the read position moves to the last taken frame's end."""
     n = len(stack)
     if room < 0 or 2 * room >= n:
-        buf._start = stack[0]
+        buf.start = stack[0]
         return stack[-1::-2], []
     cut = n - 2 * room
-    buf._start = stack[cut]
+    buf.start = stack[cut]
     return stack[: cut - 1 : -2], stack[:cut]
 
 
@@ -552,14 +552,14 @@ class Decoder(Generic[T]):
             if msg is None:
                 return
             yield msg
-            b = buf._batch
+            b = buf.batch
             if b is not None and b[0] is codec:
                 # hand out the rest of the batch one by one, but without a call each: a
                 # consumer that stops iterating leaves the rest buffered, as promised
                 stack = b[1]
                 while stack:
                     value = stack.pop()
-                    buf._start = stack.pop()
+                    buf.start = stack.pop()
                     yield value
 
     def __len__(self) -> int:

@@ -160,10 +160,13 @@ class LengthField(_StrippedHeader):
         self.signed = signed
         self.header = offset + length
         code = _UNSIGNED.get(length)
-        self._unpack: Callable[..., tuple[int]] | None = None
+        #: ``unpack_from(data, pos) -> (value,)`` reading the length field when it is 1, 2, 4
+        #: or 8 bytes wide (a ``struct`` format), else ``None``; generated batch functions
+        #: (:mod:`codec._batch`) call it directly
+        self.unpack_from: Callable[..., tuple[int]] | None = None
         if code is not None:
             fmt = (">" if byteorder == "big" else "<") + (code.lower() if signed else code)
-            self._unpack = struct.Struct(fmt).unpack_from
+            self.unpack_from = struct.Struct(fmt).unpack_from
 
     def __repr__(self) -> str:
         parts = [f"offset={self.offset}", f"length={self.length}"]
@@ -181,8 +184,8 @@ class LengthField(_StrippedHeader):
             raise ValueError("the length field's header alone exceeds max_frame_size")
 
     def value_at(self, data: bytearray, pos: int) -> int:
-        if self._unpack is not None:
-            return self._unpack(data, pos)[0]
+        if self.unpack_from is not None:
+            return self.unpack_from(data, pos)[0]
         return int.from_bytes(data[pos : pos + self.length], self.byteorder, signed=self.signed)
 
     def measure(
@@ -197,12 +200,12 @@ class LengthField(_StrippedHeader):
             raise DecodeError(
                 f"length field value {value} gives a frame of {size} bytes, "
                 f"shorter than its {max(header, self.strip)}-byte header",
-                offset=buf._base + start,
+                offset=buf.base + start,
                 data=data[start : start + header],
             )
         if size > max_frame_size:
             raise FrameTooLarge(
-                size, max_frame_size, offset=buf._base + start, data=data[start : start + header]
+                size, max_frame_size, offset=buf.base + start, data=data[start : start + header]
             )
         return size
 
@@ -270,19 +273,17 @@ class VarIntLength(_StrippedHeader):
             if pos - start - self.offset >= self.MAX_BYTES:
                 raise DecodeError(
                     f"VarInt length longer than {self.MAX_BYTES} bytes",
-                    offset=buf._base + start,
+                    offset=buf.base + start,
                     data=data[start:pos],
                 )
             return -(pos - start + 1)
         size = (pos - start) + value + self.adjustment
         if size > max_frame_size:
-            raise FrameTooLarge(
-                size, max_frame_size, offset=buf._base + start, data=data[start:pos]
-            )
+            raise FrameTooLarge(size, max_frame_size, offset=buf.base + start, data=data[start:pos])
         if size < pos - start:
             raise DecodeError(
                 f"VarInt length {value} gives a negative body",
-                offset=buf._base + start,
+                offset=buf.base + start,
                 data=data[start:pos],
             )
         return size
@@ -337,8 +338,8 @@ class Delimiter(Framing):
     def measure(
         self, data: bytearray, start: int, end: int, max_frame_size: int, buf: Buffer
     ) -> int:
-        hint = buf._hint
-        origin = buf._base + start
+        hint = buf.hint
+        origin = buf.base + start
         scan_from = start
         if hint is not None and hint[0] is self and hint[1] == origin:
             scan_from = max(start, start + hint[2] - self._longest + 1)
@@ -351,12 +352,12 @@ class Delimiter(Framing):
                 best_at = i
                 best = i + len(d)
         if best >= 0:
-            if buf._hint is not None and buf._hint[0] is self:
-                buf._hint = None
+            if buf.hint is not None and buf.hint[0] is self:
+                buf.hint = None
             return best - start
         if end - start >= max_frame_size:
             raise FrameTooLarge(None, max_frame_size, offset=origin, data=data[start : start + 64])
-        buf._hint = (self, origin, end - start)
+        buf.hint = (self, origin, end - start)
         return -(end - start + 1)
 
     def payload(self, data: bytearray, start: int, size: int) -> tuple[int, int]:
@@ -399,11 +400,11 @@ class TrialParse(Framing):
 
     def trial(self, owner: object, buf: Buffer, parse: Callable[[bytes], Any]) -> tuple[Any, int]:
         """Parse the frame at the front of ``buf``: ``(value, size)`` or ``(None, -1)``."""
-        data = buf._data
-        start = buf._start
-        end = buf._end
-        origin = buf._base + start
-        hint = buf._hint
+        data = buf.storage
+        start = buf.start
+        end = buf.end
+        origin = buf.base + start
+        hint = buf.hint
         if hint is not None and hint[0] is owner and hint[1] == origin and end - start < hint[2]:
             return None, -1
         max_frame_size: int = owner.max_frame_size  # type: ignore[attr-defined]
@@ -419,7 +420,7 @@ class TrialParse(Framing):
                 raise FrameTooLarge(
                     None, max_frame_size, offset=origin, data=data[start : start + 64]
                 ) from None
-            buf._hint = (owner, origin, need)
+            buf.hint = (owner, origin, need)
             return None, -1
         except GreedySchemaError:
             raise DecodeError(
@@ -437,8 +438,8 @@ class TrialParse(Framing):
                 offset=origin,
                 data=data[start : start + 64],
             )
-        if buf._hint is not None and buf._hint[0] is owner:
-            buf._hint = None
+        if buf.hint is not None and buf.hint[0] is owner:
+            buf.hint = None
         return value, size
 
 

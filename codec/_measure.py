@@ -636,8 +636,8 @@ class Measured(Framing):
     def measure(
         self, data: bytearray, start: int, end: int, max_frame_size: int, buf: Buffer
     ) -> int:
-        origin = buf._base + start
-        hint = buf._hint
+        origin = buf.base + start
+        hint = buf.hint
         if hint is not None and hint[0] is self and hint[1] == origin:
             _, _, walk, w, need = hint
             if walk is None:  # size already known, body still arriving
@@ -651,25 +651,25 @@ class Measured(Framing):
         w.data = data
         w.start = start
         w.end = end
-        w.base = buf._base
+        w.base = buf.base
         try:
             need = next(walk)
         except StopIteration as stop:
             size = int(stop.value[0])
             if size == 0:
-                buf._hint = None
+                buf.hint = None
                 raise DecodeError(
                     "the schema consumed no bytes: it cannot delimit frames", offset=origin
                 ) from None
-            buf._hint = (self, origin, None, None, size) if size > end - start else None
+            buf.hint = (self, origin, None, None, size) if size > end - start else None
             return size
         except DecodeError:
-            buf._hint = None
+            buf.hint = None
             raise
         except FOREIGN_DECODE_ERRORS as exc:
-            buf._hint = None
+            buf.hint = None
             raise as_decode_error(exc, offset=origin, data=data[start:end]) from exc
-        buf._hint = (self, origin, walk, w, need)
+        buf.hint = (self, origin, walk, w, need)
         return -int(need)
 
 

@@ -139,7 +139,7 @@ def test_a_known_half_packet_is_completed_across_a_compaction() -> None:
     assert c.decode(buf) is None
     assert c.decode(buf) is None  # known half packet, no new bytes
     buf.extend(tail[3:])  # start >= 4096 and >= half the storage: compacts
-    assert buf._start == 0
+    assert buf.start == 0
     assert c.decode(buf) == "the end"
     assert c.decode(buf) is None
     buf.extend(tail[:1])
@@ -290,7 +290,7 @@ def test_a_direct_batch_stops_at_the_window() -> None:
     buf = Buffer(b"".join(schema.build(b) for b in bodies))
     fill = c._batch_fill
     assert fill is not None
-    stack, err = fill(buf._data, buf._start, buf._end, c.max_frame_size, buf)
+    stack, err = fill(buf.storage, buf.start, buf.end, c.max_frame_size, buf)
     assert err is None
     assert stack is not None
     taken = len(stack) // 2

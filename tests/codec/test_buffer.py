@@ -64,6 +64,7 @@ def test_reserve_and_commit_fill_in_place() -> None:
         st.one_of(
             st.tuples(st.just("extend"), st.binary(max_size=50)),
             st.tuples(st.just("consume"), st.integers(0, 60)),
+            st.tuples(st.just("consume_to"), st.integers(0, 60)),
             st.tuples(st.just("reserve"), st.binary(min_size=1, max_size=50)),
         ),
         max_size=60,
@@ -93,12 +94,64 @@ def test_matches_a_bytes_model(scale: int, ops: list[tuple[str, object]]) -> Non
         else:
             assert isinstance(arg, int)
             n = min(arg * scale + arg % 7, len(model))
-            buf.consume(n)
+            if op == "consume":
+                buf.consume(n)
+            else:
+                buf.consume_to(buf.start + n)
             model = model[n:]
             consumed += n
         assert bytes(buf) == model
         assert len(buf) == len(model)
         assert buf.offset == consumed
+        # the internal seam describes the same bytes
+        assert 0 <= buf.start <= buf.end <= len(buf.storage)
+        assert buf.storage[buf.start : buf.end] == model
+        assert buf.base + buf.start == consumed
+
+
+def test_consume_to_moves_the_front_and_leaves_the_batch_to_its_caller() -> None:
+    """``consume_to`` is the codec's ``consume``: an absolute storage index, no check, and
+    the pre-decoded batch untouched (the codec sets it itself); every public consuming
+    method drops the batch."""
+    buf = Buffer(b"abcdef")
+    batch: tuple[object, list[object], int] = (object(), [], -1)
+    buf.batch = batch
+    buf.consume_to(buf.start + 2)
+    assert bytes(buf) == b"cdef"
+    assert (buf.start, buf.end, buf.base, buf.offset) == (2, 6, 0, 2)
+    assert buf.batch is batch
+    buf.consume_to(buf.end + 5)  # past the end: everything, and the storage rewinds
+    assert not buf
+    assert (buf.start, buf.end, buf.base, buf.offset) == (0, 0, 6, 6)
+    for drop in ("consume", "take", "clear"):
+        buf.extend(b"xy")
+        buf.batch = batch
+        if drop == "clear":
+            buf.clear()
+        else:
+            getattr(buf, drop)(1)
+        assert buf.batch is None, drop
+
+
+def test_start_moved_by_a_codec_rewinds_on_extend() -> None:
+    """A codec handing out messages it decoded ahead moves ``start`` itself; once it
+    reaches ``end`` the next ``extend`` rewinds to the front of the storage, and the
+    absolute offset stays right."""
+    buf = Buffer(b"0123456789")
+    buf.start = 10
+    assert not buf
+    assert buf.offset == 10
+    buf.extend(b"ab")
+    assert (buf.start, buf.end, buf.base) == (0, 2, 10)
+    assert bytes(buf) == b"ab"
+    assert buf.offset == 10
+
+
+def test_the_seam_is_plain_slots() -> None:
+    """The hot paths read the seam as attributes: no property, no per-instance dict."""
+    for name in ("storage", "start", "end", "base", "batch", "hint"):
+        assert name in Buffer.__slots__
+    assert not hasattr(Buffer(), "__dict__")
 
 
 def test_compaction_is_amortised() -> None:
@@ -112,7 +165,7 @@ def test_compaction_is_amortised() -> None:
     for _ in range(10_000):
         buf.extend(chunk)
         buf.consume(90)  # a slowly growing backlog
-        assert len(buf._data) <= 2 * len(buf) + 2 * len(chunk) + _COMPACT_MIN + 64
+        assert len(buf.storage) <= 2 * len(buf) + 2 * len(chunk) + _COMPACT_MIN + 64
 
 
 def test_a_buffer_emptied_by_a_codec_rewinds_on_the_next_read() -> None:
@@ -129,7 +182,7 @@ def test_a_buffer_emptied_by_a_codec_rewinds_on_the_next_read() -> None:
     with buf.reserve(16) as room:
         room[:3] = c.encode("xy")
     buf.commit(3)
-    assert buf._start == 0  # rewound: no growth, no compaction needed
+    assert buf.start == 0  # rewound: no growth, no compaction needed
     assert buf.offset == 9
     assert c.decode(buf) == "xy"
 
@@ -140,7 +193,7 @@ def test_compaction_moves_live_bytes_whether_or_not_they_overlap_their_target(de
     buf = Buffer(data)
     buf.consume(dead)
     buf._compact()  # what extend()/reserve() call once the dead prefix is large
-    assert buf._start == 0
+    assert buf.start == 0
     assert bytes(buf) == data[dead:]
     assert buf.offset == dead
 
@@ -159,10 +212,10 @@ def test_a_read_loops_reserved_storage_survives_emptying() -> None:
         with buf.reserve(256 * 1024) as view:  # past the 6 live bytes: > 256 KiB of storage
             view[:2] = b"ab"
         buf.commit(2)
-        storage = buf._data
+        storage = buf.storage
         assert len(storage) > 256 * 1024
         assert buf.take(8) == b"456789ab"  # empties it
-        assert buf._data is storage
+        assert buf.storage is storage
     big = Buffer(bytes(2 * 1024 * 1024))
     big.take(len(big))
-    assert len(big._data) == 0
+    assert len(big.storage) == 0

@@ -35,9 +35,9 @@ def expected(case: Case, codec: Codec[Any], frame: bytes) -> Any:
         return case.schema.parse(frame)
     # explicit framings: the schema parses the payload the framing cuts out
     buf = Buffer(frame)
-    size = codec.framing.measure(buf._data, 0, len(frame), codec.max_frame_size, buf)
+    size = codec.framing.measure(buf.storage, 0, len(frame), codec.max_frame_size, buf)
     assert size == len(frame)
-    lo, hi = codec.framing.payload(buf._data, 0, size)
+    lo, hi = codec.framing.payload(buf.storage, 0, size)
     return case.schema.parse(frame[lo:hi])
 
 

@@ -116,7 +116,7 @@ def test_delimiter_search_resumes_instead_of_rescanning() -> None:
             return real_find(self, sub, start, end)
 
     buf = Buffer()
-    buf._data = CountingBytearray()
+    buf.storage = CountingBytearray()
     for _ in range(2000):
         buf.extend(b"x")
         assert c.decode(buf) is None

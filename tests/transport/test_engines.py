@@ -246,7 +246,7 @@ async def test_reads_grow_for_bulk_input_and_shrink_when_it_calms(
                 await stream.send(small)
                 await seen.wait()
             assert sizer.size == sizer.minimum == 4096
-            assert len(session._core.buffer._data) <= 4 * sizer.size + len(small)
+            assert len(session._core.buffer.storage) <= 4 * sizer.size + len(small)
     assert processed == [1000] * count + [4] * 20
 
 
