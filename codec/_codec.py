@@ -91,7 +91,9 @@ class Codec(Generic[T]):
         explicit = framing is not None
         self.framing: Framing = framing if framing is not None else infer_framing(schema)
         self.framing.check(max_frame_size)
-        self._explicit = explicit
+        #: whether ``framing`` was given (the schema parses each frame's payload and
+        #: ``encode`` adds the framing) rather than inferred from the schema
+        self.explicit = explicit
         self._parse = schema.parse
         self._build = schema.build
         self._builder: Builder | None = None
@@ -161,7 +163,7 @@ class Codec(Generic[T]):
         lo, hi = framing.payload(data, start, size)
         frame = bytes(data[lo:hi])
         try:
-            value = self._parse(frame) if self._explicit else self._parse_exact(frame)
+            value = self._parse(frame) if self.explicit else self._parse_exact(frame)
         except FOREIGN_DECODE_ERRORS as exc:
             err = as_decode_error(exc, offset=buf.base + start, data=data[start : start + size])
             err.frame_size = size
@@ -445,7 +447,7 @@ class Codec(Generic[T]):
         schema only construct builds) is a comment saying what runs instead. The whole text
         is valid Python. ``wirekit show SCHEMA`` prints it.
         """
-        return codec_source(self)
+        return codec_source(self, self._batch_fill, self._builder, self._build_note)
 
     # -- encoding -----------------------------------------------------------------------
     def encode(self, msg: T) -> bytes:
@@ -457,7 +459,7 @@ class Codec(Generic[T]):
             payload: bytes = self._build(msg)
         except FOREIGN_ENCODE_ERRORS as exc:
             raise as_encode_error(exc) from exc
-        if self._explicit:
+        if self.explicit:
             return self.framing.frame(payload, self.max_frame_size)
         if len(payload) > self.max_frame_size:
             limit = self.max_frame_size

@@ -66,13 +66,13 @@ def generated_source(fn: Callable[..., Any] | None) -> tuple[str, str] | None:
     return getattr(fn, "__wirekit_filename__", "<wirekit-codec>"), text
 
 
-def codec_source(codec: Any) -> str:
+def codec_source(codec: Any, batch_fill: Any, builder: Any, build_note: str) -> str:
     """The text of :meth:`codec.Codec.source`: every generated part of ``codec``, each
     under a comment naming its pseudo file name (as tracebacks show it), and a comment in
     place of a part that is not generated, saying what runs instead.
 
-    Reads the codec's private attributes here rather than in ``_codec.py``, so that the
-    codec itself only gains a one-line method.
+    ``codec`` hands over what is not public: its batch function (``None`` when frames are
+    not decoded in batches), its builder (``None`` when construct builds) and why not.
     """
     parts: list[str] = []
 
@@ -84,8 +84,8 @@ def codec_source(codec: Any) -> str:
             filename, text = found
             parts.append(f"# {title}: {filename}\n{text}")
 
-    if codec._batch_fill is not None:
-        part("decode (a batch of frames)", codec._batch_fill, "")
+    if batch_fill is not None:
+        part("decode (a batch of frames)", batch_fill, "")
     else:
         why = (
             "a trial parse finds the frames"
@@ -93,9 +93,9 @@ def codec_source(codec: Any) -> str:
             else "fast=False"
         )
         part("decode", None, f"schema.parse parses each frame ({why})")
-    why = f"schema.build builds each message ({codec._build_note})"
-    part("build (one message)", codec._builder, why)
-    if codec._builder is not None:
+    why = f"schema.build builds each message ({build_note})"
+    part("build (one message)", builder, why)
+    if builder is not None:
         enc = codec.encode_into
         general = getattr(enc, "__wirekit_general__", None)
         if general is not None:
@@ -106,7 +106,7 @@ def codec_source(codec: Any) -> str:
             enc = general
         if generated_source(enc) is not None:
             part("encode_into (one message, appended)", enc, "")
-        elif codec._explicit:
+        elif codec.explicit:
             parts.append("# encode_into: the build function above, then the explicit framing\n")
         else:
             parts.append(

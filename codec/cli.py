@@ -97,7 +97,7 @@ def load_protocol(spec: str, max_frame_size: int | None) -> Any:
         if isinstance(obj, Codec):
             if max_frame_size is None or max_frame_size == obj.max_frame_size:
                 return obj
-            explicit = obj.framing if obj._explicit else None
+            explicit = obj.framing if obj.explicit else None
             return Codec(obj.schema, max_frame_size=limit, framing=explicit)
     except (SchemaError, ValueError, TypeError) as exc:
         raise CliError(f"bad schema {spec!r}: {exc}") from exc

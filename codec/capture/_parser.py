@@ -247,9 +247,7 @@ class CaptureParser:
                 if side.stream.pending:
                     self.stats.gaps += 1
                     self.stats.gap_bytes += side.stream.pending
-                side.stream._heap.clear()
-                side.stream.pending = 0
-                side.stream.finished = True
+                side.stream.abort()
                 self._end_side(conn, direction, ts, clean=False, out=out)
         self._forget(conn)
 

@@ -165,3 +165,9 @@ class HalfStream:
             self._skip_hole(out)
         self.finished = True
         return out
+
+    def abort(self) -> None:
+        """The connection was reset: drop what waits out of order, deliver nothing more."""
+        self._heap.clear()
+        self.pending = 0
+        self.finished = True

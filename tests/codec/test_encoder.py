@@ -66,7 +66,7 @@ def test_every_catalog_schema_compiles_but_a_bare_repeat() -> None:
 def built(codec: Codec[Any], value: Any) -> bytes:
     """``schema.build(value)``, framed as the codec frames it."""
     data: bytes = codec.schema.build(value)
-    return codec.framing.frame(data, codec.max_frame_size) if codec._explicit else data
+    return codec.framing.frame(data, codec.max_frame_size) if codec.explicit else data
 
 
 def build_error(schema: cs.Construct, value: Any) -> EncodeError:

@@ -92,6 +92,18 @@ def test_flush_reports_holes_at_end() -> None:
     assert s.finished
 
 
+def test_abort_drops_what_waits_out_of_order() -> None:
+    s = HalfStream()
+    s.syn(0)
+    s.segment(1, b"ab", False)
+    s.segment(6, b"fg", False)
+    assert s.pending == 2
+    s.abort()
+    assert s.finished
+    assert s.pending == 0
+    assert s.flush() == []  # nothing is delivered after a reset
+
+
 def test_midstream_start_without_syn() -> None:
     s = HalfStream()
     assert collect(s.segment(123456, b"abc", False)) == b"abc"
