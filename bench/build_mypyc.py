@@ -27,12 +27,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the hot path of one read with a plain ``def process`` on the native engine
+#: the hot path of one read with a plain ``def process`` on the native engine: the engine,
+#: the session and its core, the receive buffer, and the codec's ``decode_many`` (a closure
+#: in ``_codec``) and ``encode_into`` (the length-prefix shortcut, a closure in
+#: ``_encoder``). The per-schema functions the codec generates and execs stay Python.
 MODULES = [
     "transport/_native_engine.py",
     "transport/_session.py",
     "transport/_core.py",
     "codec/_buffer.py",
+    "codec/_codec.py",
+    "codec/_encoder.py",
 ]
 
 
@@ -77,9 +82,16 @@ def main() -> int:
             os.unlink(path)  # (a running process keeps its mapping of the unlinked file)
             print(f"removed {path.relative_to(ROOT)}")
         return 0
-    files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     with tempfile.TemporaryDirectory(prefix="wirekit-mypyc-") as tmp:
         work = Path(tmp)
         for name in filter(None, files):
@@ -87,9 +99,7 @@ def main() -> int:
             if source.is_file():
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, work / name)
-        subprocess.run(
-            [sys.executable, "-c", SETUP, *args.modules], cwd=work, check=True
-        )
+        subprocess.run([sys.executable, "-c", SETUP, *args.modules], cwd=work, check=True)
         for built in built_files(work):
             target = ROOT / built.relative_to(work)
             shutil.copy2(built, str(target) + ".tmp")
