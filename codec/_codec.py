@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic
 
 import construct as cs
 
@@ -33,18 +33,9 @@ from ._framing import (
 )
 from ._measure import Measured
 from ._source import codec_source
+from ._typevars import T
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Codec", "Decoder"]
-
-if TYPE_CHECKING:
-    # PEP 696: construct has no type hints, so ``Codec(STRING8)`` gives a type checker
-    # nothing to infer ``T`` from; the default makes it ``Codec[Any]`` instead of an error
-    # ("Need type annotation"). (typing's own TypeVar takes ``default`` from Python 3.13.)
-    from typing_extensions import TypeVar as _DefaultingTypeVar
-
-    T = _DefaultingTypeVar("T", default=Any)
-else:
-    T = TypeVar("T")
 
 #: default upper bound on one frame, header and body (1 MiB)
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024

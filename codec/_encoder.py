@@ -735,13 +735,13 @@ class _BuildCompiler:
             key = k
         branches: list[Any] = []
         index: dict[Any, int] = {}
-        for k, sc in node.cases.items():
+        for case, sc in node.cases.items():  # (not ``k``: a str above, checked when compiled)
             for i, seen in enumerate(branches):
                 if seen is sc:
-                    index[k] = i
+                    index[case] = i
                     break
             else:
-                index[k] = len(branches)
+                index[case] = len(branches)
                 branches.append(sc)
         sel = self.var("s")
         self.line(f"{sel} = {self.const(index, 'D')}.get({key}, -1)")

@@ -143,7 +143,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
         self._draining = False
         #: whether reads are processed in ``buffer_updated`` itself (a plain-function
         #: processor: see _read_inline), and whether such a read left work for the task
-        self._inline = self._port.inline
+        self._reads_inline = self._port.inline
         self._batch_pending = False
         #: reading paused until the loop's next iteration after a read that filled all the
         #: space it was given (see buffer_updated)
@@ -180,7 +180,7 @@ class NativeEngine(StreamLifecycle[T], asyncio.BufferedProtocol):
             sizer.record(nbytes, self._offered)  # (a read that changes nothing skips it)
         unread = self._unread + nbytes
         waiter = self._waiter
-        if waiter is not None and self._inline:
+        if waiter is not None and self._reads_inline:
             self._unread = 0
             if not self._read_inline(unread):
                 # the batch needs the task (a pause, a close, an error): it goes on there
