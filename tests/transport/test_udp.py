@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from codec import Codec, IncompleteFrame
-from transport import StateEvent, UdpClient, UdpServer
+from codec import Buffer, Codec, IncompleteFrame
+from transport import Plugin, Processor, Session, StateEvent, UdpClient, UdpServer
 
 from .conftest import Recorder
 
@@ -72,3 +72,280 @@ async def test_udp_partial_message_is_a_decode_error(
     ]
     assert isinstance(recorder.errors[first][1], IncompleteFrame)
     assert recorder.events[second] == [E.NEW_SESSION, E.SESSION_CLOSED]
+
+
+# -- the shared session lifecycle (transport/_lifecycle.py), as the stream engines run it ----
+
+
+async def test_udp_process_exception_and_the_session_goes_on(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+        ):
+            await sock.send(frame("boom") + frame("ok"))  # the message after it is processed
+            assert await sock.receive() == frame("ok")
+            await sock.send(frame("again"))  # the same session
+            assert await sock.receive() == frame("again")
+            (session,) = server.sessions
+        assert await recorder.next_closed() is session
+    assert recorder.events[session] == [E.NEW_SESSION, E.PROCESS_EXCEPTION, E.SESSION_CLOSED]
+    assert isinstance(recorder.errors[session][1], RuntimeError)
+    assert recorder.messages[session] == ["boom", "ok", "again"]
+
+
+class Raising(Plugin[Any]):
+    """Raises from one hook, for the first remote address's first session only."""
+
+    def __init__(self, hook: str) -> None:
+        self.hook = hook
+        self.count = 0
+
+    def _maybe(self, session: Session[Any], hook: str) -> None:
+        if hook == self.hook and session.attributes.get("victim"):
+            raise RuntimeError(f"{hook} failed")
+
+    def state_event(
+        self, session: Session[Any], event: StateEvent, exc: BaseException | None
+    ) -> None:
+        if event is E.NEW_SESSION:  # (UDP has no accept: a datagram session just begins)
+            session.attributes["victim"] = self.count == 0
+            self.count += 1
+
+    def after_read(self, session: Session[Any], nbytes: int) -> None:
+        self._maybe(session, "after_read")
+
+    def data_read(self, session: Session[Any], data: memoryview) -> None:
+        self._maybe(session, "data_read")
+
+    def before_decode(self, session: Session[Any], buffer: Buffer) -> bool:
+        self._maybe(session, "before_decode")
+        return True
+
+    def before_process(self, session: Session[Any], msg: Any) -> bool:
+        self._maybe(session, "before_process")
+        if self.hook.startswith("input_") and session.attributes.get("victim"):
+            session.pause_input()
+            session.call_later(0, session.resume_input)
+        if self.hook == "timer" and session.attributes.get("victim"):
+            session.call_later(0, lambda: self._maybe(session, "timer"))
+        return True
+
+    def after_write(self, session: Session[Any], nbytes: int) -> None:
+        self._maybe(session, "after_write")
+
+    def data_written(self, session: Session[Any], data: memoryview) -> None:
+        self._maybe(session, "data_written")
+
+    def input_paused(self, session: Session[Any]) -> None:
+        self._maybe(session, "input_paused")
+
+    def input_resumed(self, session: Session[Any]) -> None:
+        self._maybe(session, "input_resumed")
+
+
+HOOKS = [
+    "after_read",
+    "data_read",
+    "before_decode",
+    "before_process",
+    "after_write",
+    "data_written",
+    "input_paused",
+    "input_resumed",
+    "timer",
+]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+async def test_udp_a_raising_hook_fails_only_that_peers_session(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any], hook: str
+) -> None:
+    """The exception contract of every hook, as for streams: ``INTERNAL_EXCEPTION`` for
+    that remote address's session (aborted, ``SESSION_CLOSED`` last); the endpoint and
+    every other peer go on, and the address's next datagram starts a new session."""
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(
+                string_codec, recorder, host=LOCAL, port=0, plugins=[Raising(hook)], **engine
+            ) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as victim,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as good,
+        ):
+            await victim.send(frame("x") + frame("y"))
+            victim_session = await recorder.next_closed()
+            for word in ("a", "b", "c"):  # another peer is untouched
+                await good.send(frame(word))
+                assert await good.receive() == frame(word)
+            await victim.send(frame("z"))  # a new session for the victim's address
+            while (reply := await victim.receive()) != frame("z"):
+                assert reply in (frame("x"), frame("y"), frame("x") + frame("y"))
+            assert len(server.sessions) == 2
+    assert victim_session not in server.sessions
+    events = recorder.events[victim_session]
+    assert events == [E.NEW_SESSION, E.INTERNAL_EXCEPTION, E.SESSION_CLOSED]
+    exc = recorder.errors[victim_session][1]
+    assert isinstance(exc, RuntimeError)
+    assert hook in str(exc)
+    for s in recorder.events:
+        if s is not victim_session:
+            assert recorder.events[s] == [E.NEW_SESSION, E.SESSION_CLOSED]
+
+
+class CloseOn(Plugin[Any]):
+    """Closes the session when the message ``bye`` comes (and drops it)."""
+
+    def __init__(self, immediate: bool) -> None:
+        self.immediate = immediate
+
+    def before_process(self, session: Session[Any], msg: Any) -> bool:
+        if msg == "bye":
+            session.close_nowait(immediate=self.immediate)
+            return False
+        return True
+
+
+async def test_udp_close_with_output_pending(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    """A graceful close flushes what was written first: ``SESSION_CLOSING`` then
+    ``SESSION_CLOSED``; the address's next datagram starts a new session."""
+    plugins = [CloseOn(immediate=False)]
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(
+                string_codec, recorder, host=LOCAL, port=0, plugins=plugins, **engine
+            ) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+        ):
+            await sock.send(frame("a") + frame("bye") + frame("c"))
+            assert await sock.receive() == frame("a")  # written before the close
+            first = await recorder.next_closed()
+            assert server.sessions == []
+            await sock.send(frame("new"))
+            assert await sock.receive() == frame("new")
+            (second,) = server.sessions
+        assert await recorder.next_closed() is second
+    assert recorder.events[first] == [E.NEW_SESSION, E.SESSION_CLOSING, E.SESSION_CLOSED]
+    assert recorder.messages[first] == ["a"]
+    assert recorder.events[second] == [E.NEW_SESSION, E.SESSION_CLOSED]
+
+
+async def test_udp_immediate_close_drops_pending_output(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    plugins = [CloseOn(immediate=True)]
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(
+                string_codec, recorder, host=LOCAL, port=0, plugins=plugins, **engine
+            ) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+        ):
+            await sock.send(frame("a") + frame("bye"))
+            first = await recorder.next_closed()
+            await sock.send(frame("next"))
+            assert await sock.receive() == frame("next")  # "a" was never sent
+        assert await recorder.next_closed() is not first
+    assert recorder.events[first] == [E.NEW_SESSION, E.SESSION_CLOSED]
+    assert recorder.messages[first] == ["a"]
+
+
+async def test_udp_close_from_outside_waits_for_session_closed(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+        ):
+            await sock.send(frame("hi"))
+            assert await sock.receive() == frame("hi")
+            (session,) = server.sessions
+            session.write("bye")
+            await session.close()
+            assert session.closed
+            assert server.sessions == []
+            assert await sock.receive() == frame("bye")  # flushed before SESSION_CLOSED
+            with pytest.raises(anyio.ClosedResourceError):
+                session.write("late")
+        assert await recorder.next_closed() is session
+    # (SESSION_CLOSING when the writer found "bye" still queued at the close; the receive
+    # task may have sent it with the reply to "hi" already)
+    assert recorder.events[session] in (
+        [E.NEW_SESSION, E.SESSION_CLOSED],
+        [E.NEW_SESSION, E.SESSION_CLOSING, E.SESSION_CLOSED],
+    )
+
+
+async def test_udp_endpoint_exit_closes_every_session_and_flushes(
+    string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
+) -> None:
+    """Leaving the endpoint's block closes every peer's session gracefully: what was
+    written goes out, each session ends with ``SESSION_CLOSED`` (after ``SESSION_CLOSING``
+    when its output was still queued)."""
+    with anyio.fail_after(10):
+        socks = []
+        async with UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server:
+            for i in range(3):
+                sock = await anyio.create_connected_udp_socket(LOCAL, server.port)
+                socks.append(sock)
+                await sock.send(frame(f"m{i}"))
+                assert await sock.receive() == frame(f"m{i}")
+            sessions = server.sessions
+            assert len(sessions) == 3
+            for i, session in enumerate(sessions):
+                session.write(f"last{i}")
+        try:
+            for i, sock in enumerate(socks):  # (sessions are in their peers' order)
+                assert await sock.receive() == frame(f"last{i}")
+        finally:
+            for sock in socks:
+                await sock.aclose()
+        closed = {await recorder.next_closed() for _ in range(3)}
+    assert closed == set(sessions)
+    for session in sessions:
+        assert recorder.events[session] in (
+            [E.NEW_SESSION, E.SESSION_CLOSED],
+            [E.NEW_SESSION, E.SESSION_CLOSING, E.SESSION_CLOSED],
+        )
+
+
+async def test_udp_closed_sessions_are_freed_without_the_cycle_collector(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """A closed datagram session is detached from its engine, as a stream's is."""
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[Session[str]]] = []
+
+    class Track(Processor[str]):
+        def process(self, session: Session[str], msg: str) -> None:
+            session.write(msg)
+            session.close_nowait()
+
+        def state_event(
+            self, session: Session[str], event: StateEvent, exc: BaseException | None
+        ) -> None:
+            if event is StateEvent.NEW_SESSION:
+                refs.append(weakref.ref(session))
+
+    gc.collect()
+    gc.disable()
+    try:
+        with anyio.fail_after(10):
+            async with (
+                UdpServer(string_codec, Track(), host=LOCAL, port=0, **engine) as server,
+                await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+            ):
+                for i in range(20):  # a session per datagram: each closes after its reply
+                    await sock.send(frame(f"m{i}"))
+                    assert await sock.receive() == frame(f"m{i}")
+        alive = [r for r in refs if r() is not None]
+    finally:
+        gc.enable()
+    assert len(refs) == 20
+    assert alive == []
