@@ -5,7 +5,10 @@ partial one) are a :class:`codec.DecodeError`: ``DECODE_EXCEPTION``, and that re
 session closes (its next datagram starts a new session). The replies produced while
 processing one datagram go out together, packed into as few datagrams as fit
 ``max_datagram_size`` (never splitting a message). UDP has no EOF: sessions end with
-``close()``, a decode error, or the endpoint's exit.
+``close()``, a decode error, a failure, or the endpoint's exit.
+
+Each session runs on the lifecycle every engine shares (``SessionLifecycle``, see
+``transport/_lifecycle.py``): its endpoint's tasks drive it instead of a read loop of its own.
 """
 
 from __future__ import annotations

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import ConnectedUDPSocket
 
-from codec import Buffer, Codec, IncompleteFrame
+from codec import Codec, IncompleteFrame
 from transport import Plugin, Processor, Session, StateEvent, UdpClient, UdpServer
 
-from .conftest import Recorder
+from .conftest import Recorder, Tracked, without_cycle_collector
+from .test_seam import HOOKS
+from .test_seam import Raising as StreamRaising
 
 pytestmark = pytest.mark.anyio
 E = StateEvent
@@ -77,14 +82,26 @@ async def test_udp_partial_message_is_a_decode_error(
 # -- the shared session lifecycle (transport/_lifecycle.py), as the stream engines run it ----
 
 
+@contextlib.asynccontextmanager
+async def udp_peer(
+    protocol: Codec[str],
+    processor: Processor[str],
+    engine: dict[str, Any],
+    plugins: Sequence[Plugin[str]] = (),
+) -> AsyncIterator[tuple[UdpServer[str], ConnectedUDPSocket]]:
+    """A UDP server on loopback and a peer's socket connected to it."""
+    async with (
+        UdpServer(protocol, processor, host=LOCAL, port=0, plugins=plugins, **engine) as server,
+        await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+    ):
+        yield server, sock
+
+
 async def test_udp_process_exception_and_the_session_goes_on(
     string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
 ) -> None:
     with anyio.fail_after(10):
-        async with (
-            UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
-            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-        ):
+        async with udp_peer(string_codec, recorder, engine) as (server, sock):
             await sock.send(frame("boom") + frame("ok"))  # the message after it is processed
             assert await sock.receive() == frame("ok")
             await sock.send(frame("again"))  # the same session
@@ -96,67 +113,15 @@ async def test_udp_process_exception_and_the_session_goes_on(
     assert recorder.messages[session] == ["boom", "ok", "again"]
 
 
-class Raising(Plugin[Any]):
-    """Raises from one hook, for the first remote address's first session only."""
-
-    def __init__(self, hook: str) -> None:
-        self.hook = hook
-        self.count = 0
-
-    def _maybe(self, session: Session[Any], hook: str) -> None:
-        if hook == self.hook and session.attributes.get("victim"):
-            raise RuntimeError(f"{hook} failed")
+class Raising(StreamRaising):
+    """``test_seam``'s raising plugin, its victim chosen when the session begins (UDP has no
+    ``accept``): the first remote address's first session."""
 
     def state_event(
         self, session: Session[Any], event: StateEvent, exc: BaseException | None
     ) -> None:
-        if event is E.NEW_SESSION:  # (UDP has no accept: a datagram session just begins)
-            session.attributes["victim"] = self.count == 0
-            self.count += 1
-
-    def after_read(self, session: Session[Any], nbytes: int) -> None:
-        self._maybe(session, "after_read")
-
-    def data_read(self, session: Session[Any], data: memoryview) -> None:
-        self._maybe(session, "data_read")
-
-    def before_decode(self, session: Session[Any], buffer: Buffer) -> bool:
-        self._maybe(session, "before_decode")
-        return True
-
-    def before_process(self, session: Session[Any], msg: Any) -> bool:
-        self._maybe(session, "before_process")
-        if self.hook.startswith("input_") and session.attributes.get("victim"):
-            session.pause_input()
-            session.call_later(0, session.resume_input)
-        if self.hook == "timer" and session.attributes.get("victim"):
-            session.call_later(0, lambda: self._maybe(session, "timer"))
-        return True
-
-    def after_write(self, session: Session[Any], nbytes: int) -> None:
-        self._maybe(session, "after_write")
-
-    def data_written(self, session: Session[Any], data: memoryview) -> None:
-        self._maybe(session, "data_written")
-
-    def input_paused(self, session: Session[Any]) -> None:
-        self._maybe(session, "input_paused")
-
-    def input_resumed(self, session: Session[Any]) -> None:
-        self._maybe(session, "input_resumed")
-
-
-HOOKS = [
-    "after_read",
-    "data_read",
-    "before_decode",
-    "before_process",
-    "after_write",
-    "data_written",
-    "input_paused",
-    "input_resumed",
-    "timer",
-]
+        if event is E.NEW_SESSION:
+            self.accept(session)
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -214,12 +179,7 @@ async def test_udp_close_with_output_pending(
     ``SESSION_CLOSED``; the address's next datagram starts a new session."""
     plugins = [CloseOn(immediate=False)]
     with anyio.fail_after(10):
-        async with (
-            UdpServer(
-                string_codec, recorder, host=LOCAL, port=0, plugins=plugins, **engine
-            ) as server,
-            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-        ):
+        async with udp_peer(string_codec, recorder, engine, plugins) as (server, sock):
             await sock.send(frame("a") + frame("bye") + frame("c"))
             assert await sock.receive() == frame("a")  # written before the close
             first = await recorder.next_closed()
@@ -238,12 +198,7 @@ async def test_udp_immediate_close_drops_pending_output(
 ) -> None:
     plugins = [CloseOn(immediate=True)]
     with anyio.fail_after(10):
-        async with (
-            UdpServer(
-                string_codec, recorder, host=LOCAL, port=0, plugins=plugins, **engine
-            ) as server,
-            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-        ):
+        async with udp_peer(string_codec, recorder, engine, plugins) as (_, sock):
             await sock.send(frame("a") + frame("bye"))
             first = await recorder.next_closed()
             await sock.send(frame("next"))
@@ -257,10 +212,7 @@ async def test_udp_close_from_outside_waits_for_session_closed(
     string_codec: Codec[str], recorder: Recorder, engine: dict[str, Any]
 ) -> None:
     with anyio.fail_after(10):
-        async with (
-            UdpServer(string_codec, recorder, host=LOCAL, port=0, **engine) as server,
-            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-        ):
+        async with udp_peer(string_codec, recorder, engine) as (server, sock):
             await sock.send(frame("hi"))
             assert await sock.receive() == frame("hi")
             (session,) = server.sessions
@@ -317,35 +269,13 @@ async def test_udp_closed_sessions_are_freed_without_the_cycle_collector(
     string_codec: Codec[str], engine: dict[str, Any]
 ) -> None:
     """A closed datagram session is detached from its engine, as a stream's is."""
-    import gc
-    import weakref
-
-    refs: list[weakref.ref[Session[str]]] = []
-
-    class Track(Processor[str]):
-        def process(self, session: Session[str], msg: str) -> None:
-            session.write(msg)
-            session.close_nowait()
-
-        def state_event(
-            self, session: Session[str], event: StateEvent, exc: BaseException | None
-        ) -> None:
-            if event is StateEvent.NEW_SESSION:
-                refs.append(weakref.ref(session))
-
-    gc.collect()
-    gc.disable()
-    try:
+    tracked = Tracked(close=True)  # a session per datagram: each closes after its reply
+    with without_cycle_collector():
         with anyio.fail_after(10):
-            async with (
-                UdpServer(string_codec, Track(), host=LOCAL, port=0, **engine) as server,
-                await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-            ):
-                for i in range(20):  # a session per datagram: each closes after its reply
+            async with udp_peer(string_codec, tracked, engine) as (_, sock):
+                for i in range(20):
                     await sock.send(frame(f"m{i}"))
                     assert await sock.receive() == frame(f"m{i}")
-        alive = [r for r in refs if r() is not None]
-    finally:
-        gc.enable()
-    assert len(refs) == 20
+        alive = tracked.alive()
+    assert len(tracked.refs) == 20
     assert alive == []
