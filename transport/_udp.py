@@ -313,10 +313,33 @@ class _Endpoint(Generic[T]):
         tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
-            for engine in list(self.sessions.values()):
-                await engine.close()
+            await self._close_sessions()
             if self.sock is not None:
                 await self.sock.aclose()
+
+    async def _close_sessions(self) -> None:
+        """Close every session gracefully, all within ``close_timeout`` (the endpoint's
+        shutdown deadline): sessions still closing then close at once, their pending output
+        dropped with ``OUTPUT_EXCEPTION`` carrying a ``TimeoutError``, as a stream server's
+        ``shutdown_timeout`` does."""
+        engines = list(self.sessions.values())
+        timeout = self.options.close_timeout
+        async with anyio.create_task_group() as tg:
+
+            async def close_all() -> None:
+                for engine in engines:
+                    await engine.close()
+                tg.cancel_scope.cancel()  # all closed in time
+
+            tg.start_soon(close_all)
+            await anyio.sleep(timeout)
+            reason = TimeoutError(f"UDP endpoint exit: close_timeout ({timeout} s) ran out")
+            for engine in engines:
+                if not engine.session.closed:
+                    SessionPort(engine.session).expire(reason)
+            tg.cancel_scope.cancel()
+        for engine in engines:
+            await engine.close()  # (those the deadline did not reach: at once, aborted)
 
     def schedule(self, engine: _DatagramEngine[T]) -> None:
         self.dirty[engine] = None
@@ -386,7 +409,9 @@ class UdpServer(Generic[T]):
     """Serves a protocol over UDP; one :class:`Session` per remote address.
 
     ``async with UdpServer(codec, processor, host="127.0.0.1", port=0) as server:`` is bound
-    when entered (``server.port``). Leaving the block closes every session. ``engine`` as for
+    when entered (``server.port``). Leaving the block closes every session gracefully (what
+    was written is sent), all within ``close_timeout`` seconds; sessions still closing then
+    close at once (``OUTPUT_EXCEPTION`` when output was dropped). ``engine`` as for
     :class:`Server` (``"auto"``: asyncio's ``DatagramProtocol`` on asyncio and uvloop).
     """
 
@@ -400,10 +425,13 @@ class UdpServer(Generic[T]):
         plugins: Sequence[Plugin[T]] = (),
         max_datagram_size: int = MAX_DATAGRAM,
         engine: str = "auto",
+        close_timeout: float = 30.0,
     ) -> None:
         self._host = host
         self._port = port
-        options = SessionOptions(protocol, processor, plugins=tuple(plugins))
+        options = SessionOptions(
+            protocol, processor, plugins=tuple(plugins), close_timeout=close_timeout
+        )
         self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size, engine=engine)
 
     @property
@@ -441,12 +469,14 @@ class UdpClient(Generic[T]):
         max_datagram_size: int = MAX_DATAGRAM,
         inbox_size: int = 1024,
         engine: str = "auto",
+        close_timeout: float = 30.0,
     ) -> None:
         options = SessionOptions(
             protocol,
             processor if processor is not None else Inbox(),
             plugins=tuple(plugins),
             inbox_size=inbox_size if processor is None else None,
+            close_timeout=close_timeout,
         )
         self._remote = (host, port)
         self._endpoint: _Endpoint[T] = _Endpoint(

@@ -279,3 +279,45 @@ async def test_udp_closed_sessions_are_freed_without_the_cycle_collector(
         alive = tracked.alive()
     assert len(tracked.refs) == 20
     assert alive == []
+
+
+async def test_udp_endpoint_exit_is_bounded_by_close_timeout(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """A session whose close hangs (a ``state_event`` that never returns) is closed at once
+    when the endpoint's exit runs out of ``close_timeout``: its pending output dropped with
+    ``OUTPUT_EXCEPTION`` carrying a ``TimeoutError``, ``SESSION_CLOSED`` last."""
+    busy = anyio.Event()
+
+    class Stuck(Recorder):
+        async def process(self, session: Session[Any], msg: Any) -> None:
+            await session.send(msg)  # (queued: the batch's replies go out after it)
+            busy.set()
+            await anyio.sleep_forever()  # the endpoint's exit cancels it
+
+        async def state_event(
+            self, session: Session[Any], event: StateEvent, exc: BaseException | None
+        ) -> None:
+            self.record(session, event, exc)
+            if event is E.SESSION_CLOSING:
+                await anyio.sleep_forever()  # the deadline cuts it short
+
+    recorder = Stuck()
+    with anyio.fail_after(10):
+        async with (
+            UdpServer(
+                string_codec, recorder, host=LOCAL, port=0, close_timeout=0.2, **engine
+            ) as server,
+            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
+        ):
+            await sock.send(frame("hi"))
+            await busy.wait()
+            (session,) = server.sessions
+        assert session.closed
+    assert recorder.events[session] == [
+        E.NEW_SESSION,
+        E.SESSION_CLOSING,
+        E.OUTPUT_EXCEPTION,
+        E.SESSION_CLOSED,
+    ]
+    assert isinstance(recorder.errors[session][2], TimeoutError)
