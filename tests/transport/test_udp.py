@@ -88,10 +88,13 @@ async def udp_peer(
     processor: Processor[str],
     engine: dict[str, Any],
     plugins: Sequence[Plugin[str]] = (),
+    **options: Any,
 ) -> AsyncIterator[tuple[UdpServer[str], ConnectedUDPSocket]]:
     """A UDP server on loopback and a peer's socket connected to it."""
     async with (
-        UdpServer(protocol, processor, host=LOCAL, port=0, plugins=plugins, **engine) as server,
+        UdpServer(
+            protocol, processor, host=LOCAL, port=0, plugins=plugins, **engine, **options
+        ) as server,
         await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
     ):
         yield server, sock
@@ -304,12 +307,7 @@ async def test_udp_endpoint_exit_is_bounded_by_close_timeout(
 
     recorder = Stuck()
     with anyio.fail_after(10):
-        async with (
-            UdpServer(
-                string_codec, recorder, host=LOCAL, port=0, close_timeout=0.2, **engine
-            ) as server,
-            await anyio.create_connected_udp_socket(LOCAL, server.port) as sock,
-        ):
+        async with udp_peer(string_codec, recorder, engine, close_timeout=0.2) as (server, sock):
             await sock.send(frame("hi"))
             await busy.wait()
             (session,) = server.sessions
