@@ -230,7 +230,7 @@ class _DatagramEngine(SessionLifecycle[T]):
         pass  # the endpoint forgot the session: the peer's next datagram starts a new one
 
     def _output_pending(self) -> bool:
-        return self._port.core.has_output
+        return self._port.core.pending > 0
 
     async def _drain_output(self) -> bool:
         """Send everything queued, packed into datagrams. ``False`` on failure."""
@@ -242,13 +242,15 @@ class _DatagramEngine(SessionLifecycle[T]):
         limit = self.endpoint.max_datagram_size
         lock = self.endpoint.send_lock
         assert lock is not None
-        while core.has_output:
+        while core.pending and not core.aborted:
             # shielded: the parts taken are sent (a UDP send does not wait for the peer)
             # before a cancellation (the endpoint's exit) is seen, so none is lost between
             # the session's queue and the socket; one task sends at a time (the receive
             # task and the writer share the socket), each session's datagrams in order
             with anyio.CancelScope(shield=True):
                 async with lock:
+                    if not core.has_output:
+                        break  # what was pending, another task has sent while this waited
                     parts = core.parts_to_send()
                     try:
                         for datagram in _pack(parts, limit):
