@@ -1,36 +1,52 @@
-"""One session lifecycle, shared by the stream engines (native asyncio and anyio).
+"""One session lifecycle, shared by every engine: the stream engines (native asyncio and
+anyio) and the UDP endpoint's datagram sessions.
 
-Every engine runs a connection the same way; only how bytes move differs. This module holds
-the part that is the same — the order of the state events, the session's own tasks, the
-graceful close and its time limits, what an internal failure does — so that a second engine
-cannot get it subtly different. An engine subclasses :class:`StreamLifecycle` and provides
-four steps:
+Every engine runs a session the same way; only how bytes move differs. This module holds
+the part that is the same — the order of the state events, the graceful close and its time
+limits, what an output failure and an internal failure do, the shielded end with
+``SESSION_CLOSED`` last and the detach — so that no engine can get it subtly different.
 
-``_read_loop()``
-    read, process and write until the input ends or a close is requested; deliver the end
-    cause (``INPUT_SHUTDOWN`` / ``INPUT_EXCEPTION`` / ``DECODE_EXCEPTION``) itself.
+:class:`SessionLifecycle` is the part every engine shares; an engine provides four steps:
+
 ``_stop_reading()``
-    input is over: read nothing more for the session (the rest stays in the kernel until
-    the lingering close drains it).
+    input is over: read nothing more for the session (a stream leaves the rest in the
+    kernel until the lingering close drains it).
+``_output_pending() -> bool``
+    whether any output is queued or being written (``SESSION_CLOSING`` is due).
 ``_drain_output() -> bool``
     write everything pending, waiting for the peer as needed; ``False`` when writing failed
-    (the engine has reported it through :meth:`StreamLifecycle._output_failed`).
+    (the engine has reported it through :meth:`SessionLifecycle._output_failed`).
 ``_close_connection()``
-    close the connection: at once when the session was aborted, else a lingering close
-    (half-close, read and drop the peer's input until its EOF, close), within
-    ``close_timeout``.
+    close the connection: at once when the session was aborted, else gracefully (a
+    stream's lingering close, within ``close_timeout``; nothing for a datagram session,
+    whose socket is its endpoint's).
 
-The lifecycle (``run``):
+and says with ``_cancel()`` how to stop serving the session at once (a stream cancels the
+session's task group; a datagram session has no task of its own). The shared steps:
+
+* ``_finish()``, the graceful part of a close: the ``fail_input`` reason, then
+  ``SESSION_CLOSING`` when output is pending, then the flush within ``close_timeout``
+  (running out of it is an ``OUTPUT_EXCEPTION`` carrying a ``TimeoutError``);
+* ``_output_failed(exc)``: ``OUTPUT_EXCEPTION``, the session aborted and stopped;
+* ``_internal_failure(exc)``: ``INTERNAL_EXCEPTION`` (a bug, or a plugin hook that raised),
+  that session only aborted and stopped;
+* ``_end(clean)``, always, shielded from cancellation: the connection is closed, a failure
+  applied earlier is delivered, ``SESSION_CLOSED`` last (its handlers get ``FINAL_GRACE``),
+  and the session is detached from its engine (no reference cycle outlives it).
+
+:class:`StreamLifecycle` runs a connection's whole life in one task (``run``); a stream
+engine adds ``_read_loop()`` — read, process and write until the input ends or a close is
+requested, delivering the end cause (``INPUT_SHUTDOWN`` / ``INPUT_EXCEPTION`` /
+``DECODE_EXCEPTION``) itself:
 
 1. ``NEW_SESSION``;
 2. in a task group of the session's own (``Session.start_soon`` runs its tasks there):
-   the read loop, then waiting for the started tasks, then the graceful part of the close
-   (the ``fail_input`` reason, ``SESSION_CLOSING`` when output is pending, the flush), each
-   within ``close_timeout``; an exception from any of it is an ``INTERNAL_EXCEPTION``
-   (a bug, or a plugin hook that raised) and aborts the session;
-3. always, shielded from cancellation: the connection is closed, a failure applied outside
-   the main task is delivered, ``SESSION_CLOSED`` last, and the session is detached from
-   its engine (no reference cycle outlives the connection).
+   the read loop, then waiting for the started tasks, then ``_finish``, each within
+   ``close_timeout``; an exception from any of it is an internal failure;
+3. ``_end``.
+
+A datagram session (``transport/_udp.py``) has no read loop and no task of its own: its
+endpoint's tasks hand it each datagram, and call ``_finish`` and ``_end`` when it closes.
 """
 
 from __future__ import annotations
@@ -45,7 +61,7 @@ from ._session import Engine, Session, SessionPort
 from ._state import StateEvent
 from ._tasks import SessionTasks
 
-__all__ = ["FINAL_GRACE", "StreamLifecycle"]
+__all__ = ["FINAL_GRACE", "SessionLifecycle", "StreamLifecycle"]
 
 T = TypeVar("T")
 
@@ -53,24 +69,15 @@ T = TypeVar("T")
 FINAL_GRACE = 5.0
 
 
-class StreamLifecycle(Generic[T]):
-    """The lifecycle of one connection's session; see the module's docstring."""
+class SessionLifecycle(Generic[T]):
+    """What every engine's session lifecycle shares; see the module's docstring."""
 
     def __init__(self, session: Session[T], engine: Engine, *, close_timeout: float) -> None:
         #: the engine's way to the session (its ``send``/``close`` now talk to ``engine``)
         self._port: SessionPort[T] = SessionPort(session, engine)
         self._close_timeout = close_timeout
-        #: cancels the session's task group: an immediate close, a failed write
-        self._scope: anyio.CancelScope | None = None
-        #: work the processor handed off with Session.start_soon
-        self._started = SessionTasks()
-        #: the session's task group while it is served (for an engine's helper tasks)
-        self._tg: TaskGroup | None = None
 
     # -- what an engine provides -----------------------------------------------------------
-    async def _read_loop(self) -> None:
-        raise NotImplementedError
-
     def _stop_reading(self) -> None:
         raise NotImplementedError
 
@@ -82,6 +89,72 @@ class StreamLifecycle(Generic[T]):
         raise NotImplementedError
 
     async def _close_connection(self) -> None:
+        raise NotImplementedError
+
+    def _cancel(self) -> None:
+        """Stop serving the session at once (after an output or internal failure)."""
+
+    # -- shared ----------------------------------------------------------------------------
+    def _output_failed(self, exc: BaseException) -> None:
+        """A write failed (or the graceful flush ran out of time): ``OUTPUT_EXCEPTION``,
+        the session is aborted and stopped."""
+        self._port.fail(StateEvent.OUTPUT_EXCEPTION, exc)
+        self._cancel()
+
+    def _internal_failure(self, exc: BaseException) -> None:
+        """A bug or a plugin hook that raised while serving the session:
+        ``INTERNAL_EXCEPTION`` (delivered by :meth:`_end`), that session aborted and
+        stopped; no other session is disturbed."""
+        self._port.fail(StateEvent.INTERNAL_EXCEPTION, exc)
+        self._cancel()
+
+    async def _finish(self) -> None:
+        """The graceful part of closing: the ``fail_input`` reason, ``SESSION_CLOSING``,
+        the flush, within ``close_timeout``."""
+        port = self._port
+        await port.end_input()
+        self._stop_reading()
+        if port.aborted:
+            return
+        if self._output_pending():
+            await port.emit(StateEvent.SESSION_CLOSING)
+        with anyio.move_on_after(self._close_timeout) as scope:
+            if not await self._drain_output():
+                return
+        if scope.cancelled_caught:
+            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))
+
+    async def _end(self, clean: bool) -> None:
+        """The end of every session, shielded from cancellation: the connection closed
+        (at once unless ``clean``), a failure applied earlier delivered, ``SESSION_CLOSED``
+        last, and the session detached from its engine."""
+        port = self._port
+        with anyio.CancelScope(shield=True):
+            port.close_requested = True
+            if not clean:
+                port.abort()
+            await self._close_connection()
+            with anyio.move_on_after(FINAL_GRACE):
+                await port.deliver_late()
+                await port.emit(StateEvent.SESSION_CLOSED)
+        port.detach()  # no session <-> engine cycle outlives the connection
+
+
+class StreamLifecycle(SessionLifecycle[T]):
+    """The lifecycle of one connection's session, run in one task; see the module's
+    docstring."""
+
+    def __init__(self, session: Session[T], engine: Engine, *, close_timeout: float) -> None:
+        super().__init__(session, engine, close_timeout=close_timeout)
+        #: cancels the session's task group: an immediate close, a failed write
+        self._scope: anyio.CancelScope | None = None
+        #: work the processor handed off with Session.start_soon
+        self._started = SessionTasks()
+        #: the session's task group while it is served (for an engine's helper tasks)
+        self._tg: TaskGroup | None = None
+
+    # -- what a stream engine provides -----------------------------------------------------
+    async def _read_loop(self) -> None:
         raise NotImplementedError
 
     def _on_serving(self) -> None:
@@ -98,10 +171,7 @@ class StreamLifecycle(Generic[T]):
     def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self._started.start_soon(func)
 
-    def _output_failed(self, exc: BaseException) -> None:
-        """A write failed (or the graceful flush ran out of time): ``OUTPUT_EXCEPTION``,
-        the session is aborted and its tasks cancelled."""
-        self._port.fail(StateEvent.OUTPUT_EXCEPTION, exc)
+    def _cancel(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
 
@@ -127,8 +197,7 @@ class StreamLifecycle(Generic[T]):
                         await self._started.wait_idle()
                     await self._finish()
                 except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
-                    port.fail(StateEvent.INTERNAL_EXCEPTION, exc)
-                    tg.cancel_scope.cancel()
+                    self._internal_failure(exc)
                 else:
                     clean = True
                     self._on_served()
@@ -143,30 +212,6 @@ class StreamLifecycle(Generic[T]):
             self._scope = None
             self._tg = None
             self._started.bind(None)
-            with anyio.CancelScope(shield=True):
-                port.close_requested = True
-                if not clean:
-                    port.abort()
-                await self._close_connection()
-                with anyio.move_on_after(FINAL_GRACE):
-                    await port.deliver_late()
-                    await port.emit(StateEvent.SESSION_CLOSED)
-            port.detach()  # no session <-> engine cycle outlives the connection
+            await self._end(clean)
             if not started:
                 task_status.started()
-
-    async def _finish(self) -> None:
-        """The graceful part of closing: the ``fail_input`` reason, ``SESSION_CLOSING``,
-        the flush, within ``close_timeout``."""
-        port = self._port
-        await port.end_input()
-        self._stop_reading()
-        if port.aborted:
-            return
-        if self._output_pending():
-            await port.emit(StateEvent.SESSION_CLOSING)
-        with anyio.move_on_after(self._close_timeout) as scope:
-            if not await self._drain_output():
-                return
-        if scope.cancelled_caught:
-            self._output_failed(TimeoutError("graceful close: the peer did not read in time"))

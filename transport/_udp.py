@@ -5,7 +5,10 @@ partial one) are a :class:`codec.DecodeError`: ``DECODE_EXCEPTION``, and that re
 session closes (its next datagram starts a new session). The replies produced while
 processing one datagram go out together, packed into as few datagrams as fit
 ``max_datagram_size`` (never splitting a message). UDP has no EOF: sessions end with
-``close()``, a decode error, or the endpoint's exit.
+``close()``, a decode error, a failure, or the endpoint's exit.
+
+Each session runs on the lifecycle every engine shares (``SessionLifecycle``, see
+``transport/_lifecycle.py``): its endpoint's tasks drive it instead of a read loop of its own.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from anyio.abc import SocketAttribute, TaskGroup
 from codec import IncompleteFrame
 from codec import Protocol as CodecProtocol
 
+from ._lifecycle import SessionLifecycle
 from ._native_engine import _convert
 from ._options import SessionOptions, check_engine, use_native
 from ._processor import Plugin, Processor
 from ._session import Inbox, Session, SessionPort
-from ._state import SessionState, StateEvent
+from ._state import StateEvent
 
 __all__ = ["UdpClient", "UdpServer"]
 
@@ -113,16 +117,26 @@ class _NativeDatagramSocket(asyncio.DatagramProtocol):
             await self._lost
 
 
-class _DatagramEngine(Generic[T]):
-    """The :class:`~transport._session.Engine` of one remote address's session."""
+class _DatagramEngine(SessionLifecycle[T]):
+    """The engine of one remote address's session, and its lifecycle: the shared one
+    (``transport/_lifecycle.py``), driven by its endpoint's tasks.
+
+    What differs from a stream's: the session has no read loop and no task of its own (the
+    endpoint's receive task hands it each datagram, in arrival order with every other
+    peer's), no connection to half-close or linger on (the socket is the endpoint's), and
+    its ``start_soon`` work runs in the endpoint's task group (its close does not wait for
+    it: the close runs in the endpoint's task, which every peer shares).
+    """
 
     def __init__(self, endpoint: _Endpoint[T], session: Session[T], address: Any) -> None:
+        super().__init__(session, self, close_timeout=endpoint.options.close_timeout)
         self.endpoint = endpoint
         self.session = session
         self.address = address
-        #: the engine's way to the session (its send/close now talk to this engine)
-        self.port: SessionPort[T] = SessionPort(session, self)
+        #: whether ``close`` began (it runs once)
+        self._ending = False
 
+    # -- Engine protocol -----------------------------------------------------------------
     def wake_writer(self) -> None:
         self.endpoint.schedule(self)
 
@@ -142,6 +156,115 @@ class _DatagramEngine(Generic[T]):
         if tg is None:
             raise anyio.ClosedResourceError
         tg.start_soon(func)
+
+    # -- the session's life, driven by the endpoint --------------------------------------
+    async def open(self) -> None:
+        """The session begins: ``NEW_SESSION``."""
+        await self._port.emit(StateEvent.NEW_SESSION)
+
+    async def receive(self, data: bytes) -> None:
+        """Serve one datagram from the peer: the read hooks, every message in it processed,
+        the replies sent together; a decode error or a close requested meanwhile closes the
+        session, and an exception from a plugin hook fails this session only."""
+        try:
+            if (
+                await self._process(data)
+                and not self._port.close_requested
+                and await self._drain_output()
+            ):
+                return
+        except Exception as exc:  # a bug or a failing plugin hook (logged as the event)
+            self._internal_failure(exc)
+        await self.close()
+
+    async def _process(self, data: bytes) -> bool:
+        """Decode and process the messages of one datagram; ``False`` on a decode error."""
+        port = self._port
+        core = port.core
+        core.receive_data(data)
+        for plugin in port.after_read_hooks:
+            plugin.after_read(port.session, len(data))
+        if port.read_hooks:
+            port.data_read(len(data))
+        if not await port.batch_processor()():
+            return False
+        if len(core.buffer) and not port.close_requested:
+            partial = IncompleteFrame(
+                "datagram ends inside a frame",
+                offset=core.buffer.offset,
+                data=core.buffer.peek(32),
+            )
+            core.buffer.clear()
+            await port.emit(StateEvent.DECODE_EXCEPTION, partial)
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Send what was queued outside a datagram's batch, or close if that was asked."""
+        try:
+            if not self._port.close_requested and await self._drain_output():
+                return
+        except Exception as exc:
+            self._internal_failure(exc)
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session (once): the shared graceful part (``SESSION_CLOSING`` and the
+        flush when output is pending), then ``SESSION_CLOSED``. The peer's next datagram
+        starts a new session."""
+        if self._ending:
+            return
+        self._ending = True
+        self.endpoint.forget(self)
+        clean = False
+        try:
+            await self._finish()
+            clean = True
+        except Exception as exc:
+            self._internal_failure(exc)
+        finally:
+            await self._end(clean)
+
+    # -- the lifecycle's steps -----------------------------------------------------------
+    def _stop_reading(self) -> None:
+        pass  # the endpoint forgot the session: the peer's next datagram starts a new one
+
+    def _output_pending(self) -> bool:
+        return self._port.core.pending > 0
+
+    async def _drain_output(self) -> bool:
+        """Send everything queued, packed into datagrams. ``False`` on failure."""
+        port = self._port
+        core = port.core
+        sock = self.endpoint.sock
+        assert sock is not None
+        host, peer_port = self.address[:2]
+        limit = self.endpoint.max_datagram_size
+        lock = self.endpoint.send_lock
+        assert lock is not None
+        while core.pending and not core.aborted:
+            # shielded: the parts taken are sent (a UDP send does not wait for the peer)
+            # before a cancellation (the endpoint's exit) is seen, so none is lost between
+            # the session's queue and the socket; one task sends at a time (the receive
+            # task and the writer share the socket), each session's datagrams in order
+            with anyio.CancelScope(shield=True):
+                async with lock:
+                    if not core.has_output:
+                        break  # what was pending, another task has sent while this waited
+                    parts = core.parts_to_send()
+                    try:
+                        for datagram in _pack(parts, limit):
+                            if port.write_hooks and not port.data_written(datagram):
+                                return False
+                            await sock.sendto(datagram, host, peer_port)
+                    except Exception as exc:
+                        self._output_failed(exc)
+                        return False
+                    port.wrote(sum(map(len, parts)))
+        return True
+
+    async def _close_connection(self) -> None:
+        pass  # the socket is the endpoint's: nothing of the peer's own to close
 
 
 class _Endpoint(Generic[T]):
@@ -165,6 +288,8 @@ class _Endpoint(Generic[T]):
         self.dirty: dict[_DatagramEngine[T], None] = {}
         self.wake: anyio.Event | None = None
         self.tg: TaskGroup | None = None
+        #: held while a task sends: the receive task and the writer share the socket
+        self.send_lock: anyio.Lock | None = None
 
     async def open(self, host: str, port: int) -> None:
         if use_native(self.engine):
@@ -179,6 +304,7 @@ class _Endpoint(Generic[T]):
         self.tg = tg
         self.options.timers.bind(tg)
         self.wake = anyio.Event()
+        self.send_lock = anyio.Lock()
         tg.start_soon(self._receive_loop)
         tg.start_soon(self._writer)
 
@@ -189,15 +315,44 @@ class _Endpoint(Generic[T]):
         tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
-            for engine in list(self.sessions.values()):
-                await self._finish(engine)
+            await self._close_sessions()
             if self.sock is not None:
                 await self.sock.aclose()
+
+    async def _close_sessions(self) -> None:
+        """Close every session gracefully, all within ``close_timeout`` (the endpoint's
+        shutdown deadline): sessions still closing then close at once, their pending output
+        dropped with ``OUTPUT_EXCEPTION`` carrying a ``TimeoutError``, as a stream server's
+        ``shutdown_timeout`` does."""
+        engines = list(self.sessions.values())
+        timeout = self.options.close_timeout
+        async with anyio.create_task_group() as tg:
+
+            async def close_all() -> None:
+                for engine in engines:
+                    await engine.close()
+                tg.cancel_scope.cancel()  # all closed in time
+
+            tg.start_soon(close_all)
+            await anyio.sleep(timeout)
+            reason = TimeoutError(f"UDP endpoint exit: close_timeout ({timeout} s) ran out")
+            for engine in engines:
+                if not engine.session.closed:
+                    SessionPort(engine.session).expire(reason)
+            tg.cancel_scope.cancel()
+        for engine in engines:
+            await engine.close()  # (those the deadline did not reach: at once, aborted)
 
     def schedule(self, engine: _DatagramEngine[T]) -> None:
         self.dirty[engine] = None
         if self.wake is not None:
             self.wake.set()
+
+    def forget(self, engine: _DatagramEngine[T]) -> None:
+        """``engine``'s session is closing: the address's next datagram starts a new one."""
+        if self.sessions.get(engine.address) is engine:
+            del self.sessions[engine.address]
+        self.dirty.pop(engine, None)
 
     async def session_for(self, address: Any) -> _DatagramEngine[T]:
         engine = self.sessions.get(address)
@@ -205,7 +360,7 @@ class _Endpoint(Generic[T]):
             session = self.options.new_session(self.local_address, address, datagram=True)
             engine = _DatagramEngine(self, session, address)
             self.sessions[address] = engine
-            await engine.port.emit(StateEvent.NEW_SESSION)
+            await engine.open()
         return engine
 
     async def _receive_loop(self) -> None:
@@ -218,28 +373,9 @@ class _Endpoint(Generic[T]):
                 if address[1] != self.peer[1]:
                     continue  # a client only listens to its server
                 address = self.peer
-            engine = await self.session_for(address)
-            port = engine.port
-            core = port.core
-            core.receive_data(data)
-            for plugin in port.after_read_hooks:
-                plugin.after_read(port.session, len(data))
-            if port.read_hooks:
-                port.data_read(len(data))
-            ok = await port.batch_processor()()
-            if ok and len(core.buffer):
-                partial = IncompleteFrame(
-                    "datagram ends inside a frame",
-                    offset=core.buffer.offset,
-                    data=core.buffer.peek(32),
-                )
-                core.buffer.clear()
-                await port.emit(StateEvent.DECODE_EXCEPTION, partial)
-                ok = False
-            if not ok or port.close_requested:
-                await self._finish(engine)
-            else:
-                await self._flush(engine)
+            # (no local keeps the engine while the loop waits: a cancelled wait's traceback
+            # would keep a closed session alive until the cyclic collector runs)
+            await (await self.session_for(address)).receive(data)
 
     async def _writer(self) -> None:
         self.tasks.add(anyio.get_current_task().id)
@@ -250,47 +386,8 @@ class _Endpoint(Generic[T]):
             while self.dirty:
                 engine = next(iter(self.dirty))
                 del self.dirty[engine]
-                if engine.port.close_requested:
-                    await self._finish(engine)
-                else:
-                    await self._flush(engine)
-
-    async def _flush(self, engine: _DatagramEngine[T]) -> bool:
-        port = engine.port
-        core = port.core
-        sock = self.sock
-        assert sock is not None
-        host, peer_port = engine.address[:2]
-        while core.has_output:
-            parts = core.parts_to_send()
-            try:
-                for datagram in _pack(parts, self.max_datagram_size):
-                    if port.write_hooks and not port.data_written(datagram):
-                        return False
-                    await sock.sendto(datagram, host, peer_port)
-            except Exception as exc:
-                if port.fire(StateEvent.OUTPUT_EXCEPTION):
-                    await port.deliver(StateEvent.OUTPUT_EXCEPTION, exc)
-                port.abort()
-                return False
-            port.wrote(sum(map(len, parts)))
-        return True
-
-    async def _finish(self, engine: _DatagramEngine[T]) -> None:
-        """Close one session: flush (SESSION_CLOSING first if needed), SESSION_CLOSED."""
-        port = engine.port
-        session = port.session
-        if self.sessions.get(engine.address) is not engine:
-            return
-        del self.sessions[engine.address]
-        self.dirty.pop(engine, None)
-        port.close_requested = True
-        await port.end_input()
-        if not port.aborted and port.core.has_output:
-            await port.emit(StateEvent.SESSION_CLOSING)
-            await self._flush(engine)
-        if session.state is not SessionState.CLOSED:
-            await port.emit(StateEvent.SESSION_CLOSED)
+                await engine.flush()
+                del engine  # (as in _receive_loop)
 
 
 def _pack(pieces: list[bytes], limit: int) -> list[bytes]:
@@ -314,7 +411,9 @@ class UdpServer(Generic[T]):
     """Serves a protocol over UDP; one :class:`Session` per remote address.
 
     ``async with UdpServer(codec, processor, host="127.0.0.1", port=0) as server:`` is bound
-    when entered (``server.port``). Leaving the block closes every session. ``engine`` as for
+    when entered (``server.port``). Leaving the block closes every session gracefully (what
+    was written is sent), all within ``close_timeout`` seconds; sessions still closing then
+    close at once (``OUTPUT_EXCEPTION`` when output was dropped). ``engine`` as for
     :class:`Server` (``"auto"``: asyncio's ``DatagramProtocol`` on asyncio and uvloop).
     """
 
@@ -328,10 +427,13 @@ class UdpServer(Generic[T]):
         plugins: Sequence[Plugin[T]] = (),
         max_datagram_size: int = MAX_DATAGRAM,
         engine: str = "auto",
+        close_timeout: float = 30.0,
     ) -> None:
         self._host = host
         self._port = port
-        options = SessionOptions(protocol, processor, plugins=tuple(plugins))
+        options = SessionOptions(
+            protocol, processor, plugins=tuple(plugins), close_timeout=close_timeout
+        )
         self._endpoint: _Endpoint[T] = _Endpoint(options, max_datagram_size, engine=engine)
 
     @property
@@ -369,12 +471,14 @@ class UdpClient(Generic[T]):
         max_datagram_size: int = MAX_DATAGRAM,
         inbox_size: int = 1024,
         engine: str = "auto",
+        close_timeout: float = 30.0,
     ) -> None:
         options = SessionOptions(
             protocol,
             processor if processor is not None else Inbox(),
             plugins=tuple(plugins),
             inbox_size=inbox_size if processor is None else None,
+            close_timeout=close_timeout,
         )
         self._remote = (host, port)
         self._endpoint: _Endpoint[T] = _Endpoint(

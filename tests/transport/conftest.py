@@ -4,6 +4,10 @@ every session engine that runs there (the anyio-streams engine everywhere, the n
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -174,3 +178,39 @@ def shape(request: pytest.FixtureRequest) -> str:
 def recorder(shape: str) -> Recorder:
     """A :class:`Recorder` of every processor shape, in turn."""
     return RECORDERS[shape]()
+
+
+class Tracked(Processor[Any]):
+    """Echoes with ``Session.write`` (then closes, with ``close=True``) and keeps a weak
+    reference to every session it saw begin: for tests that closed sessions are freed."""
+
+    def __init__(self, close: bool = False) -> None:
+        self.close = close
+        self.refs: list[weakref.ref[Session[Any]]] = []
+
+    def process(self, session: Session[Any], msg: Any) -> None:
+        session.write(msg)
+        if self.close:
+            session.close_nowait()
+
+    def state_event(
+        self, session: Session[Any], event: StateEvent, exc: BaseException | None
+    ) -> None:
+        if event is StateEvent.NEW_SESSION:
+            self.refs.append(weakref.ref(session))
+
+    def alive(self) -> list[Session[Any]]:
+        """The sessions still in memory."""
+        return [s for s in (r() for r in self.refs) if s is not None]
+
+
+@contextlib.contextmanager
+def without_cycle_collector() -> Iterator[None]:
+    """The cyclic garbage collector off (after one collection): what a reference cycle
+    keeps stays in memory."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -22,7 +22,7 @@ from transport import (
     StateEvent,
 )
 
-from .conftest import RECORDERS, Recorder, SyncRecorder
+from .conftest import RECORDERS, Recorder, SyncRecorder, Tracked, without_cycle_collector
 
 pytestmark = pytest.mark.anyio
 
@@ -661,26 +661,10 @@ async def test_closed_sessions_are_freed_without_the_cyclic_collector(
     """A closed session and its engine must not keep each other (and the receive buffer)
     alive until the cyclic garbage collector runs: with it disabled, every session of a
     finished server is gone."""
-    import gc
-    import weakref
-
-    refs: list[weakref.ref[Session[str]]] = []
-
-    class Track(Processor[str]):
-        def process(self, session: Session[str], msg: str) -> None:
-            session.write(msg)
-
-        def state_event(
-            self, session: Session[str], event: StateEvent, exc: BaseException | None
-        ) -> None:
-            if event is StateEvent.NEW_SESSION:
-                refs.append(weakref.ref(session))
-
-    gc.collect()
-    gc.disable()
-    try:
+    tracked = Tracked()
+    with without_cycle_collector():
         with anyio.fail_after(20):
-            async with Server(string_codec, Track(), host=LOCAL, port=0, **engine) as server:
+            async with Server(string_codec, tracked, host=LOCAL, port=0, **engine) as server:
                 for i in range(30):
                     async with Client(
                         string_codec, host=LOCAL, port=server.port, **engine
@@ -688,8 +672,6 @@ async def test_closed_sessions_are_freed_without_the_cyclic_collector(
                         await client.send(f"m{i}")
                         assert await client.receive() == f"m{i}"
                     del client
-        alive = [r for r in refs if r() is not None]
-    finally:
-        gc.enable()
-    assert len(refs) == 30
+        alive = tracked.alive()
+    assert len(tracked.refs) == 30
     assert alive == []
