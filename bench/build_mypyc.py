@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the hot path of one read with a plain ``def process`` on the native engine: the engine,
 #: the session and its core, the receive buffer, and the codec's ``decode_many`` (a closure
 #: in ``_codec``) and ``encode_into`` (the length-prefix shortcut, a closure in
-#: ``_encoder``). The per-schema functions the codec generates and execs stay Python.
+#: ``_encoder``). The per-schema functions the codec generates and execs stay Python, but
+#: for length-prefixed ``bytes`` bodies the batch function is ``_splitter``'s, compiled.
 MODULES = [
     "transport/_native_engine.py",
     "transport/_session.py",
@@ -38,6 +39,7 @@ MODULES = [
     "codec/_buffer.py",
     "codec/_codec.py",
     "codec/_encoder.py",
+    "codec/_splitter.py",
 ]
 
 

@@ -19,18 +19,21 @@ frame is complete, each call costs O(new bytes), not O(frame).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
 
 import construct as cs
 
+from . import _splitter as _splitter_module
 from ._analysis import reads_past_bounds
 from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_renamed, _TooLarge
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
 from ._names import read_names
 from ._source import exec_generated
+from ._splitter import LengthSplitter
 from ._trial import NeedMore
 
 __all__ = ["BATCH_LIMIT", "HALF", "FillFunction", "compile_fill"]
@@ -179,6 +182,9 @@ def compile_fill(
     * ``generic_measure`` (framings with no inline form, such as delimiters): the framing's
       own ``measure`` finds the frames, then they are parsed.
     """
+    splitter = _length_splitter(schema, framing, exact) if not generic_measure else None
+    if splitter is not None:
+        return splitter
     namespace: dict[str, Any] = {
         "_Need": _Need,
         "_TooLarge": _TooLarge,
@@ -248,6 +254,51 @@ def compile_fill(
         )
     namespace.update(parser.e.consts)
     return _exec_fill(src, namespace, schema)
+
+
+#: whether :func:`compile_fill` hands length-prefixed ``bytes`` bodies to
+#: :class:`~codec._splitter.LengthSplitter`: by default only when that module is compiled
+#: (``bench/build_mypyc.py``); as Python it costs more than the generated function
+#: (``bench/SPLITTER.md``). ``WIREKIT_SPLITTER=1`` / ``=0`` in the environment force it.
+USE_SPLITTER = os.environ.get("WIREKIT_SPLITTER", "") == "1" or (
+    os.environ.get("WIREKIT_SPLITTER", "") != "0"
+    and not str(_splitter_module.__file__).endswith(".py")
+)
+
+
+def _length_splitter(schema: cs.Construct, framing: Framing, exact: bool) -> LengthSplitter | None:
+    """The hand-written batch function (:mod:`codec._splitter`) when the message is the
+    frame's body as ``bytes``: ``Prefixed(<unsigned FormatField>, GreedyBytes)`` (inferred),
+    or ``GreedyBytes`` under an explicit ``LengthField``; ``None`` otherwise."""
+    if not USE_SPLITTER or not isinstance(framing, LengthField):
+        return None
+    if _blob_offset(schema, framing, exact) is None:
+        return None
+    if exact:
+        core, _ = _strip_renamed(schema)
+        field, _ = _strip_renamed(core.lengthfield)
+        if (
+            not isinstance(field, cs.FormatField)
+            or field.length != framing.length
+            or framing.signed
+            or framing.adjustment
+        ):
+            return None
+    return LengthSplitter(
+        offset=framing.offset,
+        length=framing.length,
+        adjustment=framing.adjustment,
+        strip=framing.strip,
+        big=framing.byteorder == "big",
+        signed=framing.signed,
+        exact=exact,
+        half=HALF,
+        too_large=_TooLarge,
+        bad_length=_BadLength,
+        limit=BATCH_LIMIT,
+        window=SNAPSHOT_WINDOW,
+        blob_direct=BLOB_DIRECT,
+    )
 
 
 #: frames measured by the framing's own method (delimiters...), for :func:`_two_pass`

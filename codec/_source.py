@@ -85,7 +85,12 @@ def codec_source(codec: Any, batch_fill: Any, builder: Any, build_note: str) -> 
             parts.append(f"# {title}: {filename}\n{text}")
 
     if batch_fill is not None:
-        part("decode (a batch of frames)", batch_fill, "")
+        part(
+            "decode (a batch of frames)",
+            batch_fill,
+            "a hand-written length-prefix splitter (codec._splitter.LengthSplitter) copies "
+            "out each frame's body",
+        )
     else:
         why = (
             "a trial parse finds the frames"
