@@ -50,11 +50,8 @@ class MonitorPlugin(Plugin[Any]):
         self._accepted = 0
         self._rejected = 0
         self._events: collections.Counter[StateEvent] = collections.Counter()
-        #: the totals at the last ``snapshot(reset=True)``
-        self._period_start = _Counts()
-        self._period_events: collections.Counter[StateEvent] = collections.Counter()
-        self._period_accepted = 0
-        self._period_rejected = 0
+        #: the totals at the last ``snapshot(reset=True)`` (its ``active`` unused)
+        self._period_start = MonitorSnapshot(0, 0, 0, 0, 0, 0, {})
 
     @property
     def active(self) -> int:
@@ -83,21 +80,16 @@ class MonitorPlugin(Plugin[Any]):
         total = self.totals()
         start = self._period_start
         snap = MonitorSnapshot(
-            accepted=total.accepted - self._period_accepted,
-            rejected=total.rejected - self._period_rejected,
+            accepted=total.accepted - start.accepted,
+            rejected=total.rejected - start.rejected,
             active=total.active,
             bytes_read=total.bytes_read - start.bytes_read,
             bytes_written=total.bytes_written - start.bytes_written,
             messages_processed=total.messages_processed - start.messages_processed,
-            events=dict(collections.Counter(total.events) - self._period_events),
+            events=dict(collections.Counter(total.events) - collections.Counter(start.events)),
         )
         if reset:
-            self._period_start = _Counts(
-                total.bytes_read, total.bytes_written, total.messages_processed
-            )
-            self._period_events = collections.Counter(total.events)
-            self._period_accepted = total.accepted
-            self._period_rejected = total.rejected
+            self._period_start = total
         return snap
 
     def accept(self, session: Session[Any]) -> bool:

@@ -2,9 +2,8 @@
 
 The hot path stays :class:`MonitorPlugin`'s (nothing per read, write or message); nothing
 touches ``prometheus_client`` until a scrape, when a custom collector reads the counters
-(:meth:`MonitorPlugin.totals`). (A
-``prometheus_client.Counter.inc()`` per message would take a lock per message.) Needs the
-``metrics`` extra: ``pip install 'wirekit[metrics]'``.
+(:meth:`MonitorPlugin.totals`). (A ``prometheus_client.Counter.inc()`` per message would
+take a lock per message.) Needs the ``metrics`` extra: ``pip install 'wirekit[metrics]'``.
 """
 
 from __future__ import annotations
@@ -79,22 +78,15 @@ class _Collector:
 
         ns = self._monitor.namespace
         t = self._monitor.totals()
-        values = {
-            "accepted": t.accepted,
-            "rejected": t.rejected,
-            "bytes_read": t.bytes_read,
-            "bytes_written": t.bytes_written,
-            "messages_processed": t.messages_processed,
-        }
         counters = (
-            ("sessions_accepted", "Connections that passed every plugin's accept", "accepted"),
-            ("sessions_rejected", "Connections refused by a plugin (REJECT_ACCEPT)", "rejected"),
-            ("bytes_read", "Bytes read from peers", "bytes_read"),
-            ("bytes_written", "Bytes written to peers", "bytes_written"),
-            ("messages_processed", "Messages handed to the processor", "messages_processed"),
+            ("sessions_accepted", "Connections that passed every plugin's accept", t.accepted),
+            ("sessions_rejected", "Connections refused by a plugin (REJECT_ACCEPT)", t.rejected),
+            ("bytes_read", "Bytes read from peers", t.bytes_read),
+            ("bytes_written", "Bytes written to peers", t.bytes_written),
+            ("messages_processed", "Messages handed to the processor", t.messages_processed),
         )
-        for name, doc, key in counters:
-            yield CounterMetricFamily(f"{ns}_{name}", doc, value=values[key])
+        for name, doc, value in counters:
+            yield CounterMetricFamily(f"{ns}_{name}", doc, value=value)
         yield GaugeMetricFamily(
             f"{ns}_sessions_active",
             "Sessions open now (NEW_SESSION to SESSION_CLOSED)",
