@@ -143,9 +143,8 @@ class Session(Generic[T]):
         )
         self._timers = timers
         #: whether the batch loop must stop after the current message: output over the
-        #: high-water mark (``_over_high_water``) or :meth:`pause_input` (``_paused``)
+        #: high-water mark (``_over_high_water``) or :meth:`pause_input` (``_pausers``)
         self._hold = False
-        self._paused = False
         #: who holds the input paused (:meth:`pause_input`); made on first use
         self._pausers: set[object] | None = None
         self._resumed: anyio.Event | None = None
@@ -319,7 +318,7 @@ class Session(Generic[T]):
         if pausers is None:
             pausers = self._pausers = set()
         pausers.add(owner)
-        self._paused = self._hold = True
+        self._hold = True
 
     def resume_input(self, owner: object = None) -> None:
         """Undo :meth:`pause_input` by ``owner``; input resumes when no owner holds it.
@@ -330,7 +329,6 @@ class Session(Generic[T]):
         pausers.discard(owner)
         if pausers:
             return
-        self._paused = False
         self._hold = self._over_high_water
         resumed = self._resumed
         if resumed is not None:
@@ -340,7 +338,7 @@ class Session(Generic[T]):
     @property
     def input_paused(self) -> bool:
         """Whether :meth:`pause_input` holds the input now (by any owner)."""
-        return self._paused
+        return bool(self._pausers)
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Call ``callback()`` in ``delay`` seconds, unless the returned timer is cancelled
@@ -515,14 +513,14 @@ class Session(Generic[T]):
                 except anyio.BrokenResourceError:
                     self._core.close_requested = True  # aborted: the batch ends here
                     return
-            elif self._paused:
+            elif self._pausers:
                 resumed = self._resumed = anyio.Event()  # (before any await: a resume
                 engine = self._engine  # that comes while the output is written sets it)
                 if engine is not None and self._core.has_output:
                     # the replies written so far leave now, not when the input resumes
                     await engine.write_pending()
                 await resumed.wait()
-            self._hold = self._paused or self._over_high_water
+            self._hold = bool(self._pausers) or self._over_high_water
         for plugin in plugins:
             plugin.input_resumed(self)
 
