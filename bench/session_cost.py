@@ -157,8 +157,13 @@ async def feed_from_callbacks(engine: Any, chunk: bytes, reads: int) -> float:
     def read() -> None:
         nonlocal left
         if engine is not None:
-            engine.get_buffer(-1)[:n] = chunk
-            engine.buffer_updated(n)
+            done_bytes = 0
+            while done_bytes < n:  # (a read larger than the buffer offers comes in pieces)
+                view = engine.get_buffer(-1)
+                size = min(len(view), n - done_bytes)
+                view[:size] = chunk[done_bytes : done_bytes + size]
+                engine.buffer_updated(size)
+                done_bytes += size
         left -= 1
         if left:
             loop.call_soon(read)
