@@ -2,7 +2,8 @@
 
 A datagram may carry several messages; bytes left over after the last whole message (a
 partial one) are a :class:`codec.DecodeError`: ``DECODE_EXCEPTION``, and that remote's
-session closes (its next datagram starts a new session). The replies produced while
+session closes (on a server its next datagram starts a new session; a client, which is its
+one session, reads nothing more). The replies produced while
 processing one datagram go out together, packed into as few datagrams as fit
 ``max_datagram_size`` (never splitting a message). UDP has no EOF: sessions end with
 ``close()``, a decode error, a failure, or the endpoint's exit.
@@ -280,6 +281,9 @@ class _Endpoint(Generic[T]):
         self.options = options
         self.max_datagram_size = max_datagram_size
         self.peer = peer  # a client's one remote address; None for a server
+        #: a client's one session has ended: the server's later datagrams are dropped (a new
+        #: session would be one the user never sees)
+        self.peer_session_ended = False
         self.engine = check_engine(engine)
         self.sock: _DatagramSocket | None = None
         self.local_address: Any = None
@@ -349,10 +353,13 @@ class _Endpoint(Generic[T]):
             self.wake.set()
 
     def forget(self, engine: _DatagramEngine[T]) -> None:
-        """``engine``'s session is closing: the address's next datagram starts a new one."""
+        """``engine``'s session is closing: the address's next datagram starts a new one
+        (a server's; a client reads nothing more)."""
         if self.sessions.get(engine.address) is engine:
             del self.sessions[engine.address]
         self.dirty.pop(engine, None)
+        if self.peer is not None:
+            self.peer_session_ended = True
 
     async def session_for(self, address: Any) -> _DatagramEngine[T]:
         engine = self.sessions.get(address)
@@ -370,8 +377,8 @@ class _Endpoint(Generic[T]):
         while True:
             data, address = await sock.receive()
             if self.peer is not None:
-                if address[1] != self.peer[1]:
-                    continue  # a client only listens to its server
+                if address[1] != self.peer[1] or self.peer_session_ended:
+                    continue  # a client only listens to its server, while its session lasts
                 address = self.peer
             # (no local keeps the engine while the loop waits: a cancelled wait's traceback
             # would keep a closed session alive until the cyclic collector runs)
@@ -458,7 +465,11 @@ class UdpServer(Generic[T]):
 
 
 class UdpClient(Generic[T]):
-    """A UDP session with one server: push style (a processor) or pull style."""
+    """A UDP session with one server: push style (a processor) or pull style.
+
+    The client is the one session ``async with`` returns: once it has ended (``close()``,
+    a decode error, a failure), the server's later datagrams are dropped; open another
+    ``UdpClient`` to talk again."""
 
     def __init__(
         self,

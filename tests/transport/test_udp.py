@@ -79,6 +79,30 @@ async def test_udp_partial_message_is_a_decode_error(
     assert recorder.events[second] == [E.NEW_SESSION, E.SESSION_CLOSED]
 
 
+async def test_udp_client_reads_nothing_after_its_session_ended(
+    string_codec: Codec[str], engine: dict[str, Any]
+) -> None:
+    """A client has one session, the one ``__aenter__`` returned: once a decode error ended
+    it, the server's later datagrams are dropped, not given to a new session the user
+    never sees (a pull-style client's inbox nobody reads)."""
+    recorder = Recorder(echo=False)
+    with anyio.fail_after(10):
+        async with await anyio.create_udp_socket(local_host=LOCAL) as server:
+            port = server.extra(anyio.abc.SocketAttribute.local_port)
+            async with UdpClient(
+                string_codec, recorder, host=LOCAL, port=port, **engine
+            ) as session:
+                await session.send("hello")
+                _, client = await server.receive()  # (the client's address)
+                await server.sendto(frame("ok") + b"\x05ab", *client)  # a message, then 3 of 6
+                assert await recorder.next_closed() is session
+                await server.sendto(frame("late"), *client)
+                await anyio.wait_all_tasks_blocked()  # (the datagram was read and dropped)
+                assert list(recorder.events) == [session]
+    assert recorder.messages == {session: ["ok"]}
+    assert recorder.events[session] == [E.NEW_SESSION, E.DECODE_EXCEPTION, E.SESSION_CLOSED]
+
+
 # -- the shared session lifecycle (transport/_lifecycle.py), as the stream engines run it ----
 
 
