@@ -543,18 +543,23 @@ def start_server(
         assert base is not None, "base: servers need --base"
         kind = kind.removeprefix(BASE)
         script = str(base / "bench" / "echo_bench.py")
-    proc = subprocess.Popen(
-        [sys.executable, script, "--serve", kind]
+    return spawn_server(
+        [script, "--serve", kind]
         + (["--core", str(core)] if core is not None else [])
         + (["--server-options", options] if options else []),
-        stdout=subprocess.PIPE,
-        text=True,
+        kind,
     )
+
+
+def spawn_server(args: list[str], what: str) -> tuple[subprocess.Popen[str], int]:
+    """Run ``python <args>``, a server that prints its port on its first line once it
+    listens; return the process and that port (``what`` names it in an error)."""
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
         proc.kill()
-        raise RuntimeError(f"server {kind} did not start")
+        raise RuntimeError(f"server {what} did not start")
     return proc, int(line)
 
 

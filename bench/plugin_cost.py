@@ -96,17 +96,9 @@ def serve(kind: str, plugins: str) -> None:
 def start(kind: str, plugins: str, core: int | None) -> tuple[subprocess.Popen[str], int]:
     """Start one server in a child process (pinned to ``core`` if given); it and its port."""
     pin = ["--core", str(core)] if core is not None else []
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--plugins", plugins, *pin],
-        stdout=subprocess.PIPE,
-        text=True,
+    return echo_bench.spawn_server(
+        [__file__, "--serve", kind, "--plugins", plugins, *pin], f"{kind} ({plugins})"
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError(f"server {kind} ({plugins}) did not start")
-    return proc, int(line)
 
 
 def main() -> int:
