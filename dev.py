@@ -82,7 +82,7 @@ def test(args: list[str]) -> None:
 
 def missing_toolchain() -> str | None:
     """What building C extensions for this Python lacks (a compiler, the headers), if any."""
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     if not cc or shutil.which(cc[0]) is None:
         return f"no C compiler ({cc[0] if cc else 'CC unset'})"
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
