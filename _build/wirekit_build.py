@@ -137,9 +137,12 @@ def extensions(modules: list[str] | None = None, *, build_dir: str = "build") ->
             return []
         modules = MODULES
     try:
+        from mypy.version import __version__ as mypy_version
         from mypyc.build import mypycify
     except ImportError as exc:
         raise RuntimeError(f"{ENV}=1 needs mypyc: pip install '{MYPY}'") from exc
+    if f"mypy=={mypy_version}" != MYPY:  # (a build without isolation, say)
+        print(f"wirekit: warning: mypyc from mypy {mypy_version}; the build is checked with {MYPY}")
     built = mypycify(list(modules), opt_level="3", group_name=GROUP, target_dir=build_dir)
     patched = patch_weakref_clearing(Path(build_dir))
     print(f"wirekit: mypyc compiles {len(modules)} modules; weakref fix in {patched} deallocators")
