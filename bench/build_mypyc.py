@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Experiment (branch ``mypyc``): compile the transport's hot modules with mypyc, in place.
+"""Compile wirekit's hot modules with mypyc in place, for benchmarks in this checkout.
 
     python bench/build_mypyc.py            # build; the .so files land next to the .py files
     python bench/build_mypyc.py --clean    # remove them: back to pure Python
     python bench/build_mypyc.py --modules transport/_session.py codec/_buffer.py
 
-Needs ``pip install mypy`` (mypyc comes with it) and a C compiler, in the interpreter that
-will import the result (the .so files are for that Python version only). Python imports an
-extension module in preference to the .py beside it, so the compiled modules replace the
-pure-Python ones for every import from this checkout; ``--clean`` restores them.
+The compiled build proper is a wheel: ``WIREKIT_COMPILE=1 pip install .`` (see
+``docs/performance.md``). This script runs the same build (the module list in
+``_build/compiled_modules.py``, mypyc's C patched by ``_build/wirekit_build.py``) but puts
+the result into the checkout, which an editable install or ``python`` run from the root
+then imports: Python imports an extension module in preference to the .py beside it, so
+the compiled modules replace the pure-Python ones until ``--clean``. Needs ``pip install
+mypy==2.4.1`` (mypyc comes with it) and a C compiler, in the interpreter that will import
+the result (the .so files are for that Python version only).
 
 The build runs in a temporary copy of the checkout and the .so files are then renamed into
 place: overwriting a shared library that a running process has mapped (a benchmark, a
@@ -26,42 +30,20 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_build"))
+from compiled_modules import MODULES  # noqa: E402
 
-#: the hot path of one read with a plain ``def process`` on the native engine: the engine,
-#: the session and its core, the receive buffer, and the codec's ``decode_many`` (a closure
-#: in ``_codec``) and ``encode_into`` (the length-prefix shortcut, a closure in
-#: ``_encoder``). The per-schema functions the codec generates and execs stay Python, but
-#: for length-prefixed ``bytes`` bodies the batch function is ``_splitter``'s, compiled.
-MODULES = [
-    "transport/_native_engine.py",
-    "transport/_session.py",
-    "transport/_core.py",
-    "codec/_buffer.py",
-    "codec/_codec.py",
-    "codec/_encoder.py",
-    "codec/_splitter.py",
-]
-
-
-#: what runs in the copy: mypyc writes the C, the weak-reference fix goes in, the C compiles
+#: what runs in the copy: the build's own extensions (mypyc, the C patch), compiled in place
+#: (a bare Distribution: pyproject.toml's metadata is not needed, nor a recent setuptools)
 SETUP = r"""
 import sys
-from pathlib import Path
-from setuptools import setup
-from mypyc.build import mypycify
-
-extensions = mypycify(sys.argv[1:], opt_level="3")
-# mypyc/mypyc#1102: a compiled class whose type has a __weakref__ slot (typing.Generic as a
-# base gives Session, SessionCore and SessionPort one at run time) does not clear its weak
-# references when it is freed: a weakref.ref(session) then points at freed memory (a
-# segfault, or another object). Clear them first in every deallocator, as CPython does.
-UNTRACK = "PyObject_GC_UnTrack(self);\n"
-CLEAR = "if (Py_TYPE(self)->tp_weaklistoffset) PyObject_ClearWeakRefs((PyObject *)self);\n"
-for source in Path("build").rglob("*.c"):
-    text = source.read_text()
-    if UNTRACK in text:
-        source.write_text(text.replace(UNTRACK, UNTRACK + CLEAR))
-setup(name="wirekit-mypyc", ext_modules=extensions, script_args=["build_ext", "--inplace"])
+from setuptools import Distribution
+sys.path.insert(0, "_build")
+from wirekit_build import extensions
+dist = Distribution({"name": "wirekit", "ext_modules": extensions(sys.argv[1:])})
+dist.script_name, dist.script_args = "setup.py", ["build_ext", "--inplace"]
+dist.parse_command_line()
+dist.run_commands()
 """
 
 

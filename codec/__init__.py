@@ -15,6 +15,9 @@ True
 
 from __future__ import annotations
 
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
+
+from . import _buffer as _buffer
 from . import _constructs  # noqa: F401  (registers the construct classes the codec supports)
 from ._analysis import SchemaError
 from ._buffer import Buffer
@@ -27,7 +30,14 @@ from ._protocol import Protocol
 from ._registry import Analysis, RegistryError, register_construct, unregister_construct
 from ._version import __version__ as __version__
 
+#: Whether the codec's hot modules (``Buffer``, ``Codec.decode_many``, the length-prefix
+#: encoder and splitter) run compiled: a wheel built with ``WIREKIT_COMPILE=1``
+#: (docs/performance.md, "Compiled with mypyc"). ``False`` for the pure-Python build, the
+#: default and the reference. :data:`transport.COMPILED` says the same of the transport.
+COMPILED: bool = str(_buffer.__file__).endswith(tuple(_EXTENSION_SUFFIXES))
+
 __all__ = [
+    "COMPILED",
     "DEFAULT_MAX_FRAME_SIZE",
     "Analysis",
     "Buffer",

@@ -1,9 +1,16 @@
-"""Suite-wide settings: hypothesis profiles (CI is bounded and deterministic)."""
+"""Suite-wide settings: hypothesis profiles (CI is bounded and deterministic); with
+``WIREKIT_TEST_COMPILED=1`` (the compiled leg of ``dev.py test``), a check that the
+compiled modules are the ones under test."""
 
 from __future__ import annotations
 
 import os
+import sys
+from importlib import import_module
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -23,3 +30,30 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The compiled leg must test the installed compiled build, not a checkout's ``.py``
+    files: every module the build compiles is an extension module outside the rootdir."""
+    if os.environ.get("WIREKIT_TEST_COMPILED") != "1":
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_build"))
+    try:
+        from compiled_modules import module_names
+    finally:
+        del sys.path[0]
+    root = session.config.rootpath
+    wrong = []
+    for name in module_names():
+        file = Path(str(import_module(name).__file__))
+        if not file.name.endswith(tuple(EXTENSION_SUFFIXES)) or file.is_relative_to(root):
+            wrong.append(f"{name}: {file}")
+    import codec
+    import transport
+
+    if wrong or not (codec.COMPILED and transport.COMPILED):
+        pytest.exit(
+            "WIREKIT_TEST_COMPILED=1 but the modules under test are not the installed"
+            " compiled ones:\n  " + "\n  ".join(wrong or ["codec/transport.COMPILED false"]),
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )

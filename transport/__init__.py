@@ -8,6 +8,9 @@ uvloop) or ``_anyio_engine`` (anyio's streams; every backend, the one trio uses)
 
 from __future__ import annotations
 
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
+
+from . import _session as _session
 from ._client import Client
 from ._core import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_READ_SIZE, SessionCore
 from ._pool import ClientPool, PoolStatistics
@@ -18,7 +21,13 @@ from ._session import Session, SessionStatistics
 from ._state import SessionState, StateEvent
 from ._udp import UdpClient, UdpServer
 
+#: Whether the transport's hot modules (the native engine, ``Session``, ``SessionCore``)
+#: run compiled: a wheel built with ``WIREKIT_COMPILE=1`` (docs/performance.md, "Compiled
+#: with mypyc"). ``False`` for the pure-Python build, the default and the reference.
+COMPILED: bool = str(_session.__file__).endswith(tuple(_EXTENSION_SUFFIXES))
+
 __all__ = [
+    "COMPILED",
     "DEFAULT_HIGH_WATER",
     "DEFAULT_LOW_WATER",
     "DEFAULT_READ_SIZE",

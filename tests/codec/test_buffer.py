@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import codec
 from codec import Buffer
 
 
@@ -148,9 +151,18 @@ def test_start_moved_by_a_codec_rewinds_on_extend() -> None:
 
 
 def test_the_seam_is_plain_slots() -> None:
-    """The hot paths read the seam as attributes: no property, no per-instance dict."""
+    """The hot paths read the seam as attributes: no property, no per-instance dict. As
+    Python the fields are ``__slots__`` (member descriptors); compiled (``codec.COMPILED``)
+    the native class's C fields (getset descriptors; mypyc lists them in
+    ``__mypyc_attrs__``, a native class has no ``__slots__``)."""
+    kind: type
+    if codec.COMPILED:
+        fields, kind = getattr(Buffer, "__mypyc_attrs__"), types.GetSetDescriptorType  # noqa: B009
+    else:
+        fields, kind = Buffer.__slots__, types.MemberDescriptorType
     for name in ("storage", "start", "end", "base", "batch", "hint"):
-        assert name in Buffer.__slots__
+        assert name in fields
+        assert type(Buffer.__dict__[name]) is kind, name
     assert not hasattr(Buffer(), "__dict__")
 
 
