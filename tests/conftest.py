@@ -1,16 +1,18 @@
 """Suite-wide settings: hypothesis profiles (CI is bounded and deterministic); with
 ``WIREKIT_TEST_COMPILED=1`` (the compiled leg of ``dev.py test``), a check that the
-compiled modules are the ones under test."""
+compiled modules are the ones under test; TLS contexts for loopback servers and clients."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from importlib import import_module
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
+import trustme
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -57,3 +59,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             " compiled ones:\n  " + "\n  ".join(wrong or ["codec/transport.COMPILED false"]),
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+# -- TLS on loopback: one test CA (trustme), a server certificate for 127.0.0.1/localhost --
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx

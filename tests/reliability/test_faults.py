@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 import construct as cs
 import pytest
-import trustme
 
 from codec import Codec, DecodeError, FrameTooLarge
 from transport import Client, Processor, Server, Session, StateEvent
@@ -178,25 +177,6 @@ async def test_process_raises_and_the_session_goes_on(
 
 
 # -- TLS -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", LOCAL).configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
-
-
 HANDSHAKE_TIMEOUT = 0.5
 
 

@@ -23,25 +23,6 @@ E = StateEvent
 LOCAL = "127.0.0.1"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", LOCAL).configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
-
-
 async def test_tls_round_trip(
     string_codec: Codec[str],
     server_context: ssl.SSLContext,
