@@ -157,13 +157,20 @@ async def feed_from_callbacks(engine: Any, chunk: bytes, reads: int) -> float:
     def read() -> None:
         nonlocal left
         if engine is not None:
-            done_bytes = 0
-            while done_bytes < n:  # (a read larger than the buffer offers comes in pieces)
-                view = engine.get_buffer(-1)
-                size = min(len(view), n - done_bytes)
-                view[:size] = chunk[done_bytes : done_bytes + size]
-                engine.buffer_updated(size)
-                done_bytes += size
+            view = engine.get_buffer(-1)
+            if n <= len(view):
+                view[:n] = chunk
+                engine.buffer_updated(n)
+            else:  # a read larger than the buffer offers comes in pieces
+                done_bytes = 0
+                while True:
+                    size = min(len(view), n - done_bytes)
+                    view[:size] = chunk[done_bytes : done_bytes + size]
+                    engine.buffer_updated(size)
+                    done_bytes += size
+                    if done_bytes == n:
+                        break
+                    view = engine.get_buffer(-1)
         left -= 1
         if left:
             loop.call_soon(read)
