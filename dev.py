@@ -30,6 +30,7 @@ import sys
 import sysconfig
 import tempfile
 import venv
+from collections.abc import Collection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -96,8 +97,10 @@ def missing_toolchain() -> str | None:
     return None
 
 
-def copy_checkout(target: Path) -> None:
-    """Copy the checkout's files (tracked, and untracked but not ignored) to ``target``."""
+def copy_checkout(target: Path, skip: Collection[str] = ()) -> None:
+    """Copy the checkout's files (tracked, and untracked but not ignored) to ``target``,
+    but for those under the top-level folders named in ``skip`` (also used by
+    ``bench/build_mypyc.py`` and ``tests/test_build.py``)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -106,7 +109,7 @@ def copy_checkout(target: Path) -> None:
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
-        if source.is_file():
+        if source.is_file() and name.split("/")[0] not in skip:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
 

@@ -31,7 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_build"))
+sys.path.insert(0, str(ROOT))
 from compiled_modules import MODULES  # noqa: E402
+
+import dev  # noqa: E402  (the checkout's dev.py: copy_checkout)
 
 #: what runs in the copy: the build's own extensions (mypyc, the C patch), compiled in place
 #: (a bare Distribution: pyproject.toml's metadata is not needed, nor a recent setuptools)
@@ -66,23 +69,9 @@ def main() -> int:
             os.unlink(path)  # (a running process keeps its mapping of the unlinked file)
             print(f"removed {path.relative_to(ROOT)}")
         return 0
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
     with tempfile.TemporaryDirectory(prefix="wirekit-mypyc-") as tmp:
         work = Path(tmp)
-        for name in filter(None, files):
-            source = ROOT / name
-            if source.is_file():
-                (work / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, work / name)
+        dev.copy_checkout(work)
         subprocess.run([sys.executable, "-c", SETUP, *args.modules], cwd=work, check=True)
         for built in built_files(work):
             target = ROOT / built.relative_to(work)

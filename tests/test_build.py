@@ -17,8 +17,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_build"))
+sys.path.insert(0, str(ROOT))
 from compiled_modules import GROUP, MODULES, module_names  # noqa: E402
 
+import dev  # noqa: E402
+
+sys.path.remove(str(ROOT))
 sys.path.remove(str(ROOT / "_build"))
 
 
@@ -136,17 +140,8 @@ def test_the_default_wheel_is_pure_python(tmp_path: Path) -> None:
     Built from a copy of the checkout (pip's build isolation fetches setuptools)."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git checkout")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
     work = tmp_path / "wirekit"
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file() and name.split("/")[0] not in ("tests", "docs", "bench"):
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, work / name)
+    dev.copy_checkout(work, skip=("tests", "docs", "bench"))
     env = {k: v for k, v in os.environ.items() if k != "WIREKIT_COMPILE"}
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp_path, work],
