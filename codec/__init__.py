@@ -15,8 +15,6 @@ True
 
 from __future__ import annotations
 
-from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
-
 from . import _buffer as _buffer
 from . import _constructs  # noqa: F401  (registers the construct classes the codec supports)
 from ._analysis import SchemaError
@@ -26,6 +24,7 @@ from ._compiler import ParseGen
 from ._encoder import BuildGen
 from ._errors import DecodeError, EncodeError, FrameTooLarge, IncompleteFrame
 from ._framing import Delimiter, FixedLength, Framing, LengthField, TrialParse, VarIntLength
+from ._native import is_compiled as _is_compiled
 from ._protocol import Protocol
 from ._registry import Analysis, RegistryError, register_construct, unregister_construct
 from ._version import __version__ as __version__
@@ -34,7 +33,7 @@ from ._version import __version__ as __version__
 #: encoder and splitter) run compiled: a wheel built with ``WIREKIT_COMPILE=1``
 #: (docs/performance.md, "Compiled with mypyc"). ``False`` for the pure-Python build, the
 #: default and the reference. :data:`transport.COMPILED` says the same of the transport.
-COMPILED: bool = str(_buffer.__file__).endswith(tuple(_EXTENSION_SUFFIXES))
+COMPILED: bool = _is_compiled(_buffer)
 
 __all__ = [
     "COMPILED",

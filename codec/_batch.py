@@ -32,6 +32,7 @@ from ._compiler import CompileError, Compiler, Scope, _fmt, _Need, _strip_rename
 from ._framing import FixedLength, Framing, LengthField, VarIntLength
 from ._measure import Measured
 from ._names import read_names
+from ._native import is_compiled
 from ._source import exec_generated
 from ._splitter import LengthSplitter
 from ._trial import NeedMore
@@ -261,8 +262,7 @@ def compile_fill(
 #: (``bench/build_mypyc.py``); as Python it costs more than the generated function
 #: (``bench/SPLITTER.md``). ``WIREKIT_SPLITTER=1`` / ``=0`` in the environment force it.
 USE_SPLITTER = os.environ.get("WIREKIT_SPLITTER", "") == "1" or (
-    os.environ.get("WIREKIT_SPLITTER", "") != "0"
-    and not str(_splitter_module.__file__).endswith(".py")
+    os.environ.get("WIREKIT_SPLITTER", "") != "0" and is_compiled(_splitter_module)
 )
 
 
