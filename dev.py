@@ -78,13 +78,18 @@ def test(args: list[str]) -> None:
     run(PY, "-m", "ruff", "check", ".")
     run(PY, "-m", "ruff", "format", "--check", ".")
     run(PY, "-m", "mypy")
-    env_profile = "ci" if os.environ.get("CI") else "dev"
-    os.environ.setdefault("HYPOTHESIS_PROFILE", env_profile)
+    use_hypothesis_profile()
     run(PY, "-m", "pytest", *args)
     if args:
         print("+ (the compiled leg runs with no pytest arguments: dev.py test-compiled)")
         return
     test_compiled([])
+
+
+def use_hypothesis_profile() -> None:
+    """The tests' hypothesis profile, unless one is set: bounded and deterministic under
+    ``CI`` (``tests/conftest.py``)."""
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 
 
 def missing_toolchain() -> str | None:
@@ -123,8 +128,7 @@ def test_compiled(args: list[str]) -> None:
             raise SystemExit(f"compiled leg: {missing}; CI must run it")
         print(f"+ compiled leg skipped: {missing}", flush=True)
         return
-    env_profile = "ci" if os.environ.get("CI") else "dev"
-    env = {**os.environ, "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", env_profile)}
+    use_hypothesis_profile()
     if not PY_COMPILED.exists():
         print(f"+ creating {VENV_COMPILED}", flush=True)
         venv.create(VENV_COMPILED, with_pip=True)
@@ -132,7 +136,7 @@ def test_compiled(args: list[str]) -> None:
         work, dist = Path(tmp) / "wirekit", Path(tmp) / "dist"
         copy_checkout(work)
         run(PY_COMPILED, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, work,
-            env={**env, "WIREKIT_COMPILE": "1"})  # fmt: skip
+            env={**os.environ, "WIREKIT_COMPILE": "1"})  # fmt: skip
         (wheel,) = dist.glob("wirekit-*.whl")
         run(PY_COMPILED, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps", wheel)
         run(PY_COMPILED, "-m", "pip", "install", "--quiet", f"{wheel}[test]")
@@ -142,7 +146,7 @@ def test_compiled(args: list[str]) -> None:
         named = any((work / arg.split("::")[0]).exists() for arg in args)
         tests = args if named else [*COMPILED_TESTS, *COMPILED_DESELECT, *args]
         run(PY_COMPILED, "-m", "pytest", "-p", "no:cacheprovider", *tests,
-            cwd=work, env={**env, "WIREKIT_TEST_COMPILED": "1"})  # fmt: skip
+            cwd=work, env={**os.environ, "WIREKIT_TEST_COMPILED": "1"})  # fmt: skip
 
 
 def bench(args: list[str]) -> None:
